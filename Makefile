@@ -1,0 +1,41 @@
+# The two commands of the README. Everything is installed into .venv from the package registries.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgresql bench clean migration
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/lifecycle init
+	$(BIN)/lifecycle demo --if-empty
+	$(BIN)/lifecycle serve --host 127.0.0.1 --port 5000
+
+test: test-sqlite test-postgresql
+
+test-sqlite: $(STAMP)
+	LIFECYCLE_TEST_DB=sqlite $(BIN)/python -m pytest
+
+test-postgresql: $(STAMP)
+	LIFECYCLE_TEST_DB=postgresql $(BIN)/python -m pytest -m "not browser"
+
+bench: $(STAMP)
+	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache
+
+# Until the first release the schema is one initial migration, regenerated from the models.
+migration: $(STAMP)
+	rm -f lifecycle/migrations/versions/0001_initial.py /tmp/lifecycle-migration.db
+	$(BIN)/python -c "from alembic import command; from lifecycle import create_app; from lifecycle.migrate import alembic_config; \
+	app = create_app({'INSTANCE_PATH': '/tmp/lifecycle-migration', 'DATABASE_URL': 'sqlite:////tmp/lifecycle-migration.db'}); \
+	ctx = app.app_context(); ctx.push(); \
+	command.revision(alembic_config(), message='initial', autogenerate=True, rev_id='0001')"
+	rm -f /tmp/lifecycle-migration.db

@@ -1,0 +1,64 @@
+"""lifecycle: the ledger of every 帳票, 媒体 and leased 機器 that carried 住基ネット data."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from . import config as config_module
+from . import crypto
+from .extensions import csrf, db, login_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The app factory: the only place where the pieces are wired together."""
+    test_config = test_config or {}
+    instance_path = Path(test_config.get("INSTANCE_PATH") or config_module.instance_path_from_env())
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=True,
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(config_module.defaults(instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    config_module.apply_environment(app.config)
+    app.config.update(test_config)
+    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["UPLOAD_MAX_BYTES"] + 1024 * 1024)
+
+    crypto.ensure_keys(instance_path)
+    app.config["SECRET_KEY"] = crypto.read_key(instance_path, "secret_key")
+    app.extensions["label_signer"] = crypto.LabelSigner.from_instance(instance_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    db.init_app(app)
+    from .auth.services import configure_hasher
+    configure_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import cli, scheduler, web
+    from .api import init_app as init_api
+    from .audit import views as audit_views
+    from .auth import views as auth_views
+    from .home import views as home_views
+
+    web.init_app(app)
+    auth_views.init_app(app)
+    home_views.init_app(app)
+    audit_views.init_app(app)
+    for module in _domain_modules():
+        module.init_app(app)
+    init_api(app)
+    cli.init_app(app)
+    scheduler.init_app(app)
+    return app
+
+
+def _domain_modules():
+    """Domain packages that wire themselves in with init_app(app): pages, panels, jobs."""
+    import importlib
+
+    names: tuple[str, ...] = ()
+    return [importlib.import_module(f"lifecycle.{name}") for name in names]

@@ -1,0 +1,130 @@
+"""Every kind of audit event, as "subject:action" strings with a Japanese label for people."""
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # accounts and master data
+    LOGIN_SUCCEEDED = "auth:login_succeeded"
+    LOGIN_FAILED = "auth:login_failed"
+    ACCOUNT_LOCKED = "auth:account_locked"
+    LOGGED_OUT = "auth:logged_out"
+    TOKEN_ISSUED = "auth:token_issued"
+    ACCESS_DENIED = "access:denied"
+    USER_CREATED = "user:created"
+    USER_UPDATED = "user:updated"
+    USER_DEACTIVATED = "user:deactivated"
+    USER_REACTIVATED = "user:reactivated"
+    PASSWORD_SET = "user:password_set"
+    TRAINING_RECORDED = "user:training_recorded"
+    ROLE_GRANTED = "role:granted"
+    ROLE_REVOKED = "role:revoked"
+    DEPARTMENT_CREATED = "department:created"
+    DEPARTMENT_UPDATED = "department:updated"
+    BUSINESS_CREATED = "business:created"
+    BUSINESS_UPDATED = "business:updated"
+    POLICY_UPDATED = "policy:updated"
+    # items
+    ITEM_REGISTERED = "item:registered"
+    ITEM_UPDATED = "item:updated"
+    LABEL_PRINTED = "label:printed"
+    LABEL_FORGED = "label:forged"
+    # custody
+    CUSTODY_STORED = "custody:stored"
+    TRANSFER_REQUESTED = "custody:transfer_requested"
+    TRANSFER_ACCEPTED = "custody:accepted"
+    TRANSFER_REJECTED = "custody:rejected"
+    TRANSFER_CANCELLED = "custody:cancelled"
+    MEDIUM_PROVIDED = "medium:provided"
+    MEDIUM_RETURNED = "medium:returned"
+    EXCEPTION_RECORDED = "exception:recorded"
+    # destruction and erasure
+    DESTRUCTION_REQUESTED = "destruction:requested"
+    DESTRUCTION_WITNESSED = "destruction:witnessed"
+    DESTRUCTION_CANCELLED = "destruction:cancelled"
+    DESTRUCTION_CERTIFICATE_ATTACHED = "destruction:certificate_attached"
+    ITEM_DESTROYED = "item:destroyed"
+    ERASURE_REQUESTED = "erasure:requested"
+    ERASURE_WITHDRAWN = "erasure:withdrawn"
+    ERASURE_CERTIFICATE_SUBMITTED = "erasure:certificate_submitted"
+    ERASURE_CERTIFICATE_ACCEPTED = "erasure:certificate_accepted"
+    ERASURE_CERTIFICATE_REJECTED = "erasure:certificate_rejected"
+    DEVICE_RETURNED = "device:returned_to_lessor"
+    FILE_INTEGRITY_FAILED = "file:integrity_failed"
+    # 個人番号 copies
+    MY_NUMBER_RETAINED = "mynumber:retained"
+    MY_NUMBER_REVEALED = "mynumber:revealed"
+    MY_NUMBER_PURGED = "mynumber:purged"
+    PURGE_RUN = "mynumber:purge_run"
+    # audit and operations
+    AUDIT_VERIFIED = "audit:verified"
+    CHECKPOINT_SIGNED = "audit:checkpoint_signed"
+    AUDIT_EXPORTED = "audit:exported"
+    REPORT_GENERATED = "report:generated"
+    SCHEDULER_LEADER = "scheduler:leader_acquired"
+    BACKUP_TAKEN = "system:backup_taken"
+    SYSTEM_INITIALISED = "system:initialised"
+
+
+EVENT_LABELS = {
+    EventType.LOGIN_SUCCEEDED: "ログイン",
+    EventType.LOGIN_FAILED: "ログイン失敗",
+    EventType.ACCOUNT_LOCKED: "アカウントロック",
+    EventType.LOGGED_OUT: "ログアウト",
+    EventType.TOKEN_ISSUED: "APIトークン発行",
+    EventType.ACCESS_DENIED: "アクセス拒否",
+    EventType.USER_CREATED: "利用者登録",
+    EventType.USER_UPDATED: "利用者情報変更",
+    EventType.USER_DEACTIVATED: "利用者の利用停止",
+    EventType.USER_REACTIVATED: "利用者の利用再開",
+    EventType.PASSWORD_SET: "パスワード設定",
+    EventType.TRAINING_RECORDED: "研修受講日の記録",
+    EventType.ROLE_GRANTED: "権限付与",
+    EventType.ROLE_REVOKED: "権限取消し",
+    EventType.DEPARTMENT_CREATED: "所属登録",
+    EventType.DEPARTMENT_UPDATED: "所属変更",
+    EventType.BUSINESS_CREATED: "利用事務登録",
+    EventType.BUSINESS_UPDATED: "利用事務変更",
+    EventType.POLICY_UPDATED: "保存期間ポリシー変更",
+    EventType.ITEM_REGISTERED: "登録",
+    EventType.ITEM_UPDATED: "登録内容の変更",
+    EventType.LABEL_PRINTED: "ラベル印刷",
+    EventType.LABEL_FORGED: "偽造ラベルの読取り",
+    EventType.CUSTODY_STORED: "保管開始",
+    EventType.TRANSFER_REQUESTED: "引継ぎ",
+    EventType.TRANSFER_ACCEPTED: "受領",
+    EventType.TRANSFER_REJECTED: "差戻し",
+    EventType.TRANSFER_CANCELLED: "引継ぎ取消し",
+    EventType.MEDIUM_PROVIDED: "提供",
+    EventType.MEDIUM_RETURNED: "返却",
+    EventType.EXCEPTION_RECORDED: "例外の記録",
+    EventType.DESTRUCTION_REQUESTED: "廃棄申請",
+    EventType.DESTRUCTION_WITNESSED: "廃棄立会い",
+    EventType.DESTRUCTION_CANCELLED: "廃棄取消し",
+    EventType.DESTRUCTION_CERTIFICATE_ATTACHED: "廃棄証明書の添付",
+    EventType.ITEM_DESTROYED: "廃棄",
+    EventType.ERASURE_REQUESTED: "消去依頼",
+    EventType.ERASURE_WITHDRAWN: "消去依頼の取下げ",
+    EventType.ERASURE_CERTIFICATE_SUBMITTED: "消去証明書の登録",
+    EventType.ERASURE_CERTIFICATE_ACCEPTED: "消去証明書の受理",
+    EventType.ERASURE_CERTIFICATE_REJECTED: "消去証明書の差戻し",
+    EventType.DEVICE_RETURNED: "リース会社へ返却",
+    EventType.FILE_INTEGRITY_FAILED: "ファイル整合性エラー",
+    EventType.MY_NUMBER_RETAINED: "個人番号の一時保存",
+    EventType.MY_NUMBER_REVEALED: "個人番号の表示",
+    EventType.MY_NUMBER_PURGED: "個人番号の消去",
+    EventType.PURGE_RUN: "自動消去の実行",
+    EventType.AUDIT_VERIFIED: "監査ログ検証",
+    EventType.CHECKPOINT_SIGNED: "確認点の署名",
+    EventType.AUDIT_EXPORTED: "監査ログの出力",
+    EventType.REPORT_GENERATED: "帳票出力",
+    EventType.SCHEDULER_LEADER: "スケジューラの担当交代",
+    EventType.BACKUP_TAKEN: "バックアップ",
+    EventType.SYSTEM_INITIALISED: "初期化",
+}
+
+
+def event_label(value: str) -> str:
+    try:
+        return EVENT_LABELS[EventType(value)]
+    except ValueError:
+        return value

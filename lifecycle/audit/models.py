@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base
+
+
+class AuditEvent(Base):
+    """One link of the chain. `hash` = SHA-256(previous hash ‖ canonical(row))."""
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)  #: naive UTC
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)  #: a login or "system:…"
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)  #: item code, "user:x", …
+    data: Mapped[str] = mapped_column(Text)  #: canonical JSON, hashed as stored, never re-serialised
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_events_subject_seq", "subject", "seq"),)
+
+
+class AuditHead(Base):
+    """The chain's tip in one row: appends read it instead of scanning for max(seq)."""
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,328 @@
+"""Accounts and master data. Every function takes an explicit actor and owns its transaction."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import date, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from .. import validation as v
+from ..audit.events import EventType
+from ..audit.services import record_event
+from ..clock import utcnow
+from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from ..extensions import db
+from .models import ApiToken, Business, Department, RoleGrant, User
+from .roles import ROLE_LABELS, Role
+
+MIN_PASSWORD = 12
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+LOGIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{1,31}")
+
+_hasher = PasswordHasher()
+#: Verified against when the login is unknown, so timing does not reveal which logins exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+def configure_hasher(time_cost: int, memory_cost: int) -> None:
+    """Argon2id cost from the config (tests lower it; production keeps argon2's defaults)."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+        _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+
+
+def require_role(actor, *roles: Role, message: str | None = None) -> None:
+    if not isinstance(actor, User):
+        return  # system actors (CLI, scheduler) act with the operator's authority
+    if not actor.has_role(*roles):
+        names = "・".join(ROLE_LABELS[r] for r in roles)
+        raise Forbidden(message or f"この操作には「{names}」の権限が必要です。")
+
+
+def _require_admin(actor) -> None:
+    require_role(actor, Role.ADMIN, message="この操作はシステム管理者のみが行えます。")
+
+
+def get_department(code: str) -> Department:
+    dept = db.session.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise Invalid(f"所属コード「{code}」は登録されていません。", code="unknown_department",
+                      field="department")
+    return dept
+
+
+def get_user(login: str) -> User:
+    user = db.session.scalar(select(User).where(User.login == login))
+    if user is None:
+        raise NotFound(f"利用者「{login}」は登録されていません。", code="unknown_user")
+    return user
+
+
+def get_user_by_id(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def list_departments(active_only: bool = False) -> list[Department]:
+    query = select(Department).order_by(Department.is_system_owner.desc(), Department.code)
+    if active_only:
+        query = query.where(Department.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def list_businesses(active_only: bool = False) -> list[Business]:
+    query = select(Business).order_by(Business.code)
+    if active_only:
+        query = query.where(Business.active.is_(True))
+    return list(db.session.scalars(query))
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.login)))
+
+
+def create_department(actor, code: str, name: str, *, system_owner: bool = False) -> Department:
+    """所属 master entry; exactly one may be the system owner (市町課)."""
+    with db.transaction() as session:
+        _require_admin(actor)
+        code = v.code(code, "所属コード", field="code")
+        name = v.text(name, "所属名", max_len=100, field="name")
+        if session.scalar(select(Department).where(Department.code == code)):
+            raise Conflict(f"所属コード「{code}」は既に登録されています。", code="duplicate")
+        if system_owner and session.scalar(select(Department).where(Department.is_system_owner)):
+            raise Conflict("システム所有所属（市町課）は既に登録されています。一つだけ指定できます。",
+                           code="duplicate_system_owner")
+        dept = Department(code=code, name=name, is_system_owner=system_owner, active=True)
+        session.add(dept)
+        session.flush()
+        record_event(EventType.DEPARTMENT_CREATED, actor=actor, subject=f"department:{code}",
+                     name=name, system_owner=system_owner)
+        return dept
+
+
+def create_business(actor, code: str, name: str, basis: str) -> Business:
+    """利用事務 master entry with its legal basis."""
+    with db.transaction() as session:
+        _require_admin(actor)
+        code = v.code(code, "利用事務コード", field="code")
+        name = v.text(name, "利用事務名", max_len=200, field="name")
+        basis = v.text(basis, "根拠法令", max_len=100, field="basis")
+        if session.scalar(select(Business).where(Business.code == code)):
+            raise Conflict(f"利用事務コード「{code}」は既に登録されています。", code="duplicate")
+        business = Business(code=code, name=name, basis=basis, active=True)
+        session.add(business)
+        session.flush()
+        record_event(EventType.BUSINESS_CREATED, actor=actor, subject=f"business:{code}",
+                     name=name, basis=basis)
+        return business
+
+
+def _check_password(password: str | None) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise Invalid(f"パスワードは{MIN_PASSWORD}文字以上にしてください。", code="weak_password",
+                      field="password")
+    if len(password) > 256:
+        raise Invalid("パスワードが長すぎます（256文字以内）。", field="password")
+    return password
+
+
+def _check_grant(actor, user: User, role: Role) -> None:
+    """The rules of SPEC.md: an admin other than the grantee; bulk_operator only in 市町課."""
+    _require_admin(actor)
+    if isinstance(actor, User) and actor.id == user.id:
+        raise Forbidden("自分自身に権限を付与・取消しすることはできません。別のシステム管理者に依頼してください。",
+                        code="self_grant")
+    if role == Role.BULK_OPERATOR and not user.department.is_system_owner:
+        raise Invalid("一括利用担当の権限は市町課（システム所有所属）の職員にのみ付与できます。",
+                      code="bulk_operator_outside_owner", field="role")
+
+
+def _parse_role(value) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise Invalid(f"権限「{value}」はありません。指定できる権限: "
+                      + "、".join(f"{r.value}（{ROLE_LABELS[r]}）" for r in Role), code="unknown_role",
+                      field="role") from None
+
+
+def create_user(actor, login: str, name: str, department_code: str, *, roles=(),
+                trained_on: date | None = None, password: str | None = None) -> User:
+    """A new account; roles follow the same grant rules as grant_role."""
+    with db.transaction() as session:
+        _require_admin(actor)
+        login = v.text(login, "ログインID", max_len=32, field="login")
+        if not LOGIN_PATTERN.fullmatch(login):
+            raise Invalid("ログインIDは半角英小文字・数字と - _ . の2〜32文字で入力してください。",
+                          field="login")
+        name = v.text(name, "氏名", max_len=100, field="name")
+        dept = get_department(department_code)
+        parsed = [_parse_role(r) for r in roles]
+        if session.scalar(select(User).where(User.login == login)):
+            raise Conflict(f"ログインID「{login}」は既に使われています。", code="duplicate")
+        user = User(login=login, name=name, department=dept, trained_on=trained_on, active=True,
+                    failed_logins=0,
+                    password_hash=_hasher.hash(_check_password(password)) if password else None)
+        session.add(user)
+        session.flush()
+        record_event(EventType.USER_CREATED, actor=actor, subject=f"user:{login}",
+                     name=name, department=dept.code,
+                     trained_on=trained_on.isoformat() if trained_on else None)
+        for role in dict.fromkeys(parsed):
+            _check_grant(actor, user, role)
+            user.grants.append(RoleGrant(role=role, granted_by=_name(actor), granted_at=utcnow()))
+            record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
+        session.flush()
+        return user
+
+
+def _name(actor) -> str:
+    return actor if isinstance(actor, str) else actor.login
+
+
+def grant_role(actor, login: str, role) -> None:
+    """Grants a role; refused for oneself and for bulk_operator outside 市町課."""
+    with db.transaction() as session:
+        user = get_user(login)
+        role = _parse_role(role)
+        _check_grant(actor, user, role)
+        if role in user.granted_roles:
+            raise Conflict(f"「{user.name}」には既に「{ROLE_LABELS[role]}」の権限があります。", code="duplicate")
+        user.grants.append(RoleGrant(role=role, granted_by=_name(actor), granted_at=utcnow()))
+        session.flush()
+        record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
+
+
+def revoke_role(actor, login: str, role) -> None:
+    with db.transaction() as session:
+        user = get_user(login)
+        role = _parse_role(role)
+        _require_admin(actor)
+        if isinstance(actor, User) and actor.id == user.id:
+            raise Forbidden("自分自身の権限を変更することはできません。", code="self_grant")
+        grant = next((g for g in user.grants if Role(g.role) == role), None)
+        if grant is None:
+            raise Conflict(f"「{user.name}」には「{ROLE_LABELS[role]}」の権限がありません。", code="not_granted")
+        user.grants.remove(grant)
+        session.flush()
+        record_event(EventType.ROLE_REVOKED, actor=actor, subject=f"user:{login}", role=role.value)
+
+
+def record_training(actor, login: str, trained_on: date | None) -> None:
+    """研修受講日; clearing it suspends every role of the user."""
+    with db.transaction():
+        _require_admin(actor)
+        user = get_user(login)
+        if trained_on is not None and trained_on > utcnow().date() + timedelta(days=1):
+            raise Invalid("研修受講日に未来の日付は指定できません。", field="trained_on")
+        user.trained_on = trained_on
+        record_event(EventType.TRAINING_RECORDED, actor=actor, subject=f"user:{login}",
+                     trained_on=trained_on.isoformat() if trained_on else None)
+
+
+def set_password(actor, login: str, password: str) -> None:
+    with db.transaction():
+        user = get_user(login)
+        if not (isinstance(actor, User) and actor.id == user.id):
+            _require_admin(actor)
+        user.password_hash = _hasher.hash(_check_password(password))
+        user.failed_logins = 0
+        user.locked_until = None
+        record_event(EventType.PASSWORD_SET, actor=actor, subject=f"user:{login}")
+
+
+def set_active(actor, login: str, active: bool) -> None:
+    with db.transaction():
+        _require_admin(actor)
+        user = get_user(login)
+        if isinstance(actor, User) and actor.id == user.id:
+            raise Forbidden("自分自身を利用停止にすることはできません。", code="self_grant")
+        user.active = active
+        record_event(EventType.USER_REACTIVATED if active else EventType.USER_DEACTIVATED,
+                     actor=actor, subject=f"user:{login}")
+
+
+class LoginRefused(Unauthenticated):
+    pass
+
+
+def authenticate(login: str, password: str, *, remote_addr: str | None = None) -> User:
+    """Checks a password; failures count toward a 15-minute lock and are committed as events."""
+    now = utcnow()
+    outcome: tuple[str, User | None] = ("unknown", None)
+    with db.transaction():
+        user = db.session.scalar(select(User).where(User.login == (login or "")[:64]))
+        if user is None or not user.active or user.password_hash is None:
+            try:
+                _hasher.verify(_DUMMY_HASH, password or "x")
+            except VerificationError:
+                pass
+            record_event(EventType.LOGIN_FAILED, actor="anonymous",
+                         subject=f"user:{(login or '')[:32]}", reason="unknown_or_inactive",
+                         addr=remote_addr)
+        elif user.is_locked(now):
+            record_event(EventType.LOGIN_FAILED, actor="anonymous", subject=f"user:{user.login}",
+                         reason="locked", addr=remote_addr)
+            outcome = ("locked", user)
+        elif _verify(user, password):
+            user.failed_logins = 0
+            user.locked_until = None
+            record_event(EventType.LOGIN_SUCCEEDED, actor=user, subject=f"user:{user.login}",
+                         addr=remote_addr)
+            return user
+        else:
+            user.failed_logins += 1
+            record_event(EventType.LOGIN_FAILED, actor="anonymous", subject=f"user:{user.login}",
+                         reason="bad_password", attempts=user.failed_logins, addr=remote_addr)
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + LOCKOUT
+                user.failed_logins = 0
+                record_event(EventType.ACCOUNT_LOCKED, actor="system:auth", subject=f"user:{user.login}",
+                             until=user.locked_until.isoformat())
+                outcome = ("locked", user)
+    if outcome[0] == "locked":
+        raise LoginRefused("ログインに続けて失敗したため、このアカウントは15分間ロックされています。"
+                           "しばらくしてから再度お試しください。", code="account_locked")
+    raise LoginRefused("ログインIDまたはパスワードが正しくありません。", code="bad_credentials")
+
+
+def _verify(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(actor, login: str) -> str:
+    """A new API token; only its SHA-256 is stored, so it is shown this once."""
+    with db.transaction() as session:
+        user = get_user(login)
+        if isinstance(actor, User) and actor.id != user.id:
+            _require_admin(actor)
+        token = "lc_" + secrets.token_urlsafe(32)
+        session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), created_at=utcnow()))
+        record_event(EventType.TOKEN_ISSUED, actor=actor, subject=f"user:{login}")
+        return token
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_for_token(token: str) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
+                                                   ApiToken.revoked_at.is_(None)))
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count(User.id))) or 0

@@ -1,0 +1,183 @@
+"""The `lifecycle` command: thin commands over the services (API.md "Command line")."""
+from __future__ import annotations
+
+import sys
+from datetime import date
+from functools import wraps
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
+
+from . import migrate
+from .audit.events import EventType
+from .audit.services import record_event, verify_chain
+from .auth import services as auth
+from .config import INSTANCE_CONFIG_TEMPLATE
+from .errors import DomainError
+from .extensions import db
+
+ACTOR = "system:cli"
+
+
+def domain_errors(command):
+    """Bad input ends in one Japanese line and a non-zero exit, never a traceback."""
+    @wraps(command)
+    def wrapped(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+    return wrapped
+
+
+def init_instance() -> bool:
+    config_file = current_app.instance_path + "/config.py"
+    try:
+        with open(config_file, "x", encoding="utf-8") as handle:
+            handle.write(INSTANCE_CONFIG_TEMPLATE)
+    except FileExistsError:
+        pass
+    applied = migrate.upgrade()
+    if applied:
+        with db.transaction():
+            record_event(EventType.SYSTEM_INITIALISED, actor=ACTOR, subject="system",
+                         revision=migrate.head_revision())
+    return applied
+
+
+@click.command("init")
+@with_appcontext
+def init_command():
+    """Creates the instance folder, keys, config and database schema; safe to run again."""
+    applied = init_instance()
+    click.echo(f"instance: {current_app.instance_path}")
+    click.echo("データベースを最新の構成に更新しました。" if applied else "データベースは最新です。")
+
+
+departments = AppGroup("departments", help="所属 (departments).")
+businesses = AppGroup("businesses", help="利用事務 (businesses).")
+users = AppGroup("users", help="利用者 (users).")
+audit = AppGroup("audit", help="監査ログ (audit log).")
+
+
+@departments.command("create")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--system-owner", is_flag=True, help="市町課: the one department whose staff may hold bulk_operator")
+@domain_errors
+def departments_create(code, name, system_owner):
+    """Adds a department (所属)."""
+    dept = auth.create_department(ACTOR, code, name, system_owner=system_owner)
+    click.echo(f"所属を登録しました: {dept.code} {dept.name}")
+
+
+@businesses.command("create")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--basis", required=True, help="legal basis, e.g. 住基法別表第5 or 県条例")
+@domain_errors
+def businesses_create(code, name, basis):
+    """Adds a business (利用事務) with its legal basis."""
+    business = auth.create_business(ACTOR, code, name, basis)
+    click.echo(f"利用事務を登録しました: {business.code} {business.name}（{business.basis}）")
+
+
+def _parse_day(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("YYYY-MM-DD の形式で指定してください。") from None
+
+
+@users.command("create")
+@click.argument("login")
+@click.option("--name", required=True)
+@click.option("--department", "department", required=True, help="department code")
+@click.option("--role", "roles", multiple=True, help="registrar, bulk_operator, security_manager, auditor, admin")
+@click.option("--trained-on", callback=_parse_day, help="研修受講日 YYYY-MM-DD")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@domain_errors
+def users_create(login, name, department, roles, trained_on, password_stdin):
+    """Creates a user; without --trained-on the user holds no effective role."""
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    user = auth.create_user(ACTOR, login, name, department, roles=roles, trained_on=trained_on,
+                            password=password)
+    click.echo(f"利用者を登録しました: {user.login} {user.name}")
+
+
+@users.command("token")
+@click.argument("login")
+@domain_errors
+def users_token(login):
+    """Issues a new API token and prints it alone (it is stored hashed, so it is shown once)."""
+    click.echo(auth.issue_token(ACTOR, login))
+
+
+@click.command("demo")
+@click.option("--if-empty", is_flag=True, help="only when no user exists yet (first run)")
+@with_appcontext
+@domain_errors
+def demo_command(if_empty):
+    """Loads sample departments, businesses and users."""
+    from .seeds import DEMO_PASSWORD, load_demo
+
+    if if_empty and auth.count_users() > 0:
+        click.echo("利用者が登録済みのため、デモデータは読み込みませんでした。")
+        return
+    logins = load_demo()
+    click.echo("デモデータを読み込みました。次の利用者でログインできます"
+               f"（パスワードはいずれも {DEMO_PASSWORD}）:")
+    for login, name in logins:
+        click.echo(f"  {login:<12} {name}")
+
+
+@audit.command("verify")
+@domain_errors
+def audit_verify():
+    """Walks the whole audit chain; exit 1 names the first broken event."""
+    result = verify_chain()
+    with db.transaction():
+        record_event(EventType.AUDIT_VERIFIED, actor=ACTOR, ok=result.ok, events=result.events,
+                     broken_at=result.broken_at)
+    if result.ok:
+        click.echo(f"ok {result.events} events head {result.head}")
+        return
+    click.echo(f"broken at event {result.broken_at}: {result.reason}")
+    sys.exit(1)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@click.option("--threads", default=8, type=int, show_default=True)
+@with_appcontext
+def serve_command(host, port, threads):
+    """Production server (waitress) plus the scheduler."""
+    from waitress import serve
+
+    from . import scheduler
+
+    init_instance()
+    app = current_app._get_current_object()
+    scheduler.start(app)
+    base = f"http://{host}:{port}"
+    click.echo(f"lifecycle を {base} で起動しました（Ctrl+C で停止）。ログイン: {base}/login")
+    serve(app, host=host, port=port, threads=threads, ident="lifecycle")
+
+
+def init_app(app) -> None:
+    for command in (init_command, demo_command, serve_command):
+        app.cli.add_command(command)
+    for group in (departments, businesses, users, audit):
+        app.cli.add_command(group)
+
+
+def main() -> None:
+    from . import create_app
+
+    cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False,
+                     help="lifecycle: 帳票・媒体・機器の管理簿")
+    cli.main(prog_name="lifecycle")

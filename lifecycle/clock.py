@@ -1,0 +1,40 @@
+"""Time in one place: the database stores naive UTC, people see Japan Standard Time."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every DateTime column stores (SQLite keeps no offset)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def to_jst(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(JST)
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    """Accepts aware values (any offset) or naive ones taken as JST, as people type them."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=JST)
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with the +09:00 offset, as API.md promises."""
+    if value is None:
+        return None
+    return to_jst(value).isoformat(timespec="seconds")
+
+
+def today_jst() -> date:
+    return to_jst(utcnow()).date()
+
+
+def jst_day_start_utc(day: date) -> datetime:
+    """The UTC instant at which a JST calendar day begins, for date-range filters."""
+    return to_utc_naive(datetime(day.year, day.month, day.day))

@@ -1,0 +1,110 @@
+"""Engine, session and the one transaction helper every state change goes through.
+
+Writes are serialised: SQLite transactions that write start with BEGIN IMMEDIATE and PostgreSQL
+ones take a transaction-scoped advisory lock first. The audit log is a single hash chain, so its
+appends are serial anyway; taking the lock at the start instead of at the append also makes every
+read inside a write transaction see the latest committed state, which is what keeps two people
+from both accepting the same hand-off.
+"""
+from __future__ import annotations
+
+import contextvars
+import enum
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Enum, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Arbitrary constant: the advisory lock that serialises writers on PostgreSQL.
+WRITE_LOCK_KEY = 0x6C696665
+
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("lifecycle_writing", default=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def enum_column(enum_cls: type[enum.Enum]) -> Enum:
+    """Enums are stored by value as plain strings: no native PostgreSQL enum types to migrate."""
+    return Enum(enum_cls, native_enum=False, create_constraint=False, length=32,
+                values_callable=lambda members: [m.value for m in members])
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Driver autocommit: we issue BEGIN ourselves so that writers can say IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
+
+
+class Database:
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(expire_on_commit=False, autoflush=True))
+
+    def init_app(self, app) -> None:
+        self.setup(app.config["DATABASE_URL"])
+        app.teardown_appcontext(lambda _exc: self.session.remove())
+
+    def setup(self, url: str) -> None:
+        if self.engine is not None:
+            self.session.remove()
+            self.engine.dispose()
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        self.engine = engine
+        self.session.configure(bind=engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine is not None and self.engine.dialect.name == "sqlite"
+
+    def in_write(self) -> bool:
+        return _writing.get()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The one write transaction of an action: commit once at the outermost level or roll back."""
+        session = self.session()
+        if _writing.get():
+            yield session  # a service called by another service joins its transaction
+            return
+        if session.in_transaction():
+            session.rollback()  # leave any read snapshot so the write sees the newest data
+        token = _writing.set(True)
+        try:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            _writing.reset(token)

@@ -1,0 +1,1 @@
+"""The dashboard (ホーム): each domain contributes a panel for the roles it concerns."""

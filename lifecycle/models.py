@@ -1,0 +1,12 @@
+"""Imports every model module so that the metadata (migrations, tests) sees all tables."""
+import importlib
+
+from .db import Base
+
+#: One entry per domain package that has models.
+MODEL_MODULES = ("audit.models", "auth.models", "scheduler_models")
+
+for _name in MODEL_MODULES:
+    importlib.import_module(f"lifecycle.{_name}")
+
+metadata = Base.metadata

@@ -1,0 +1,215 @@
+"""THE state machine: every kind's states, the allowed moves, and the one function that moves.
+
+Nothing else assigns `.status`. `transition()` checks the move, sets the state and records the
+audit event in the caller's transaction, so a state change without its event cannot exist.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidTransition
+
+
+class Kind(StrEnum):
+    FORM = "form"
+    MEDIUM = "medium"
+    DEVICE = "device"
+    MY_NUMBER_COPY = "my_number_copy"
+    TRANSFER = "transfer"
+    DESTRUCTION = "destruction"
+    ERASURE_CERTIFICATE = "erasure_certificate"
+
+
+ITEM_KINDS = (Kind.FORM, Kind.MEDIUM, Kind.DEVICE)
+
+KIND_LABELS = {
+    Kind.FORM: "帳票",
+    Kind.MEDIUM: "媒体",
+    Kind.DEVICE: "機器",
+    Kind.MY_NUMBER_COPY: "個人番号の一時保存",
+    Kind.TRANSFER: "引継ぎ",
+    Kind.DESTRUCTION: "廃棄",
+    Kind.ERASURE_CERTIFICATE: "消去証明書",
+}
+
+#: Item code prefixes (F-2026-000123).
+CODE_PREFIX = {Kind.FORM: "F", Kind.MEDIUM: "M", Kind.DEVICE: "D"}
+
+
+class State(StrEnum):
+    # items
+    REGISTERED = "registered"
+    IN_CUSTODY = "in_custody"
+    IN_TRANSFER = "in_transfer"
+    PROVIDED = "provided"
+    RETURNED = "returned"
+    AWAITING_DESTRUCTION = "awaiting_destruction"
+    DESTROYED = "destroyed"
+    IN_SERVICE = "in_service"
+    ERASURE_REQUESTED = "erasure_requested"
+    ERASURE_CERTIFIED = "erasure_certified"
+    RETURNED_TO_LESSOR = "returned_to_lessor"
+    # 個人番号 copies
+    RETAINED = "retained"
+    PURGED = "purged"
+    # hand-offs
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    # destruction batches
+    AWAITING_WITNESS = "awaiting_witness"
+    COMPLETED = "completed"
+    # erasure certificates
+    SUBMITTED = "submitted"
+
+
+S = State
+
+STATE_LABELS = {
+    S.REGISTERED: "登録済",
+    S.IN_CUSTODY: "保管中",
+    S.IN_TRANSFER: "引継ぎ中",
+    S.PROVIDED: "提供中",
+    S.RETURNED: "返却済",
+    S.AWAITING_DESTRUCTION: "廃棄待ち",
+    S.DESTROYED: "廃棄済",
+    S.IN_SERVICE: "使用中",
+    S.ERASURE_REQUESTED: "消去依頼中",
+    S.ERASURE_CERTIFIED: "消去証明済",
+    S.RETURNED_TO_LESSOR: "リース会社へ返却済",
+    S.RETAINED: "保存中",
+    S.PURGED: "消去済",
+    S.PENDING: "受領待ち",
+    S.ACCEPTED: "受領済",
+    S.REJECTED: "差戻し",
+    S.CANCELLED: "取消し",
+    S.AWAITING_WITNESS: "立会い待ち",
+    S.COMPLETED: "完了",
+    S.SUBMITTED: "確認待ち",
+}
+
+#: What the move to a state is called, for "what is possible" in refusals.
+ACTION_LABELS = {
+    S.IN_CUSTODY: "保管",
+    S.IN_TRANSFER: "引継ぎ",
+    S.PROVIDED: "提供",
+    S.RETURNED: "返却",
+    S.AWAITING_DESTRUCTION: "廃棄の申請",
+    S.DESTROYED: "廃棄（立会い）",
+    S.IN_SERVICE: "消去依頼の取下げ",
+    S.ERASURE_REQUESTED: "消去依頼",
+    S.ERASURE_CERTIFIED: "消去証明書の受理",
+    S.RETURNED_TO_LESSOR: "リース会社への返却",
+    S.PURGED: "消去",
+    S.ACCEPTED: "受領",
+    S.REJECTED: "差戻し",
+    S.CANCELLED: "取消し",
+    S.COMPLETED: "立会い（完了）",
+}
+
+INITIAL = {
+    Kind.FORM: S.REGISTERED,
+    Kind.MEDIUM: S.REGISTERED,
+    Kind.DEVICE: S.IN_SERVICE,
+    Kind.MY_NUMBER_COPY: S.RETAINED,
+    Kind.TRANSFER: S.PENDING,
+    Kind.DESTRUCTION: S.AWAITING_WITNESS,
+    Kind.ERASURE_CERTIFICATE: S.SUBMITTED,
+}
+
+# `registered` is the registrant's own custody before any hand-off, so everything an item in
+# custody may do, a freshly registered one may do too (API.md has no separate "store" step).
+# A rejected hand-off and a cancelled destruction bring the item back to `in_custody`.
+TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
+    Kind.FORM: {
+        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
+        S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
+        S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
+        S.DESTROYED: frozenset(),
+    },
+    Kind.MEDIUM: {
+        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION}),
+        S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
+        S.PROVIDED: frozenset({S.RETURNED}),
+        S.RETURNED: frozenset({S.AWAITING_DESTRUCTION}),
+        S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
+        S.DESTROYED: frozenset(),
+    },
+    Kind.DEVICE: {
+        S.IN_SERVICE: frozenset({S.ERASURE_REQUESTED}),
+        S.ERASURE_REQUESTED: frozenset({S.ERASURE_CERTIFIED, S.IN_SERVICE}),
+        S.ERASURE_CERTIFIED: frozenset({S.RETURNED_TO_LESSOR}),
+        S.RETURNED_TO_LESSOR: frozenset(),
+    },
+    Kind.MY_NUMBER_COPY: {
+        S.RETAINED: frozenset({S.PURGED}),
+        S.PURGED: frozenset(),
+    },
+    Kind.TRANSFER: {
+        S.PENDING: frozenset({S.ACCEPTED, S.REJECTED, S.CANCELLED}),
+        S.ACCEPTED: frozenset(),
+        S.REJECTED: frozenset(),
+        S.CANCELLED: frozenset(),
+    },
+    Kind.DESTRUCTION: {
+        S.AWAITING_WITNESS: frozenset({S.COMPLETED, S.CANCELLED}),
+        S.COMPLETED: frozenset(),
+        S.CANCELLED: frozenset(),
+    },
+    Kind.ERASURE_CERTIFICATE: {
+        S.SUBMITTED: frozenset({S.ACCEPTED, S.REJECTED}),
+        S.ACCEPTED: frozenset(),
+        S.REJECTED: frozenset(),
+    },
+}
+
+#: An item in one of these states is finished: nothing more can happen to it.
+FINAL = {S.DESTROYED, S.RETURNED_TO_LESSOR, S.PURGED}
+
+
+def states_of(kind: Kind) -> tuple[State, ...]:
+    return tuple(TRANSITIONS[kind])
+
+
+def allowed(kind: Kind, current: str) -> frozenset[State]:
+    return TRANSITIONS[Kind(kind)].get(State(current), frozenset())
+
+
+def can(obj: Any, to: State) -> bool:
+    return State(to) in allowed(obj.state_kind, obj.status)
+
+
+def label(state: str | None) -> str:
+    try:
+        return STATE_LABELS[State(state)]
+    except ValueError:
+        return str(state)
+
+
+def refusal_message(kind: Kind, name: str, current: str, to: State) -> str:
+    """A Japanese sentence saying where the thing is and what it can do instead."""
+    kind = Kind(kind)
+    possible = sorted(allowed(kind, current), key=lambda s: list(State).index(s))
+    head = f"{KIND_LABELS[kind]}「{name}」は現在「{label(current)}」のため、{ACTION_LABELS.get(to, label(to))}はできません。"
+    if possible:
+        return head + "この状態で可能な操作: " + "、".join(ACTION_LABELS.get(s, label(s)) for s in possible) + "。"
+    return head + "この状態からは、これ以上の操作はできません。"
+
+
+def transition(obj: Any, to: State, *, actor, event, **details) -> None:
+    """Moves obj (anything with state_kind, status and audit_subject) and records `event`."""
+    from .audit.services import record_event  # the audit package depends on nothing here
+
+    to = State(to)
+    kind = Kind(obj.state_kind)
+    current = obj.status
+    if to not in allowed(kind, current):
+        raise InvalidTransition(refusal_message(kind, obj.audit_subject, current, to),
+                                current_state=str(current))
+    obj.status = to.value
+    record_event(event, actor=actor, subject=obj.audit_subject,
+                 **{"from": str(current), "to": to.value}, **details)

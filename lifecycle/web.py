@@ -1,0 +1,162 @@
+"""Cross-cutting web behaviour: security headers, idle sessions, errors as Japanese pages or the
+error JSON of API.md, and auditing of every refused request."""
+from __future__ import annotations
+
+import logging
+import time
+from functools import wraps
+
+from flask import (Flask, flash, g, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from . import clock, nav, states
+from .audit.events import event_label
+from .audit.services import record_denied
+from .auth.roles import role_label
+from .errors import DomainError, Forbidden
+from .wareki import wareki_date, wareki_datetime
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+HTTP_MESSAGES = {
+    400: ("bad_request", "リクエストの形式が正しくありません。"),
+    401: ("unauthenticated", "認証が必要です。ログインするか、正しいAPIトークンを指定してください。"),
+    403: ("forbidden", "この操作を行う権限がありません。"),
+    404: ("not_found", "お探しのページまたはデータは見つかりませんでした。"),
+    405: ("method_not_allowed", "この方法（HTTPメソッド）ではこの操作を受け付けていません。"),
+    409: ("conflict", "現在の状態ではこの操作を行えません。"),
+    410: ("gone", "このデータは既に消去されています。"),
+    413: ("too_large", "送信されたデータが大きすぎます。"),
+    415: ("unsupported_media_type", "この形式のデータは受け付けていません。"),
+    422: ("invalid", "入力内容に誤りがあります。"),
+    429: ("too_many_requests", "短時間に多くのリクエストがありました。しばらくしてから再度お試しください。"),
+    500: ("internal_error", "システム内部でエラーが発生しました。操作は反映されていません。時間をおいて再度お試しいただくか、システム管理者に連絡してください。"),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def role_required(*roles):
+    """Page guard; the services check again, this only spares rendering a page that cannot work."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from .extensions import login_manager
+                return login_manager.unauthorized()
+            if not current_user.has_role(*roles):
+                raise Forbidden("このページを表示する権限がありません。")
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def current_actor():
+    """The acting user of this request: the API's token user or the logged-in user."""
+    user = getattr(g, "api_user", None)
+    if user is not None:
+        return user
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _audit_refusal(status: int, reason: str) -> None:
+    try:
+        from .extensions import db
+        db.session.rollback()
+        record_denied(current_actor(), path=request.path, method=request.method, reason=reason)
+    except Exception:  # the refusal must still reach the user even if the log write fails
+        log.exception("could not record a denied request")
+
+
+def _error_response(status: int, code: str, message: str, extra: dict | None = None):
+    if status in (401, 403):
+        _audit_refusal(status, code)
+    if wants_json():
+        body = {"error": {"code": code, "message": message}}
+        body.update(extra or {})
+        return jsonify(body), status
+    template = f"errors/{status}.html" if status in (403, 404, 500) else "errors/error.html"
+    return render_template(template, status=status, message=message, code=code), status
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def idle_timeout():
+        if request.path.startswith(("/static/", "/api/")) or not current_user.is_authenticated:
+            return None
+        now = int(time.time())
+        seen = session.get("seen", now)
+        if now - seen > app.config["IDLE_TIMEOUT_SECONDS"]:
+            logout_user()
+            session.clear()
+            flash("30分間操作がなかったため、ログアウトしました。もう一度ログインしてください。", "warning")
+            return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+        session["seen"] = now
+        session.permanent = True
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        from .extensions import db
+        db.session.rollback()
+        return _error_response(exc.status, exc.code, exc.message, exc.extra)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return _error_response(400, "csrf_failed",
+                               "フォームの有効期限が切れたか、不正な送信です（CSRFトークンの不一致）。"
+                               "ページを読み込み直してから、もう一度操作してください。")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        code, message = HTTP_MESSAGES.get(status, ("error", exc.description or "エラーが発生しました。"))
+        if status == 413:
+            limit = app.config.get("UPLOAD_MAX_BYTES", 0) // (1024 * 1024)
+            message = f"送信されたファイルが大きすぎます（上限 {limit} MB）。"
+        return _error_response(status, code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        from .extensions import db
+        log.error("unhandled error on %s %s: %s", request.method, request.path, type(exc).__name__,
+                  exc_info=exc)
+        db.session.rollback()
+        code, message = HTTP_MESSAGES[500]
+        return _error_response(500, code, message)
+
+    app.jinja_env.filters.update(
+        wareki=wareki_date,
+        wareki_dt=wareki_datetime,
+        state_label=states.label,
+        kind_label=lambda k: states.KIND_LABELS.get(states.Kind(k), k) if k else "",
+        role_label=role_label,
+        event_label=event_label,
+        iso=clock.iso,
+    )
+
+    @app.context_processor
+    def navigation():
+        user = current_user if current_user.is_authenticated else None
+        return {"nav_entries": nav.entries_for(user, app.view_functions),
+                "organisation": app.config["ORGANISATION_NAME"],
+                "has_endpoint": lambda name: name in app.view_functions}
