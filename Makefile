@@ -33,9 +33,8 @@ clean:
 
 # Until the first release the schema is one initial migration, regenerated from the models.
 migration: $(STAMP)
-	rm -f lifecycle/migrations/versions/0001_initial.py /tmp/lifecycle-migration.db
-	$(BIN)/python -c "from alembic import command; from lifecycle import create_app; from lifecycle.migrate import alembic_config; \
-	app = create_app({'INSTANCE_PATH': '/tmp/lifecycle-migration', 'DATABASE_URL': 'sqlite:////tmp/lifecycle-migration.db'}); \
-	ctx = app.app_context(); ctx.push(); \
-	command.revision(alembic_config(), message='initial', autogenerate=True, rev_id='0001')"
-	rm -f /tmp/lifecycle-migration.db
+	rm -f lifecycle/migrations/versions/0001_initial.py
+	tmp=$$(mktemp -d) && $(BIN)/python -c "import sys; from alembic import command; from lifecycle import create_app; \
+	from lifecycle.migrate import alembic_config; d = sys.argv[1]; \
+	app = create_app({'INSTANCE_PATH': d, 'DATABASE_URL': 'sqlite:///' + d + '/m.db'}); app.app_context().push(); \
+	command.revision(alembic_config(), message='initial', autogenerate=True, rev_id='0001')" $$tmp; rm -rf $$tmp

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:45:51.296157
+Create Date: 2026-11-23 09:48:53.694068
 """
 from alembic import op
 import sqlalchemy as sa
@@ -57,6 +57,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
     sa.UniqueConstraint('code', name=op.f('uq_departments_code'))
     )
+    op.create_table('item_code_counters',
+    sa.Column('prefix', sa.String(length=4), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('last', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('prefix', 'year', name=op.f('pk_item_code_counters'))
+    )
     op.create_table('job_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job', sa.String(length=64), nullable=False),
@@ -72,6 +78,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_job_runs_job'), ['job'], unique=False)
         batch_op.create_index(batch_op.f('ix_job_runs_started_at'), ['started_at'], unique=False)
 
+    op.create_table('policy_settings',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.String(length=64), nullable=False),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_policy_settings'))
+    )
     op.create_table('scheduler_lease',
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('holder', sa.String(length=128), nullable=False),
@@ -110,6 +123,58 @@ def upgrade() -> None:
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
+    op.create_table('items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.Enum('form', 'medium', 'device', 'my_number_copy', 'transfer', 'destruction', 'erasure_certificate', name='kind', native_enum=False, length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=True),
+    sa.Column('holder_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('retention_until', sa.Date(), nullable=True),
+    sa.Column('output_at', sa.DateTime(), nullable=True),
+    sa.Column('terminal', sa.String(length=64), nullable=True),
+    sa.Column('sheets', sa.Integer(), nullable=True),
+    sa.Column('contains_my_number', sa.Boolean(), nullable=True),
+    sa.Column('media_type', sa.String(length=16), nullable=True),
+    sa.Column('record_count', sa.Integer(), nullable=True),
+    sa.Column('recipient', sa.String(length=200), nullable=True),
+    sa.Column('encrypted', sa.Boolean(), nullable=True),
+    sa.Column('due_back', sa.Date(), nullable=True),
+    sa.Column('provided_at', sa.DateTime(), nullable=True),
+    sa.Column('returned_at', sa.DateTime(), nullable=True),
+    sa.Column('device_type', sa.String(length=32), nullable=True),
+    sa.Column('asset_tag', sa.String(length=64), nullable=True),
+    sa.Column('model', sa.String(length=100), nullable=True),
+    sa.Column('serial', sa.String(length=100), nullable=True),
+    sa.Column('lessor', sa.String(length=100), nullable=True),
+    sa.Column('lease_contract', sa.String(length=100), nullable=True),
+    sa.Column('lease_start', sa.Date(), nullable=True),
+    sa.Column('lease_end', sa.Date(), nullable=True),
+    sa.Column('has_storage', sa.Boolean(), nullable=True),
+    sa.Column('holds_my_number_data', sa.Boolean(), nullable=True),
+    sa.ForeignKeyConstraint(['business_id'], ['businesses.id'], name=op.f('fk_items_business_id_businesses')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_items_created_by_id_users')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_items_department_id_departments')),
+    sa.ForeignKeyConstraint(['holder_id'], ['users.id'], name=op.f('fk_items_holder_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_items')),
+    sa.UniqueConstraint('asset_tag', name=op.f('uq_items_asset_tag')),
+    sa.UniqueConstraint('code', name=op.f('uq_items_code')),
+    sa.UniqueConstraint('serial', name=op.f('uq_items_serial'))
+    )
+    with op.batch_alter_table('items', schema=None) as batch_op:
+        batch_op.create_index('ix_items_due_back', ['due_back'], unique=False)
+        batch_op.create_index('ix_items_holder', ['holder_id'], unique=False)
+        batch_op.create_index('ix_items_kind_created', ['kind', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_kind_department_created', ['kind', 'department_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_kind_status', ['kind', 'status'], unique=False)
+        batch_op.create_index('ix_items_retention_until', ['retention_until'], unique=False)
+
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -132,6 +197,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
     op.drop_table('role_grants')
+    with op.batch_alter_table('items', schema=None) as batch_op:
+        batch_op.drop_index('ix_items_retention_until')
+        batch_op.drop_index('ix_items_kind_status')
+        batch_op.drop_index('ix_items_kind_department_created')
+        batch_op.drop_index('ix_items_kind_created')
+        batch_op.drop_index('ix_items_holder')
+        batch_op.drop_index('ix_items_due_back')
+
+    op.drop_table('items')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
@@ -141,11 +215,13 @@ def downgrade() -> None:
 
     op.drop_table('users')
     op.drop_table('scheduler_lease')
+    op.drop_table('policy_settings')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_runs_started_at'))
         batch_op.drop_index(batch_op.f('ix_job_runs_job'))
 
     op.drop_table('job_runs')
+    op.drop_table('item_code_counters')
     op.drop_table('departments')
     op.drop_table('businesses')
     op.drop_table('audit_head')

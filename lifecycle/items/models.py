@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..auth.models import Business, Department, User
+from ..db import Base, enum_column
+from ..states import Kind
+
+
+class Item(Base):
+    """One ledger entry. One table for the three kinds keeps the custody, destruction and audit
+    machinery kind-agnostic; columns that belong to one kind are null for the others."""
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[Kind] = mapped_column(enum_column(Kind))
+    status: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    business_id: Mapped[int | None] = mapped_column(ForeignKey("businesses.id"))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))  #: the holder's 所属
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[str] = mapped_column(String(64))  #: login or system actor
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: Destroy by this date (policy); null where the kind has no such deadline (devices).
+    retention_until: Mapped[date | None] = mapped_column(Date)
+
+    # 帳票
+    output_at: Mapped[datetime | None] = mapped_column(DateTime)
+    terminal: Mapped[str | None] = mapped_column(String(64))
+    sheets: Mapped[int | None] = mapped_column(Integer)
+    contains_my_number: Mapped[bool | None] = mapped_column(Boolean)
+
+    # 媒体
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    record_count: Mapped[int | None] = mapped_column(Integer)
+    recipient: Mapped[str | None] = mapped_column(String(200))
+    encrypted: Mapped[bool | None] = mapped_column(Boolean)
+    due_back: Mapped[date | None] = mapped_column(Date)
+    provided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # リース機器
+    device_type: Mapped[str | None] = mapped_column(String(32))
+    asset_tag: Mapped[str | None] = mapped_column(String(64), unique=True)
+    model: Mapped[str | None] = mapped_column(String(100))
+    serial: Mapped[str | None] = mapped_column(String(100), unique=True)
+    lessor: Mapped[str | None] = mapped_column(String(100))
+    lease_contract: Mapped[str | None] = mapped_column(String(100))
+    lease_start: Mapped[date | None] = mapped_column(Date)
+    lease_end: Mapped[date | None] = mapped_column(Date)
+    has_storage: Mapped[bool | None] = mapped_column(Boolean)
+    #: マイナンバー利用事務系: its storage should be destroyed with staff witnessing (総務省 令和2年).
+    holds_my_number_data: Mapped[bool | None] = mapped_column(Boolean)
+
+    business: Mapped[Business | None] = relationship(lazy="joined")
+    holder: Mapped[User] = relationship(foreign_keys=[holder_id], lazy="joined")
+    department: Mapped[Department] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_items_kind_status", "kind", "status"),
+        Index("ix_items_kind_department_created", "kind", "department_id", "created_at"),
+        Index("ix_items_kind_created", "kind", "created_at"),
+        Index("ix_items_holder", "holder_id"),
+        Index("ix_items_due_back", "due_back"),
+        Index("ix_items_retention_until", "retention_until"),
+    )
+
+    @property
+    def state_kind(self) -> Kind:
+        return Kind(self.kind)
+
+    @property
+    def audit_subject(self) -> str:
+        return self.code
+
+    def is_overdue(self, as_of: date) -> bool:
+        """Provided past its due-back date, or held past its retention deadline."""
+        if self.status == "provided" and self.due_back is not None:
+            return self.due_back < as_of
+        if self.retention_until is not None and self.status not in ("destroyed", "awaiting_destruction"):
+            return self.retention_until < as_of
+        return False
+
+
+class CodeCounter(Base):
+    """Last number handed out per prefix and year; incremented inside the serialised write."""
+    __tablename__ = "item_code_counters"
+
+    prefix: Mapped[str] = mapped_column(String(4), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,59 @@
+"""The JSON shape of an item (API.md "Items"), shared by every endpoint that returns one."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import current_app
+
+from .. import states
+from ..clock import iso, today_jst
+from .models import Item
+
+
+def label_payload(code: str) -> str:
+    return current_app.extensions["label_signer"].payload(code)
+
+
+def qr_url(code: str) -> str:
+    return f"{current_app.config['BASE_URL'].rstrip('/')}/s/{label_payload(code)}"
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def item_json(item: Item, *, as_of: date | None = None) -> dict:
+    kind = states.Kind(item.kind)
+    data = {
+        "code": item.code,
+        "kind": kind.value,
+        "status": item.status,
+        "status_label": states.label(item.status),
+        "title": item.title,
+        "holder": {"login": item.holder.login, "name": item.holder.name,
+                   "department": item.department.code, "department_name": item.department.name},
+        "location": item.location,
+        "created_at": iso(item.created_at),
+        "created_by": item.created_by,
+        "retention_until": _day(item.retention_until),
+        "overdue": item.is_overdue(as_of or today_jst()),
+        "label_url": f"{current_app.config['BASE_URL'].rstrip('/')}/labels/{item.code}.pdf",
+        "qr_payload": label_payload(item.code),
+        "qr_url": qr_url(item.code),
+    }
+    if item.business is not None:
+        data["business"] = {"code": item.business.code, "name": item.business.name,
+                            "basis": item.business.basis}
+    if kind == states.Kind.FORM:
+        data.update(sheets=item.sheets, contains_my_number=item.contains_my_number,
+                    terminal=item.terminal, output_at=iso(item.output_at))
+    elif kind == states.Kind.MEDIUM:
+        data.update(media_type=item.media_type, record_count=item.record_count,
+                    recipient=item.recipient, encrypted=item.encrypted, due_back=_day(item.due_back),
+                    provided_at=iso(item.provided_at), returned_at=iso(item.returned_at))
+    else:
+        data.update(device_type=item.device_type, asset_tag=item.asset_tag, model=item.model,
+                    serial=item.serial, lessor=item.lessor, lease_contract=item.lease_contract,
+                    lease_start=_day(item.lease_start), lease_end=_day(item.lease_end),
+                    has_storage=item.has_storage, holds_my_number_data=item.holds_my_number_data)
+    return data

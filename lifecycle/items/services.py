@@ -1,0 +1,215 @@
+"""Registering items and finding them. The rules of what may be registered, by whom, live here."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from .. import validation as v
+from ..audit.events import EventType
+from ..audit.services import record_event
+from ..auth.models import Business, User
+from ..auth.roles import Role
+from ..auth.services import get_user, require_role
+from ..clock import to_jst, to_utc_naive, today_jst, utcnow
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..policy import services as policy
+from ..states import CODE_PREFIX, INITIAL, ITEM_KINDS, KIND_LABELS, Kind
+from .models import CodeCounter, Item
+
+MEDIA_TYPES = ("CD-R", "DVD-R", "BD-R", "MO")
+MEDIA_FORBIDDEN_MESSAGE = (
+    "USBメモリ等は使用が禁止されています。一括利用の媒体は CD-R・DVD-R・BD-R・MO のみ使用できます"
+    "（特定個人情報保護評価書の定めにより、USBメモリ・SDカード・外付けドライブ等は使えません）。")
+DEVICE_TYPES = ("代表端末", "業務端末", "サーバ", "ファイアウォール", "スイッチ", "ハブ", "ルータ",
+                "プリンタ", "その他")
+MAX_SHEETS = 10000
+MAX_RECORDS = 10_000_000
+
+
+def next_code(kind: Kind, year: int) -> str:
+    """F-2026-000123: unique because writers are serialised (see db.transaction)."""
+    prefix = CODE_PREFIX[kind]
+    counter = db.session.get(CodeCounter, (prefix, year))
+    if counter is None:
+        counter = CodeCounter(prefix=prefix, year=year, last=0)
+        db.session.add(counter)
+    counter.last += 1
+    return f"{prefix}-{year}-{counter.last:06d}"
+
+
+def get_item(code: str) -> Item:
+    item = db.session.scalar(select(Item).where(Item.code == _normalise_code(code)))
+    if item is None:
+        raise NotFound(f"管理番号「{code}」の登録はありません。", code="unknown_item")
+    return item
+
+
+def _normalise_code(code) -> str:
+    return unicodedata.normalize("NFKC", str(code or "")).strip().upper()[:20]
+
+
+def _business(value) -> Business:
+    code = v.text(value, "利用事務", max_len=32, field="business")
+    business = db.session.scalar(select(Business).where(Business.code == code, Business.active.is_(True)))
+    if business is None:
+        raise Invalid(f"利用事務「{code}」は登録されていません。利用事務のマスタから選んでください。",
+                      code="unknown_business", field="business")
+    return business
+
+
+def _kind(value) -> Kind:
+    try:
+        kind = Kind(value)
+    except ValueError:
+        kind = None
+    if kind not in ITEM_KINDS:
+        raise Invalid("種別（kind）は form・medium・device のいずれかを指定してください。", field="kind")
+    return kind
+
+
+def _may_register(actor, kind: Kind) -> None:
+    if kind == Kind.FORM:
+        require_role(actor, Role.REGISTRAR, Role.BULK_OPERATOR,
+                     message="帳票の登録には「登録担当」の権限が必要です。")
+    elif kind == Kind.MEDIUM:
+        require_role(actor, Role.BULK_OPERATOR,
+                     message="一括利用媒体の作成は、市町課の一括利用担当のみが行えます。")
+        if isinstance(actor, User) and not actor.department.is_system_owner:
+            raise Forbidden("一括利用媒体の作成は、市町課の一括利用担当のみが行えます。")
+    else:
+        require_role(actor, Role.ADMIN, Role.BULK_OPERATOR,
+                     message="リース機器の登録はシステム管理者または一括利用担当が行います。")
+
+
+def _form_fields(data: dict, now: datetime) -> dict:
+    output_at = data.get("output_at")
+    if output_at in (None, ""):
+        output = now
+    else:
+        try:
+            output = to_utc_naive(datetime.fromisoformat(str(output_at)))
+        except ValueError:
+            raise Invalid("出力日時は ISO 8601 形式（例: 2026-11-22T10:30:00+09:00）で指定してください。",
+                          field="output_at") from None
+        if output > now + timedelta(minutes=5):
+            raise Invalid("出力日時に未来の日時は指定できません。", field="output_at")
+    days = policy.get("form.retention_days")
+    return {
+        "business": _business(data.get("business")),
+        "sheets": v.integer(data.get("sheets"), "枚数", minimum=1, maximum=MAX_SHEETS, field="sheets"),
+        "contains_my_number": v.boolean(data.get("contains_my_number", False), "個人番号の記載",
+                                        field="contains_my_number"),
+        "terminal": v.text(data.get("terminal"), "出力端末", max_len=64, required=False, field="terminal"),
+        "output_at": output,
+        "retention_until": to_jst(output).date() + timedelta(days=days),
+    }
+
+
+def _media_type(value) -> str:
+    raw = unicodedata.normalize("NFKC", str(value or "")).strip().upper().replace(" ", "")
+    for allowed in MEDIA_TYPES:
+        if raw == allowed:
+            return allowed
+    if not raw:
+        raise Invalid("媒体の種類を選んでください（CD-R・DVD-R・BD-R・MO）。", code="media_type_forbidden",
+                      field="media_type")
+    raise Invalid(MEDIA_FORBIDDEN_MESSAGE, code="media_type_forbidden", field="media_type")
+
+
+def _medium_fields(data: dict, now: datetime) -> dict:
+    media_type = _media_type(data.get("media_type"))
+    due_back = v.a_date(data.get("due_back"), "返却予定日", field="due_back")
+    today = to_jst(now).date()
+    if due_back < today:
+        raise Invalid("返却予定日に過去の日付は指定できません。", field="due_back")
+    limit = policy.get("medium.max_loan_days")
+    if due_back > today + timedelta(days=limit):
+        raise Invalid(f"返却予定日は{limit}日以内の日付にしてください（保存期間ポリシー）。", field="due_back")
+    return {
+        "media_type": media_type,
+        "business": _business(data.get("business")),
+        "record_count": v.integer(data.get("record_count"), "件数", minimum=1, maximum=MAX_RECORDS,
+                                  field="record_count"),
+        "recipient": v.text(data.get("recipient"), "提供先", max_len=200, field="recipient"),
+        "encrypted": v.boolean(data.get("encrypted", False), "暗号化", field="encrypted"),
+        "due_back": due_back,
+    }
+
+
+def _device_fields(data: dict, now: datetime) -> dict:
+    device_type = v.text(data.get("device_type"), "機器種別", max_len=32, field="device_type")
+    if device_type not in DEVICE_TYPES:
+        raise Invalid("機器種別は次から選んでください: " + "、".join(DEVICE_TYPES), field="device_type")
+    fields = {
+        "device_type": device_type,
+        "asset_tag": v.text(data.get("asset_tag"), "資産番号", max_len=64, field="asset_tag"),
+        "model": v.text(data.get("model"), "型式", max_len=100, field="model"),
+        "serial": v.text(data.get("serial"), "製造番号", max_len=100, field="serial"),
+        "lessor": v.text(data.get("lessor"), "リース会社", max_len=100, field="lessor"),
+        "lease_contract": v.text(data.get("lease_contract"), "リース契約番号", max_len=100, field="lease_contract"),
+        "lease_start": v.a_date(data.get("lease_start"), "リース開始日", field="lease_start"),
+        "lease_end": v.a_date(data.get("lease_end"), "リース終了日", field="lease_end"),
+        "has_storage": v.boolean(data.get("has_storage", True), "記憶装置の有無", field="has_storage"),
+        "holds_my_number_data": v.boolean(data.get("holds_my_number_data", False),
+                                          "マイナンバー利用事務系", field="holds_my_number_data"),
+    }
+    if fields["lease_end"] <= fields["lease_start"]:
+        raise Invalid("リース終了日はリース開始日より後の日付にしてください。", field="lease_end")
+    for column, label in (("asset_tag", "資産番号"), ("serial", "製造番号")):
+        if db.session.scalar(select(Item.id).where(getattr(Item, column) == fields[column])):
+            raise Conflict(f"{label}「{fields[column]}」の機器は既に登録されています。",
+                           code=f"duplicate_{column}")
+    return fields
+
+
+FIELDS = {Kind.FORM: _form_fields, Kind.MEDIUM: _medium_fields, Kind.DEVICE: _device_fields}
+
+
+def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item:
+    """Creates a ledger entry held by the registrant; refused input changes nothing."""
+    with db.transaction() as session:
+        if not isinstance(data, dict):
+            raise Invalid("登録内容が正しくありません。")
+        kind = _kind(data.get("kind"))
+        _may_register(actor, kind)
+        holder = actor if isinstance(actor, User) else get_user(holder_login or "")
+        now = utcnow()
+        title = v.text(data.get("title"), "件名", max_len=200, field="title")
+        location = v.text(data.get("location"), "保管場所", max_len=200, required=kind == Kind.DEVICE,
+                          field="location")
+        fields = FIELDS[kind](data, now)
+        item = Item(code=next_code(kind, to_jst(now).year), kind=kind, status=INITIAL[kind].value,
+                    title=title, location=location, holder=holder, department=holder.department,
+                    created_by_id=actor.id if isinstance(actor, User) else None,
+                    created_by=actor if isinstance(actor, str) else actor.login, created_at=now,
+                    **fields)
+        session.add(item)
+        session.flush()
+        record_event(EventType.ITEM_REGISTERED, actor=actor, subject=item.code, kind=kind.value,
+                     title=title, holder=holder.login, department=holder.department.code,
+                     business=item.business.code if item.business else None,
+                     retention_until=item.retention_until.isoformat() if item.retention_until else None)
+        return item
+
+
+def describe(item: Item) -> str:
+    return f"{KIND_LABELS[Kind(item.kind)]}「{item.code}」"
+
+
+def visible_to(user, item: Item) -> bool:
+    """Registrars see their own department; auditors, admins and security managers see all."""
+    if not isinstance(user, User):
+        return True
+    if user.has_role(Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR):
+        return True
+    return item.department_id == user.department_id or item.holder_id == user.id
+
+
+def get_visible_item(user, code: str) -> Item:
+    item = get_item(code)
+    if not visible_to(user, item):
+        raise Forbidden(f"{describe(item)}は他の所属の管理簿にあるため、表示する権限がありません。")
+    return item

@@ -1,0 +1,1 @@
+"""Explicit, admin-editable policies: retention periods, minimum destruction levels, switches."""

@@ -1,0 +1,106 @@
+"""Policy values with their defaults, Japanese descriptions and bounds, in one table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..audit.events import EventType
+from ..audit.services import record_event
+from ..auth.roles import Role
+from ..auth.services import require_role
+from ..clock import utcnow
+from ..errors import Invalid
+from ..extensions import db
+from .models import PolicySetting
+
+
+@dataclass(frozen=True)
+class Policy:
+    key: str
+    label: str
+    default: object
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple = ()
+    unit: str = ""
+
+
+DIN_PAPER = ("P-1", "P-2", "P-3", "P-4", "P-5", "P-6", "P-7")
+DIN_OPTICAL = ("O-1", "O-2", "O-3", "O-4", "O-5", "O-6", "O-7")
+DIN_MAGNETIC = ("T-1", "T-2", "T-3", "T-4", "T-5", "T-6", "T-7")
+
+POLICIES = {p.key: p for p in (
+    Policy("form.retention_days", "帳票の保存期間（出力日から廃棄までの日数）", 30, 1, 3650, unit="日"),
+    Policy("medium.retention_days", "媒体の保存期間（返却日から廃棄までの日数）", 30, 1, 3650, unit="日"),
+    Policy("medium.max_loan_days", "媒体の提供期間の上限（返却予定日までの日数）", 90, 1, 3650, unit="日"),
+    Policy("device.lease_warning_days", "リース満了の事前通知（満了日の何日前から強調表示するか）", 180, 1, 3650, unit="日"),
+    Policy("device.require_witnessed_storage_destruction",
+           "リース機器の返却前に記憶装置の物理破壊（職員立会い）を必須とする（総務省ガイドライン 令和2年）",
+           False, choices=(False, True)),
+    Policy("mynumber.default_minutes", "個人番号の一時保存期間（既定）", 4320, 1, 10080, unit="分"),
+    Policy("mynumber.max_minutes", "個人番号の一時保存期間（上限）", 10080, 1, 43200, unit="分"),
+    Policy("destruction.min_level.paper", "紙の廃棄の最低セキュリティレベル（DIN 66399）", "P-4", choices=DIN_PAPER),
+    Policy("destruction.min_level.optical", "光ディスクの廃棄の最低セキュリティレベル（DIN 66399）", "O-4", choices=DIN_OPTICAL),
+    Policy("destruction.min_level.magnetic", "磁気媒体の廃棄の最低セキュリティレベル（DIN 66399）", "T-4", choices=DIN_MAGNETIC),
+)}
+
+
+def _parse(policy: Policy, raw):
+    if isinstance(policy.default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("1", "true", "on", "yes"):
+            return True
+        if str(raw).lower() in ("0", "false", "off", "no", ""):
+            return False
+        raise Invalid(f"「{policy.label}」は有効か無効かを指定してください。", field=policy.key)
+    if isinstance(policy.default, int):
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise Invalid(f"「{policy.label}」は整数で入力してください。", field=policy.key) from None
+        if value < policy.minimum or value > policy.maximum:
+            raise Invalid(f"「{policy.label}」は{policy.minimum}〜{policy.maximum}{policy.unit}の範囲で入力してください。",
+                          field=policy.key)
+        return value
+    value = str(raw).strip()
+    if policy.choices and value not in policy.choices:
+        raise Invalid(f"「{policy.label}」は次から選んでください: {'、'.join(policy.choices)}", field=policy.key)
+    return value
+
+
+def get(key: str):
+    """The policy's current value (the override if an admin set one, else the default)."""
+    policy = POLICIES[key]
+    row = db.session.get(PolicySetting, key)
+    return policy.default if row is None else _parse(policy, row.value)
+
+
+def all_values() -> list[tuple[Policy, object]]:
+    return [(p, get(p.key)) for p in POLICIES.values()]
+
+
+def set_policy(actor, key: str, raw) -> object:
+    """Changes a policy; audited with the old and new value."""
+    with db.transaction() as session:
+        require_role(actor, Role.ADMIN)
+        if key not in POLICIES:
+            raise Invalid(f"ポリシー「{key}」はありません。", field="key")
+        policy = POLICIES[key]
+        value = _parse(policy, raw)
+        old = get(key)
+        if key == "mynumber.default_minutes" and value > get("mynumber.max_minutes"):
+            raise Invalid("一時保存期間の既定値は上限以下にしてください。", field=key)
+        if key == "mynumber.max_minutes" and value < get("mynumber.default_minutes"):
+            raise Invalid("一時保存期間の上限は既定値以上にしてください。", field=key)
+        row = session.get(PolicySetting, key)
+        stored = str(value).lower() if isinstance(value, bool) else str(value)
+        if row is None:
+            session.add(PolicySetting(key=key, value=stored, updated_by=_name(actor), updated_at=utcnow()))
+        else:
+            row.value, row.updated_by, row.updated_at = stored, _name(actor), utcnow()
+        record_event(EventType.POLICY_UPDATED, actor=actor, subject=f"policy:{key}", old=old, new=value)
+        return value
+
+
+def _name(actor) -> str:
+    return actor if isinstance(actor, str) else actor.login
