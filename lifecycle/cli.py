@@ -181,3 +181,7 @@ def main() -> None:
     cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False,
                      help="lifecycle: 帳票・媒体・機器の管理簿")
     cli.main(prog_name="lifecycle")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+from sqlalchemy import text
+
+from lifecycle.auth.services import get_user
+from lifecycle.extensions import db
+
+
+def test_init_is_idempotent(runner):
+    first = runner.invoke(args=["init"])
+    second = runner.invoke(args=["init"])
+    assert first.exit_code == 0 and second.exit_code == 0
+    assert "データベースは最新です" in second.output
+
+
+def test_master_data_and_users(runner):
+    assert runner.invoke(args=["departments", "create", "shicho", "--name", "市町課", "--system-owner"]).exit_code == 0
+    assert runner.invoke(args=["departments", "create", "zeimu", "--name", "税務課"]).exit_code == 0
+    assert runner.invoke(args=["businesses", "create", "passport", "--name", "旅券の発給に関する事務",
+                               "--basis", "住基法別表第5"]).exit_code == 0
+    result = runner.invoke(args=["users", "create", "hanako", "--name", "一括 花子", "--department", "shicho",
+                                 "--role", "bulk_operator", "--role", "registrar", "--trained-on", "2026-04-01",
+                                 "--password-stdin"], input="a-very-long-password\n")
+    assert result.exit_code == 0, result.output
+    user = get_user("hanako")
+    assert {r.value for r in user.effective_roles} == {"bulk_operator", "registrar"}
+    token = runner.invoke(args=["users", "token", "hanako"])
+    assert token.exit_code == 0 and token.output.strip().startswith("lc_") and len(token.output.split()) == 1
+
+
+def test_bad_input_is_one_line_and_non_zero(runner):
+    runner.invoke(args=["departments", "create", "zeimu", "--name", "税務課"])
+    cases = [
+        ["users", "create", "x1", "--name", "名前", "--department", "nowhere"],
+        ["users", "create", "x2", "--name", "名前", "--department", "zeimu", "--role", "bulk_operator"],
+        ["users", "create", "x3", "--name", "名前", "--department", "zeimu", "--trained-on", "2026-13-01"],
+        ["users", "create", "x4", "--name", "名前", "--department", "zeimu", "--role", "wizard"],
+        ["departments", "create", "zeimu", "--name", "重複"],
+        ["users", "token", "ghost"],
+    ]
+    for args in cases:
+        result = runner.invoke(args=args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert len([line for line in result.output.splitlines() if line.strip()]) <= 3, result.output
+
+
+def test_short_password_from_stdin_refused(runner):
+    runner.invoke(args=["departments", "create", "zeimu", "--name", "税務課"])
+    result = runner.invoke(args=["users", "create", "x5", "--name", "名前", "--department", "zeimu",
+                                 "--password-stdin"], input="short\n")
+    assert result.exit_code != 0 and "12文字以上" in result.output
+
+
+def test_demo_then_if_empty(runner):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0 and "admin" in result.output
+    again = runner.invoke(args=["demo", "--if-empty"])
+    assert again.exit_code == 0 and "読み込みませんでした" in again.output
+
+
+def test_audit_verify_ok_and_broken(runner):
+    runner.invoke(args=["demo"])
+    ok = runner.invoke(args=["audit", "verify"])
+    assert ok.exit_code == 0 and ok.output.startswith("ok ") and " head " in ok.output
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET data = '{}' WHERE seq = 3"))
+    broken = runner.invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1 and broken.output.startswith("broken at event 3: ")

@@ -1,0 +1,132 @@
+import time
+
+import pytest
+from sqlalchemy import select
+
+from lifecycle import create_app
+from lifecycle.audit.models import AuditEvent
+from lifecycle.extensions import db
+
+
+def test_login_page_is_japanese_with_csrf_field(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert '<html lang="ja">' in page and "ログイン" in page and 'name="csrf_token"' in page
+
+
+def test_login_redirects_away_and_shows_dashboard(client, login):
+    response = login("admin")
+    assert response.headers["Location"].endswith("/")
+    page = client.get("/").get_data(as_text=True)
+    assert "ホーム" in page and "システム管理者" in page
+
+
+def test_bad_password_message(client, world):
+    response = client.post("/login", data={"login": "admin", "password": "not-the-password"})
+    assert response.status_code == 401
+    assert "ログインIDまたはパスワードが正しくありません" in response.get_data(as_text=True)
+
+
+def test_lockout_through_the_form(client, world):
+    for _ in range(5):
+        client.post("/login", data={"login": "auditor", "password": "not-the-password"})
+    response = client.post("/login", data={"login": "auditor", "password": "lifecycle-demo-2026"})
+    assert response.status_code == 401 and "15分間ロック" in response.get_data(as_text=True)
+
+
+def test_open_redirect_is_not_followed(client, world):
+    response = client.post("/login?next=//evil.example/x",
+                           data={"login": "admin", "password": "lifecycle-demo-2026"})
+    assert response.headers["Location"] == "/"
+
+
+def test_csrf_refusal(app, world):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    response = client.post("/login", data={"login": "admin", "password": "lifecycle-demo-2026"})
+    assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+    assert "_user_id" not in (client.get_cookie("lifecycle_session") or "")
+
+
+def test_csrf_token_accepted(app, world):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    response = client.post("/login", data={"login": "admin", "password": "lifecycle-demo-2026",
+                                           "csrf_token": token})
+    assert response.status_code == 302
+
+
+def test_idle_session_expires(app, client, login):
+    login("admin")
+    with client.session_transaction() as session:
+        session["seen"] = int(time.time()) - 31 * 60
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert client.get("/").status_code == 302
+
+
+def test_security_headers_and_cookie_flags(client, world):
+    response = client.post("/login", data={"login": "admin", "password": "lifecycle-demo-2026"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = client.get("/")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"]
+
+
+def test_unauthenticated_pages_redirect_to_login(client, world):
+    response = client.get("/admin/users")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_japanese_404_without_traceback(client, login):
+    login("registrar")
+    response = client.get("/no/such/page")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 404 and "見つかりません" in text and "Traceback" not in text
+
+
+def test_japanese_500_without_traceback(app, login, client):
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret detail")
+
+    login("registrar")
+    response = client.get("/boom")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 500 and "システム内部でエラー" in text
+    assert "secret detail" not in text and "Traceback" not in text
+
+
+ADMIN_PAGES = ["/admin/users", "/admin/departments", "/admin/businesses", "/admin/users/registrar"]
+AUDIT_PAGES = ["/audit/", "/audit/verify"]
+ROLES = ["admin", "bulk", "registrar", "security", "auditor"]
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_page_authorisation_matrix(client, login, who):
+    login(who)
+    for path in ADMIN_PAGES:
+        assert client.get(path).status_code == (200 if who == "admin" else 403), (who, path)
+    for path in AUDIT_PAGES:
+        assert client.get(path).status_code == (200 if who in ("admin", "auditor") else 403), (who, path)
+    assert client.get("/").status_code == 200
+
+
+def test_denied_page_is_an_audit_event(client, login):
+    login("registrar")
+    assert client.get("/admin/users").status_code == 403
+    denied = db.session.scalars(select(AuditEvent).where(AuditEvent.type == "access:denied")).all()
+    assert denied and denied[-1].actor == "registrar" and "/admin/users" in denied[-1].data
+
+
+def test_login_events_are_audited(client, world):
+    client.post("/login", data={"login": "admin", "password": "bad-password-xx"})
+    client.post("/login", data={"login": "admin", "password": "lifecycle-demo-2026"})
+    types = db.session.scalars(select(AuditEvent.type).order_by(AuditEvent.seq)).all()
+    assert "auth:login_failed" in types and types[-1] == "auth:login_succeeded"
