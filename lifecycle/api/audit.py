@@ -37,3 +37,34 @@ def me():
     user = current_actor()
     return ok({"login": user.login, "name": user.name, "department": user.department.code,
                "roles": sorted(r.value for r in user.effective_roles)})
+
+
+CHECKPOINT_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "seq": {"type": "integer"}, "head": {"type": "string"},
+    "created_at": {"type": "string"}, "created_at_jst": {"type": "string"},
+    "key_id": {"type": "string"}, "signature": {"type": "string"}}}
+
+
+@endpoint("/audit/checkpoints", summary="署名付き確認点の一覧（監査担当・システム管理者）",
+          response={"type": "object", "properties": {"checkpoints": {"type": "array", "items": CHECKPOINT_SCHEMA},
+                                                     "public_key": {"type": "string"}}},
+          errors=(401, 403))
+def audit_checkpoints():
+    from flask import current_app
+
+    from .. import crypto
+    from ..audit.checkpoints import checkpoint_json, list_checkpoints
+
+    require_role(current_actor(), Role.AUDITOR, Role.ADMIN)
+    return ok({"checkpoints": [checkpoint_json(c) for c in list_checkpoints()],
+               "public_key": crypto.public_key_pem(current_app.instance_path).decode()})
+
+
+@endpoint("/audit/checkpoints", "POST", summary="現在の末尾ハッシュに署名して確認点を作る",
+          response=CHECKPOINT_SCHEMA, status=201, errors=(401, 403))
+def audit_sign_checkpoint():
+    from ..audit.checkpoints import checkpoint_json, sign_checkpoint
+
+    actor = current_actor()
+    require_role(actor, Role.AUDITOR, Role.ADMIN)
+    return ok(checkpoint_json(sign_checkpoint(actor)), 201)

@@ -30,3 +30,16 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain had `seq` events ending in `head_hash` at `created_at`":
+    printed on reports, so a paper copy can later witness that the log was not rewritten."""
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    key_id: Mapped[str] = mapped_column(String(16))  #: first 16 hex of SHA-256 of the public key
+    signature: Mapped[str] = mapped_column(String(128))  #: Ed25519, hex

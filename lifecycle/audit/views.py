@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, render_template, request
+import tempfile
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from .. import clock
@@ -10,7 +12,8 @@ from ..auth.roles import Role
 from ..errors import Invalid
 from ..extensions import db
 from ..web import role_required
-from . import services
+from ..scheduler import register_job
+from . import checkpoints, services
 from .events import EVENT_LABELS, EventType
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -18,6 +21,9 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_job("audit_checkpoint", "監査ログ確認点の署名",
+                 lambda: 1 if checkpoints.sign_checkpoint("system:scheduler") else 0,
+                 interval=lambda config: int(config.get("CHECKPOINT_INTERVAL_SECONDS", 86400)))
 
 
 def _day(value: str | None, label: str) -> date | None:
@@ -63,3 +69,25 @@ def verify():
             services.record_event(EventType.AUDIT_VERIFIED, actor=current_user, ok=result.ok,
                                   events=result.events, broken_at=result.broken_at)
     return render_template("audit/verify.html", result=result)
+
+
+@bp.route("/checkpoints", methods=["GET", "POST"])
+@role_required(Role.AUDITOR, Role.ADMIN)
+def checkpoint_list():
+    if request.method == "POST":
+        checkpoint = checkpoints.sign_checkpoint(current_user)
+        flash(f"確認点 第{checkpoint.id}号に署名しました（記録 {checkpoint.seq} 件）。", "success")
+        return redirect(url_for("audit.checkpoint_list"))
+    return render_template("audit/checkpoints.html", checkpoints=checkpoints.list_checkpoints())
+
+
+@bp.route("/export.zip")
+@role_required(Role.AUDITOR, Role.ADMIN)
+def export():
+    """The whole log with checkpoints, public key and the offline verifier, for another machine."""
+    spool = tempfile.TemporaryFile()
+    count = checkpoints.write_export(spool)
+    checkpoints.record_export(current_user, count)
+    spool.seek(0)
+    name = f"lifecycle-audit-{clock.today_jst().isoformat()}.zip"
+    return send_file(spool, mimetype="application/zip", as_attachment=True, download_name=name)
