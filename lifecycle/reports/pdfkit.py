@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reportlab.lib.colors import Color, black
+from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
@@ -87,8 +88,9 @@ def _max_advance(font: str) -> float:
 class Fitter:
     """Measures, truncates and wraps text in one font and size.
 
-    Most cells are short: `len(text) * widest glyph` proves they fit without measuring. The
-    rest are measured by reportlab's C stringWidth, and truncation is a binary search over it.
+    Most cells are short: `len(text) * widest glyph` proves they fit without measuring, which
+    matters because stringWidth is pure Python unless the optional rl_accel extension is
+    installed. The rest are measured once; truncation sums cached per-character widths.
     """
 
     def __init__(self, font: str, size: float):
@@ -106,7 +108,7 @@ class Fitter:
 
     def fit(self, text: str, width: float) -> str:
         """The text, or its longest prefix that fits with "…" after it."""
-        if len(text) * self._max_char <= width:
+        if len(text) * self._max_char <= width and text.isprintable():
             return text
         text = self.clean(text)
         if self.width(text) <= width:
@@ -116,14 +118,12 @@ class Fitter:
     def ellipsize(self, text: str, width: float) -> str:
         """Always ends in "…": used where something was cut off, even when the rest is short."""
         room = width - self.ellipsis_width
-        lo, hi = 0, len(text)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.width(text[:mid]) <= room:
-                lo = mid
-            else:
-                hi = mid - 1
-        return text[:lo].rstrip() + ELLIPSIS
+        used = 0.0
+        for i, ch in enumerate(text):
+            used += self._char(ch)
+            if used > room:
+                return text[:i].rstrip() + ELLIPSIS
+        return text + ELLIPSIS
 
     def _char(self, ch: str) -> float:
         w = self._char_widths.get(ch)
@@ -153,6 +153,71 @@ class Fitter:
             rest = "".join(lines[max_lines - 1:])
             lines = lines[:max_lines - 1] + [self.ellipsize(rest, width)]
         return lines
+
+
+class TextRun:
+    """Writes one page's table text as a single BT…ET block of PDF operators.
+
+    Going through reportlab's text object costs, per cell, a second stringWidth (textOut moves
+    the cursor), number formatting in pure Python and a fresh subset split. Ledgers repeat the
+    same values (所属, 状態, dates) thousands of times, so the operators of each distinct string
+    are built once per document, following the protocol reportlab's ttfonts documents for
+    dynamic fonts (splitString → subset name + escaped bytes). Fonts that are not TrueType
+    subsets (the CID fallback) take the ordinary text object path.
+    """
+
+    def __init__(self, canvas: Canvas, font: str, size: float):
+        self.canvas = canvas
+        self.size = size
+        self.font = pdfmetrics.getFont(font)
+        self.fast = bool(getattr(self.font, "_dynamicFont", False))
+        self._names: dict[int, str] = {}
+        self._ops: dict[str, list[tuple[int, str]]] = {}
+        self._parts: list[str] = []
+        self._subset = -1
+        self._slow = None
+
+    def begin(self) -> None:
+        if self.fast:
+            self._parts = ["q BT"]
+            self._subset = -1
+        else:
+            self._slow = self.canvas.beginText()
+            self._slow.setFont(self.font.fontName, self.size)
+
+    def draw(self, x: str, y: str, text: str) -> None:
+        """`x` and `y` are already formatted, as the caller reuses them across cells."""
+        if not self.fast:
+            self._slow.setTextOrigin(float(x), float(y))
+            self._slow.textOut(text)
+            return
+        ops = self._ops.get(text)
+        if ops is None:
+            if len(self._ops) > 50_000:  # unique values (codes) must not grow it without bound
+                self._ops.clear()
+            doc = self.canvas._doc
+            ops = self._ops[text] = [(subset, f"({escapePDF(chunk)}) Tj")
+                                     for subset, chunk in self.font.splitString(text, doc)]
+        parts = self._parts
+        parts.append(f"1 0 0 1 {x} {y} Tm")
+        for subset, op in ops:
+            if subset != self._subset:
+                name = self._names.get(subset)
+                if name is None:
+                    name = self._names[subset] = self.font.getSubsetInternalName(
+                        subset, self.canvas._doc)
+                parts.append(f"{name} {self.size} Tf")
+                self._subset = subset
+            parts.append(op)
+
+    def end(self) -> None:
+        if self.fast:
+            self._parts.append("ET Q")
+            self.canvas.addLiteral("\n".join(self._parts))
+            self._parts = []
+        else:
+            self.canvas.drawText(self._slow)
+            self._slow = None
 
 
 @dataclass(frozen=True)
@@ -233,8 +298,12 @@ class Table:
 
     def __init__(self, flow: Flow, headers: Sequence[str], weights: Sequence[float], *,
                  size: float = 8, leading: float | None = None, left: float | None = None,
-                 width: float | None = None):
+                 width: float | None = None, align: Sequence[str] | None = None,
+                 pad: float | None = None):
         self.flow = flow
+        if pad is not None:
+            self.PAD = pad
+        self.align = list(align or ["left"] * len(headers))
         self.headers = list(headers)
         frame = flow.frame
         self.xs = column_positions(frame.left if left is None else left,
@@ -243,8 +312,10 @@ class Table:
         self.fitter = Fitter(self.font, size)
         self.size = size
         self.leading = leading or round(size * 1.3, 2)
-        self._header_lines = [self.fitter.wrap(h, w, 3) for h, w in zip(headers, self.cell_widths())]
-        self.header_height = max(map(len, self._header_lines), default=1) * self.leading + 2 * self.PAD
+        widths = self.cell_widths()
+        self._header_lines = [self.fitter.wrap(h, w, 3) for h, w in zip(headers, widths)]
+        lines = max(map(len, self._header_lines), default=1)
+        self.header_height = lines * self.leading + 2 * self.PAD
         self._top = flow.y  # top of the part of the table on the current page
 
     def cell_widths(self) -> list[float]:
@@ -279,44 +350,50 @@ class Table:
         c.setLineWidth(0.4)
         c.lines([(x, self._top, x, bottom) for x in self.xs])
 
-    def row(self, cells: Sequence[str], *, max_lines: int = 8, note: str | None = None,
-            note_font: str | None = None, note_size: float | None = None,
-            note_from: int = 0, colour: Color | None = None) -> None:
-        """One wrapped row; `note` is an extra line spanning the columns from `note_from`."""
+    def row(self, cells: Sequence[str], *, max_lines: int = 8,
+            note: tuple[str, str] | None = None, note_font: str = MONO, note_size: float = 7,
+            note_from: int = 0) -> None:
+        """One wrapped row. `note` is (Japanese label, value): an extra line under the cells
+        from column `note_from` on, the value in `note_font` (a digest that must stay whole)."""
         widths = self.cell_widths()
         wrapped = [self.fitter.wrap(text or "", w, max_lines) for text, w in zip(cells, widths)]
         lines = max(len(w) for w in wrapped)
-        note_size = note_size or self.size
-        height = lines * self.leading + 2 * self.PAD + (note_size * 1.35 if note else 0)
+        cells_height = lines * self.leading + 2 * self.PAD
+        height = cells_height + (note_size * 1.5 if note else 0)
         if self.flow.need(height):
             self._draw_header()
-        c, y = self.flow.canvas, self.flow.y
-        c.setFillColor(colour or black)
-        c.setFont(self.font, self.size)
-        for x, cell_lines in zip(self.xs, wrapped):
-            base = y - self.PAD - self.size
-            for line in cell_lines:
-                c.drawString(x + self.PAD, base, line)
-                base -= self.leading
-        if note:
-            x = self.xs[note_from] + self.PAD
-            base = y - self.PAD - lines * self.leading - note_size * 0.9
-            font = note_font or self.font
-            c.setFont(font, note_size)
-            room = self.xs[-1] - self.PAD - x
-            if note_font:
-                note = Fitter(font, note_size).fit(note, room)
-            else:
-                note = self.fitter.fit(note, room)
-            c.drawString(x, base, note)
+        c, y, pad = self.flow.canvas, self.flow.y, self.PAD
         c.setFillColor(black)
+        c.setFont(self.font, self.size)
+        for x0, x1, align, cell_lines in zip(self.xs, self.xs[1:], self.align, wrapped):
+            base = y - pad - self.size
+            for line in cell_lines:
+                if align == "right":
+                    c.drawRightString(x1 - pad, base, line)
+                elif align == "centre":
+                    c.drawCentredString((x0 + x1) / 2, base, line)
+                else:
+                    c.drawString(x0 + pad, base, line)
+                base -= self.leading
         bottom = y - height
         c.setStrokeColor(GRID)
         c.setLineWidth(0.4)
+        if note:
+            label, value = note
+            x = self.xs[note_from] + pad
+            base = y - cells_height - note_size * 0.95
+            c.setFont(self.font, note_size)
+            c.drawString(x, base, label)
+            x += pdfmetrics.stringWidth(label + " ", self.font, note_size)
+            c.setFont(note_font, note_size)
+            c.drawString(x, base, Fitter(note_font, note_size).fit(value, self.xs[-1] - pad - x))
+            outer = self.xs[:note_from + 1] + self.xs[-1:]
+            c.lines([(x, self._top, x, bottom) for x in outer]
+                    + [(x, self._top, x, y - cells_height) for x in self.xs[note_from + 1:-1]])
+        else:
+            self._rules(bottom)
         c.line(self.xs[0], bottom, self.xs[-1], bottom)
-        self.flow.y = bottom
-        self._rules(bottom)
-        self._top = bottom
+        self.flow.y = self._top = bottom
 
     def single_line_rows(self, rows: Iterable[Sequence[str]]) -> int:
         """Draws rows of one line each, truncating long cells with "…"; returns how many."""
@@ -324,17 +401,17 @@ class Table:
         fit = self.fitter.fit
         pad, size = self.PAD, self.size
         step = self.leading + 2 * pad
-        xs = [x + pad for x in self.xs[:-1]]
-        widths = self.cell_widths()
-        columns = list(zip(xs, widths))
-        count = 0
-        text = None
+        # Per column: formatted x, width, and the fitted form of each value seen (bounded).
+        columns = [(f"{x + pad:.2f}", w, {}) for x, w in zip(self.xs, self.cell_widths())]
+        run = TextRun(flow.canvas, self.font, size)
         rules: list[tuple[float, float, float, float]] = []
+        count = 0
+        started = False
         y = flow.y
 
         def finish_page() -> None:
             c = flow.canvas
-            c.drawText(text)
+            run.end()
             c.setStrokeColor(GRID)
             c.setLineWidth(0.4)
             rules.extend((x, self._top, x, y) for x in self.xs)
@@ -342,23 +419,28 @@ class Table:
             rules.clear()
 
         for cells in rows:
-            if text is None or y - step < frame.bottom:
-                if text is not None:
+            if not started or y - step < frame.bottom:
+                if started:
                     finish_page()
                     flow.new_page()
                     self._draw_header()
+                started = True
                 y = flow.y
-                text = flow.canvas.beginText()
-                text.setFont(self.font, size)
-            base = y - pad - size
-            for (x, width), cell in zip(columns, cells):
+                flow.canvas.setFillColor(black)
+                run.begin()
+            base = f"{y - pad - size:.2f}"
+            for (x, width, fitted), cell in zip(columns, cells):
                 if cell:
-                    text.setTextOrigin(x, base)
-                    text.textOut(fit(cell, width))
+                    shown = fitted.get(cell)
+                    if shown is None:
+                        if len(fitted) > 20_000:
+                            fitted.clear()
+                        shown = fitted[cell] = fit(cell, width)
+                    run.draw(x, base, shown)
             y -= step
             rules.append((self.xs[0], y, self.xs[-1], y))
             count += 1
-        if text is not None:
+        if started:
             finish_page()
         flow.y = y
         return count

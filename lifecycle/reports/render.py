@@ -336,14 +336,14 @@ def render_ledger_pdf(ledger: LedgerReport) -> bytes:
     flow.skip(13)
     conditions = [("期間", period_text(ledger.period_from, ledger.period_to)), *ledger.filters]
     text = "　".join(f"{label}: {value}" for label, value in conditions)
-    _text(canvas, frame.left, flow.y, Fitter(japanese_font(), 8.5).fit(text, frame.inner_width - 120),
-          8.5)
+    text = Fitter(japanese_font(), 8.5).fit(text, frame.inner_width - 120)  # room for 件数
+    _text(canvas, frame.left, flow.y, text, 8.5)
     count_at[:] = [frame.right, flow.y]
     _checkpoint(flow, imprint.checkpoint)
     flow.skip(8)
 
     headers = [h for h, _ in ledger.columns]
-    table = Table(flow, headers, [w for _, w in ledger.columns], size=7.5, leading=9.5)
+    table = Table(flow, headers, [w for _, w in ledger.columns], size=7.5, leading=9, pad=2)
     table.header()
     rows_seen[0] = table.single_line_rows(ledger.rows)
     if not rows_seen[0]:
@@ -401,7 +401,7 @@ def render_custody_pdf(report: CustodyReport) -> bytes:
     events.header()
     for e in report.events:
         events.row([str(e.seq), when(e.at), e.label, e.actor, e.summary], max_lines=6,
-                   note=f"ハッシュ {e.hash}", note_font=MONO, note_size=7, note_from=1)
+                   note=("ハッシュ", e.hash), note_from=1)
     if not report.events:
         _nothing(flow)
 
@@ -493,7 +493,7 @@ def render_destruction_pdf(record: DestructionRecord) -> bytes:
             canvas.setStrokeColor(RED)
             canvas.setLineWidth(1.2)
             canvas.rect(frame.left, flow.y - 5, frame.inner_width, 17, stroke=1, fill=0)
-            _text(canvas, frame.left + 6, flow.y, f"⚠ {record.integrity}", 10, colour=RED)
+            _text(canvas, frame.left + 6, flow.y, f"【警告】{record.integrity}", 10, colour=RED)
         else:
             _text(canvas, frame.left, flow.y, record.integrity, 9,
                   colour=black if record.integrity_ok else MUTED)
@@ -523,7 +523,8 @@ def render_exceptions_pdf(report: ExceptionsReport) -> bytes:
         _nothing(flow)
         return _finish(buffer, canvas)
     summary = Table(flow, ["所属", *CATEGORY_LABELS.values(), "計"],
-                    [13, *[6] * len(categories), 4], size=7.5)
+                    [13, *[6] * len(categories), 4], size=7.5,
+                    align=["left", *["right"] * (len(categories) + 1)])
     summary.header()
     for group, row in zip(report.groups, counts):
         summary.row([group.department, *(f"{n}" if n else "—" for n in row), f"{sum(row)}"])
