@@ -8,7 +8,7 @@ from flask import Flask
 
 from . import config as config_module
 from . import crypto
-from .extensions import csrf, db, login_manager
+from .extensions import csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_hasher(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_COST"])
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
     from . import cli, scheduler, web
     from .api import init_app as init_api

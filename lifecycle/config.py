@@ -24,6 +24,8 @@ ENVIRONMENT = {
     "LIFECYCLE_BASE_URL": ("BASE_URL", str),
     "LIFECYCLE_UPLOAD_MAX_BYTES": ("UPLOAD_MAX_BYTES", int),
     "LIFECYCLE_ORGANISATION_NAME": ("ORGANISATION_NAME", str),
+    "LIFECYCLE_LOGIN_RATE_LIMIT": ("LOGIN_RATE_LIMIT", str),
+    "LIFECYCLE_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
 }
 
 
@@ -38,6 +40,9 @@ def defaults(instance_path: Path) -> dict:
         "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
         "REQUIRE_WITNESSED_STORAGE_DESTRUCTION": False,
         "PER_PAGE": 50,
+        "LOGIN_RATE_LIMIT": "20 per minute",  #: per address; per account, 5 failures lock for 15 minutes
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 65536,
         "SESSION_COOKIE_NAME": "lifecycle_session",

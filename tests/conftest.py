@@ -98,7 +98,8 @@ def app(database, tmp_path):
     instance = tmp_path / "instance"
     application = create_app({
         "INSTANCE_PATH": str(instance), "DATABASE_URL": database(tmp_path), "TESTING": True,
-        "WTF_CSRF_ENABLED": False, "BASE_URL": "http://lifecycle.test", **FAST_HASH,
+        "WTF_CSRF_ENABLED": False, "BASE_URL": "http://lifecycle.test", "RATELIMIT_ENABLED": False,
+        **FAST_HASH,
     })
     with application.app_context():
         yield application

@@ -28,7 +28,8 @@ def live_server(tmp_path_factory):
     instance = tmp_path_factory.mktemp("live") / "instance"
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, LIFECYCLE_INSTANCE=str(instance), LIFECYCLE_BASE_URL=base_url)
+    env = dict(os.environ, LIFECYCLE_INSTANCE=str(instance), LIFECYCLE_BASE_URL=base_url,
+               LIFECYCLE_LOGIN_RATE_LIMIT="1000 per minute")
     env.pop("LIFECYCLE_DATABASE_URL", None)
     cli = [sys.executable, "-m", "lifecycle.cli"]
     subprocess.run(cli + ["init"], env=env, check=True, capture_output=True)

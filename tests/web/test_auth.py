@@ -130,3 +130,15 @@ def test_login_events_are_audited(client, world):
     client.post("/login", data={"login": "admin", "password": "lifecycle-demo-2026"})
     types = db.session.scalars(select(AuditEvent.type).order_by(AuditEvent.seq)).all()
     assert "auth:login_failed" in types and types[-1] == "auth:login_succeeded"
+
+
+def test_login_attempts_are_rate_limited_per_address(app, world):
+    app.config["RATELIMIT_ENABLED"] = True
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    from lifecycle.extensions import limiter
+    limiter.init_app(app)
+    client = app.test_client()
+    statuses = [client.post("/login", data={"login": f"nobody{i}", "password": "x" * 12}).status_code
+                for i in range(5)]
+    assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
+    assert "しばらくしてから" in client.post("/login", data={"login": "a", "password": "b"}).get_data(as_text=True)
