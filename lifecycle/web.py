@@ -159,4 +159,5 @@ def init_app(app: Flask) -> None:
         user = current_user if current_user.is_authenticated else None
         return {"nav_entries": nav.entries_for(user, app.view_functions),
                 "organisation": app.config["ORGANISATION_NAME"],
-                "has_endpoint": lambda name: name in app.view_functions}
+                "has_endpoint": lambda name: name in app.view_functions,
+                "today": clock.today_jst()}
