@@ -3,59 +3,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
+
+from tests.servers import cli, free_port, server_env, start_server, stop_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """Base URL of a running server with the demo users (password lifecycle-demo-2026)."""
     instance = tmp_path_factory.mktemp("live") / "instance"
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, LIFECYCLE_INSTANCE=str(instance), LIFECYCLE_BASE_URL=base_url,
-               LIFECYCLE_LOGIN_RATE_LIMIT="1000 per minute")
-    env.pop("LIFECYCLE_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "lifecycle.cli"]
-    subprocess.run(cli + ["init"], env=env, check=True, capture_output=True)
-    subprocess.run(cli + ["demo"], env=env, check=True, capture_output=True)
-    log = open(instance / "server.log", "wb")
-    server = subprocess.Popen(cli + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(base_url + "/login", timeout=1)
-            break
-        except Exception:
-            if server.poll() is not None:
-                raise RuntimeError((instance / "server.log").read_text())
-            time.sleep(0.2)
-    else:
-        server.kill()
-        raise RuntimeError("server did not start: " + (instance / "server.log").read_text())
+    env = server_env(instance, base_url)
+    cli(env, "init")
+    cli(env, "demo")
+    server = start_server(instance, port, env)
     yield base_url
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,60 @@
+"""Starting real `lifecycle serve` processes for browser and production tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "lifecycle.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(instance: Path, base_url: str, database_url: str | None = None, **extra) -> dict:
+    env = dict(os.environ, LIFECYCLE_INSTANCE=str(instance), LIFECYCLE_BASE_URL=base_url,
+               LIFECYCLE_LOGIN_RATE_LIMIT="1000 per minute", **extra)
+    env.pop("LIFECYCLE_DATABASE_URL", None)
+    if database_url:
+        env["LIFECYCLE_DATABASE_URL"] = database_url
+    return env
+
+
+def cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + list(args), env=env, check=check, capture_output=True, text=True)
+
+
+def start_server(instance: Path, port: int, env: dict) -> subprocess.Popen:
+    """Starts `lifecycle serve` and waits until /login answers."""
+    instance.mkdir(parents=True, exist_ok=True)
+    log = open(instance / f"server-{port}.log", "wb")
+    server = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1)
+            return server
+        except Exception:
+            if server.poll() is not None:
+                break
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("server did not start: " + (instance / f"server-{port}.log").read_text())
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
