@@ -101,6 +101,14 @@ def app(database, tmp_path):
         "WTF_CSRF_ENABLED": False, "BASE_URL": "http://lifecycle.test", "RATELIMIT_ENABLED": False,
         **FAST_HASH,
     })
+    @application.before_request
+    def forget_request_user():
+        # The fixture keeps one app context open for the whole test, so `g` would otherwise carry
+        # the previous request's user (Flask-Login's cache, the API token user) into the next one.
+        from flask import g
+        g.pop("_login_user", None)
+        g.pop("api_user", None)
+
     with application.app_context():
         yield application
         db.session.remove()
