@@ -1,0 +1,166 @@
+"""Printing labels and resolving scanned ones. Rendering itself is pure (render.py); this module
+looks the items up, enforces who may print or open what, and writes the audit events."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..audit.events import EventType
+from ..audit.services import record_event
+from ..clock import to_jst
+from ..errors import Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..items.models import Item
+from ..items.schemas import qr_url
+from ..items.services import describe, get_visible_item, visible_to
+from ..states import KIND_LABELS, Kind
+from .layouts import DEFAULT_LAYOUT, Layout, all_layouts, get_layout
+from .render import LabelData, render_labels
+
+#: One print job; bench/bench_labels.py times 1,000 labels at well under the 2 s target.
+MAX_LABELS = 1000
+FORGED_MESSAGE = ("偽造または改変されたラベルの可能性があります。このラベルは本システムが発行したものと"
+                  "確認できません。媒体・帳票には触れずにそのまま保管し、セキュリティ管理者に連絡してください。")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CODE = re.compile(r"^[FMD]-\d{4}-\d{6}$")
+
+
+class LabelForged(NotFound):
+    """404 with {"genuine": false}: for a tag that does not verify the label does not exist."""
+    code = "label_forged"
+
+    def __init__(self, message: str = FORGED_MESSAGE) -> None:
+        super().__init__(message, genuine=False)
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    payload: str | None = None  #: "<code>.<tag>" from a label
+    code: str | None = None  #: an item code typed by hand
+
+
+def parse_scan(text) -> ScanInput:
+    """What a keyboard-wedge reader or a person typed: the label URL, its bare payload, or a code.
+
+    Readers type through the keyboard layout of the PC: a reader set up for a US keyboard on a
+    Japanese (JIS) one turns "_" into "=" and ":" into "+", and a full-width IME mode turns
+    everything full-width. Tags are base64url without padding, so "=" can only be such a "_".
+    """
+    raw = _CONTROL.sub("", unicodedata.normalize("NFKC", str(text or ""))).strip()[:300]
+    if not raw:
+        return ScanInput()
+    if "/s/" in raw:
+        payload = raw.rsplit("/s/", 1)[1]
+        payload = re.split(r"[?#/\s]", payload, maxsplit=1)[0]
+        return ScanInput(payload=payload.replace("=", "_"))
+    if "." in raw:
+        return ScanInput(payload=raw.replace("=", "_").replace(" ", ""))
+    return ScanInput(code=raw.replace(" ", "").upper())
+
+
+def _signer():
+    return current_app.extensions["label_signer"]
+
+
+def verify_payload(payload: str) -> str | None:
+    """The item code if the tag is genuine. A reader with Caps Lock on swaps every letter's case."""
+    signer = _signer()
+    for candidate in (payload, payload.swapcase()):
+        code = signer.verify(candidate)
+        if code is not None:
+            return code
+    return None
+
+
+def record_forged(actor, payload: str) -> None:
+    """A label that does not verify is an audit event of its own; the claimed code is its subject,
+    so the item's timeline shows that someone presented a false label for it."""
+    shown = _CONTROL.sub("", str(payload))[:100]
+    claimed = shown.rpartition(".")[0].upper() if "." in shown else ""
+    subject = claimed if _CODE.match(claimed) else "label"
+    with db.transaction():
+        record_event(EventType.LABEL_FORGED, actor=actor, subject=subject, payload=shown)
+
+
+def resolve_label(actor, payload: str) -> Item:
+    """The item a scanned payload names, after checking its HMAC tag and the user's visibility."""
+    code = verify_payload(payload or "")
+    if code is None:
+        record_forged(actor, payload or "")
+        raise LabelForged()
+    return get_visible_item(actor, code)
+
+
+def layouts() -> list[Layout]:
+    return all_layouts()
+
+
+def _layout(name) -> Layout:
+    if name in (None, ""):
+        name = DEFAULT_LAYOUT
+    if not isinstance(name, str):
+        raise Invalid("ラベルの様式（layout）は文字列で指定してください。", code="unknown_layout", field="layout")
+    try:
+        return get_layout(name)
+    except KeyError:
+        raise Invalid(f"ラベルの様式「{name[:40]}」はありません。", code="unknown_layout",
+                      field="layout") from None
+    except ValueError as exc:  # a broken layout file: its message names the file and the field
+        raise Invalid(str(exc), code="layout_broken", field="layout") from None
+
+
+def _codes(codes) -> list[str]:
+    if isinstance(codes, str):
+        codes = [codes]
+    if not isinstance(codes, (list, tuple)) or not codes:
+        raise Invalid("印刷する管理番号（codes）を1件以上指定してください。", code="no_codes", field="codes")
+    wanted: list[str] = []
+    for code in codes:
+        if not isinstance(code, str):
+            raise Invalid("管理番号は文字列で指定してください。", field="codes")
+        normal = unicodedata.normalize("NFKC", code).strip().upper()[:20]
+        if normal and normal not in wanted:
+            wanted.append(normal)
+    if not wanted:
+        raise Invalid("印刷する管理番号（codes）を1件以上指定してください。", code="no_codes", field="codes")
+    if len(wanted) > MAX_LABELS:
+        raise Invalid(f"一度に印刷できるラベルは{MAX_LABELS}枚までです（指定 {len(wanted)} 件）。",
+                      code="too_many_labels", field="codes")
+    return wanted
+
+
+def label_data(item: Item) -> LabelData:
+    return LabelData(code=item.code, kind_label=KIND_LABELS[Kind(item.kind)], title=item.title,
+                     department=item.department.name, registered_on=to_jst(item.created_at).date(),
+                     qr_url=qr_url(item.code))
+
+
+def print_labels(actor, codes, layout_name=None) -> tuple[bytes, Layout]:
+    """The PDF of the items' labels, in the order asked; each printed label is an audit event.
+
+    Rendering happens before the write transaction so that the serialised write lock is not held
+    for the second a large sheet takes; nothing is returned unless the events were recorded.
+    """
+    wanted = _codes(codes)
+    layout = _layout(layout_name)
+    found = {item.code: item for item in db.session.scalars(select(Item).where(Item.code.in_(wanted)))}
+    missing = [code for code in wanted if code not in found]
+    if missing:
+        more = f" ほか{len(missing) - 3}件" if len(missing) > 3 else ""
+        raise NotFound(f"管理番号「{'」「'.join(missing[:3])}」{more}の登録はありません。", code="unknown_item")
+    items = [found[code] for code in wanted]
+    hidden = [item for item in items if not visible_to(actor, item)]
+    if hidden:
+        raise Forbidden(f"{describe(hidden[0])}は他の所属の管理簿にあるため、ラベルを印刷する権限がありません。")
+    pdf = render_labels([label_data(item) for item in items], layout)
+    printed = [item.code for item in items]  # the transaction below expires the loaded items
+    with db.transaction():
+        for code in printed:
+            record_event(EventType.LABEL_PRINTED, actor=actor, subject=code, layout=layout.name,
+                         batch=len(printed))
+    return pdf, layout

@@ -1,0 +1,57 @@
+"""The admin page of the retention and destruction policies (保存期間ポリシー)."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from ..auth.roles import Role
+from ..errors import DomainError
+from ..extensions import db
+from ..web import role_required
+from . import services
+from .models import PolicySetting
+
+#: Its own blueprint (the admin one is registered before domain packages are imported); the
+#: URL sits with the other admin pages and admin/_tabs.html links it by this endpoint name.
+bp = Blueprint("policy", __name__)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+
+
+def _value_text(policy, value) -> str:
+    if isinstance(policy.default, bool):
+        return "有効" if value else "無効"
+    return f"{value}{policy.unit}"
+
+
+@bp.route("/admin/policies", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def policies():
+    form = FlaskForm()  # the CSRF token only; each row posts its key and value
+    status = 200
+    if request.method == "POST":
+        key = request.form.get("key", "")
+        if form.validate():
+            try:
+                value = services.set_policy(current_user, key, request.form.get("value", ""))
+            except DomainError as exc:
+                flash(exc.message, "error")
+                status = 422
+            else:
+                policy = services.POLICIES[key]
+                flash(f"「{policy.label}」を{_value_text(policy, value)}に変更しました。", "success")
+                return redirect(url_for("policy.policies"))
+        else:
+            flash("フォームの有効期限が切れました。もう一度操作してください。", "error")
+            status = 400
+    rows = []
+    for policy, value in services.all_values():
+        setting = db.session.get(PolicySetting, policy.key)
+        rows.append({"policy": policy, "value": value, "text": _value_text(policy, value),
+                     "default": _value_text(policy, policy.default), "setting": setting,
+                     "is_bool": isinstance(policy.default, bool),
+                     "is_int": isinstance(policy.default, int) and not isinstance(policy.default, bool)})
+    return render_template("admin/policies.html", rows=rows, form=form), status
