@@ -1,0 +1,129 @@
+"""Hand-offs, provision and return of bulk media, custody reports (API.md "Items")."""
+from __future__ import annotations
+
+from flask import request
+
+from ..clock import iso
+from ..custody import report, services
+from ..custody.models import Transfer
+from ..items.schemas import item_json
+from ..web import current_actor
+from . import endpoint, json_body, ok
+
+ITEM_SCHEMA = {"type": "object", "description": "item_json（GET /items/{code} と同じ形）"}
+
+TRANSFER_SCHEMA = {"type": "object", "required": ["id", "status"], "properties": {
+    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "accepted", "rejected", "cancelled"]},
+    "giver": {"type": "object"}, "receiver": {"type": "object"}, "note": {"type": ["string", "null"]},
+    "reason": {"type": ["string", "null"]},
+    "requested_at": {"type": "string", "format": "date-time"},
+    "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+    "item": ITEM_SCHEMA}}
+
+TRANSFER_REQUEST = {"type": "object", "required": ["to"], "properties": {
+    "to": {"type": "string", "description": "引継ぎ先のログインID"},
+    "note": {"type": "string", "maxLength": 500}}}
+
+ACCEPT_REQUEST = {"type": "object", "properties": {
+    "location": {"type": "string", "description": "新しい保管場所（変わる場合のみ）"}}}
+
+REASON_REQUEST = {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}}
+
+PROVIDE_REQUEST = {"type": "object", "properties": {
+    "recipient": {"type": "string", "description": "省略時は登録された提供先"},
+    "due_back": {"type": "string", "format": "date", "description": "省略時は登録された返却予定日"}}}
+
+
+def _party(user, department) -> dict:
+    return {"login": user.login, "name": user.name, "department": department.code,
+            "department_name": department.name}
+
+
+def transfer_json(transfer: Transfer) -> dict:
+    return {"id": transfer.id, "status": transfer.status,
+            "giver": _party(transfer.giver, transfer.giver_department),
+            "receiver": _party(transfer.receiver, transfer.receiver_department),
+            "note": transfer.note, "reason": transfer.reason,
+            "requested_at": iso(transfer.requested_at), "resolved_at": iso(transfer.resolved_at),
+            "item": item_json(transfer.item)}
+
+
+def _optional_body() -> dict:
+    """Accept, reject and cancel need no body; when one is sent it must be a JSON object."""
+    if not request.get_data():
+        return {}
+    return json_body()
+
+
+@endpoint("/items/<code>/transfers", "POST", summary="保管者が引き継ぐ（受領されるまで引継ぎ中）",
+          request=TRANSFER_REQUEST, response=TRANSFER_SCHEMA, status=201, errors=(400, 403, 404, 409, 422))
+def transfer_create(code: str):
+    body = json_body()
+    transfer = services.request_transfer(current_actor(), code, body.get("to"), body.get("note"))
+    return ok(transfer_json(transfer), 201)
+
+
+@endpoint("/transfers/<int:transfer_id>", summary="引継ぎの内容（引継ぎ元・引継ぎ先・対象を表示できる人）",
+          response=TRANSFER_SCHEMA, errors=(403, 404))
+def transfer_get(transfer_id: int):
+    return ok(transfer_json(services.get_transfer(current_actor(), transfer_id)))
+
+
+@endpoint("/transfers/<int:transfer_id>/accept", "POST", summary="受領する（引継ぎ先のみ）。保管者と所属が変わる",
+          request=ACCEPT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+def transfer_accept(transfer_id: int):
+    body = _optional_body()
+    return ok(transfer_json(services.accept_transfer(current_actor(), transfer_id,
+                                                     location=body.get("location"))))
+
+
+@endpoint("/transfers/<int:transfer_id>/reject", "POST", summary="差し戻す（引継ぎ先のみ）。引継ぎ元の保管に戻る",
+          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+def transfer_reject(transfer_id: int):
+    body = _optional_body()
+    return ok(transfer_json(services.reject_transfer(current_actor(), transfer_id, body.get("reason"))))
+
+
+@endpoint("/transfers/<int:transfer_id>/cancel", "POST", summary="引継ぎを取り消す（引継ぎ元のみ、受領前）",
+          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+def transfer_cancel(transfer_id: int):
+    body = _optional_body()
+    return ok(transfer_json(services.cancel_transfer(current_actor(), transfer_id, body.get("reason"))))
+
+
+@endpoint("/items/<code>/provide", "POST", summary="媒体を提供先に提供する（一括利用担当）",
+          request=PROVIDE_REQUEST, response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422))
+def medium_provide(code: str):
+    body = _optional_body()
+    item = services.provide_medium(current_actor(), code, body.get("recipient"), body.get("due_back"))
+    return ok(item_json(item))
+
+
+@endpoint("/items/<code>/return", "POST", summary="提供した媒体の返却を記録する（一括利用担当）。保存期限が決まる",
+          response=ITEM_SCHEMA, errors=(403, 404, 409))
+def medium_return(code: str):
+    return ok(item_json(services.return_medium(current_actor(), code)))
+
+
+@endpoint("/items/<code>/custody", summary="保管履歴報告書の内容（保管者の履歴・全記録とハッシュ・現在の先頭）",
+          response={"type": "object", "properties": {
+              "code": {"type": "string"}, "holders": {"type": "array"}, "events": {"type": "array"},
+              "head": {"type": "object"}}}, errors=(403, 404))
+def item_custody(code: str):
+    return ok(report.custody_json(current_actor(), code))
+
+
+@endpoint("/custody/exceptions", summary="未解消の例外（返却期限超過・保存期限超過）",
+          response={"type": "object", "properties": {"exceptions": {"type": "array"}}}, errors=(403,))
+def custody_exceptions():
+    from ..auth.roles import Role
+    from ..auth.services import require_role
+
+    require_role(current_actor(), Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR,
+                 message="例外の一覧は、監査担当・システム管理者・セキュリティ管理者・一括利用担当が確認できます。")
+    rows = services.list_open_exceptions()
+    return ok({"exceptions": [{
+        "id": e.id, "kind": e.kind, "kind_label": services.exception_label(e.kind),
+        "item": e.item.code, "department": e.item.department.code,
+        "detected_on": e.detected_on.isoformat(),
+        "deadline": e.deadline.isoformat() if e.deadline else None} for e in rows]})

@@ -1,0 +1,242 @@
+"""The custody report (保管履歴報告書) of one item: the query that gathers it and its JSON form.
+
+The holders table is derived from the registration and the accepted hand-offs (the transfers
+table), the event list from the audit log itself (every event whose subject is the item code),
+so each printed hash can later be looked up and the chain verified from it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import crypto
+from .. import states
+from ..audit.checkpoints import checkpoint_message, latest_checkpoint
+from ..audit.events import EventType, event_label
+from ..audit.models import AuditEvent
+from ..audit.services import events_for, head, record_event
+from ..auth.models import Department, User
+from ..clock import iso, utcnow
+from ..extensions import db
+from ..items.models import Item
+from ..items.schemas import qr_url
+from ..items.services import get_visible_item
+from ..reports.render import Checkpoint, CustodyEvent, CustodyReport, Holder, Imprint
+from ..states import FINAL, KIND_LABELS, Kind, State
+from ..wareki import wareki_date
+from .models import Transfer
+
+SYSTEM_ACTORS = {"system:scheduler": "システム（自動処理）", "system:cli": "システム（コマンド）",
+                 "system:demo": "システム（初期データ）", "anonymous": "（未認証）"}
+
+EXCEPTION_NAMES = {"overdue_medium": "返却期限超過", "retention_expired": "保存期限超過"}
+
+
+@dataclass(frozen=True)
+class _Names:
+    users: dict[str, str]
+    departments: dict[str, str]
+
+    def user(self, login: str | None) -> str:
+        if not login:
+            return ""
+        if login in SYSTEM_ACTORS:
+            return SYSTEM_ACTORS[login]
+        if login.startswith("system:"):
+            return f"システム（{login.removeprefix('system:')}）"
+        name = self.users.get(login)
+        return f"{name}（{login}）" if name else login
+
+    def dept(self, code: str | None) -> str:
+        return self.departments.get(code or "", code or "")
+
+
+def _names(events: list[AuditEvent], datas: list[dict]) -> _Names:
+    logins = {e.actor for e in events}
+    for d in datas:
+        logins.update(str(d[k]) for k in ("giver", "receiver", "holder") if d.get(k))
+    users = dict(db.session.execute(select(User.login, User.name).where(User.login.in_(logins))).all()) \
+        if logins else {}
+    departments = dict(db.session.execute(select(Department.code, Department.name)).all())
+    return _Names(users, departments)
+
+
+def _day(value) -> str:
+    if not value:
+        return ""
+    try:
+        return wareki_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def summarise(type_: str, data: dict, names: _Names) -> str:
+    """One Japanese sentence for an event, from what it recorded."""
+    note = f"　備考: {data['note']}" if data.get("note") else ""
+    reason = f"（理由: {data['reason']}）" if data.get("reason") else ""
+    giver = f"{names.user(data.get('giver'))}（{names.dept(data.get('giver_department'))}）"
+    receiver = f"{names.user(data.get('receiver'))}（{names.dept(data.get('receiver_department'))}）"
+    number = f"引継ぎ第{data.get('transfer')}号" if data.get("transfer") else "引継ぎ"
+    if type_ == EventType.ITEM_REGISTERED:
+        text = f"登録。保管者 {names.user(data.get('holder'))}（{names.dept(data.get('department'))}）"
+        if data.get("retention_until"):
+            text += f"、保存期限 {_day(data['retention_until'])}"
+        return text
+    if type_ == EventType.TRANSFER_REQUESTED:
+        return f"{number}: {giver} から {receiver} へ引継ぎ（受領待ち）{note}"
+    if type_ == EventType.TRANSFER_ACCEPTED:
+        text = f"{number}を受領。保管者 {giver} → {receiver}"
+        if data.get("location_after"):
+            text += f"、保管場所「{data['location_after']}」"
+        return text
+    if type_ == EventType.TRANSFER_REJECTED:
+        return f"{number}を {receiver} が差戻し{reason}。保管者は {giver} のまま"
+    if type_ == EventType.TRANSFER_CANCELLED:
+        return f"{number}を {giver} が取消し{reason}"
+    if type_ == EventType.MEDIUM_PROVIDED:
+        return f"提供先「{data.get('recipient', '')}」へ提供。返却予定日 {_day(data.get('due_back'))}"
+    if type_ == EventType.MEDIUM_RETURNED:
+        late = f"（{data['days_late']}日超過）" if data.get("days_late") else ""
+        return (f"提供先「{data.get('recipient', '')}」から返却{late}。"
+                f"保存期限 {_day(data.get('retention_until'))}")
+    if type_ == EventType.EXCEPTION_RECORDED:
+        return (f"{EXCEPTION_NAMES.get(data.get('kind'), data.get('kind'))}を記録"
+                f"（期限 {_day(data.get('deadline'))}、{data.get('days_over', '')}日超過）")
+    if type_ == EventType.EXCEPTION_RESOLVED:
+        return f"{EXCEPTION_NAMES.get(data.get('kind'), data.get('kind'))}の解消（{states.label(data.get('status'))}）"
+    parts = []
+    if data.get("from") and data.get("to"):
+        parts.append(f"状態 {states.label(data['from'])} → {states.label(data['to'])}")
+    for key, value in data.items():
+        if key in ("from", "to") or value in (None, "", [], {}) or isinstance(value, (dict, list)):
+            continue
+        parts.append(f"{key}: {value}")
+    return "、".join(parts)[:300]
+
+
+def _holders(item: Item, events: list[AuditEvent]) -> list[Holder]:
+    accepted = list(db.session.scalars(
+        select(Transfer).where(Transfer.item_id == item.id, Transfer.status == State.ACCEPTED.value)
+        .order_by(Transfer.resolved_at, Transfer.id)))
+    if accepted:
+        first = accepted[0]
+        current = [first.giver.name, first.giver_department.name, item.created_at]
+    else:
+        current = [item.holder.name, item.department.name, item.created_at]
+    holders: list[Holder] = []
+    for transfer in accepted:
+        holders.append(Holder(current[0], current[1], current[2], transfer.resolved_at))
+        current = [transfer.receiver.name, transfer.receiver_department.name, transfer.resolved_at]
+    until = None
+    if item.status in FINAL:  # a destroyed item has no holder any more
+        for event in reversed(events):
+            if json.loads(event.data).get("to") == item.status:
+                until = event.at
+                break
+    holders.append(Holder(current[0], current[1], current[2], until))
+    return holders
+
+
+def _fields(item: Item) -> list[tuple[str, object]]:
+    kind = Kind(item.kind)
+    fields: list[tuple[str, object]] = [("種別", KIND_LABELS[kind]), ("状態", states.label(item.status))]
+    if item.business is not None:
+        fields.append(("利用事務", f"{item.business.name}（{item.business.basis}）"))
+    fields += [("保管者", f"{item.holder.name}（{item.holder.login}）"), ("所属", item.department.name),
+               ("保管場所", item.location or ""), ("登録日時", item.created_at), ("登録者", item.created_by)]
+    if kind == Kind.FORM:
+        fields += [("出力日時", item.output_at), ("出力端末", item.terminal or ""),
+                   ("枚数", f"{item.sheets}枚" if item.sheets else ""),
+                   ("個人番号の記載", "あり" if item.contains_my_number else "なし"),
+                   ("保存期限", item.retention_until)]
+    elif kind == Kind.MEDIUM:
+        fields += [("媒体の種類", item.media_type), ("件数", f"{item.record_count:,}件" if item.record_count else ""),
+                   ("提供先", item.recipient or ""), ("暗号化", "あり" if item.encrypted else "なし"),
+                   ("返却予定日", item.due_back), ("提供日時", item.provided_at),
+                   ("返却日時", item.returned_at), ("保存期限", item.retention_until)]
+    else:
+        fields += [("機器種別", item.device_type), ("資産番号", item.asset_tag), ("型式", item.model),
+                   ("製造番号", item.serial), ("リース会社", item.lessor),
+                   ("リース契約番号", item.lease_contract),
+                   ("リース期間", f"{wareki_date(item.lease_start)}〜{wareki_date(item.lease_end)}")]
+    return fields
+
+
+def _checkpoint() -> Checkpoint | None:
+    row = latest_checkpoint()
+    if row is None:
+        return None
+    instance = current_app.instance_path
+    try:
+        ok = crypto.verify_signature(
+            crypto.public_key_pem(instance), bytes.fromhex(row.signature),
+            checkpoint_message(row.seq, row.head_hash, row.created_at.isoformat(timespec="microseconds")))
+    except (ValueError, OSError):
+        ok = False
+    return Checkpoint(seq=row.seq, head=row.head_hash, signed_at=row.created_at, signature_ok=ok)
+
+
+def _printer(actor) -> str:
+    return actor.name if isinstance(actor, User) else SYSTEM_ACTORS.get(actor, str(actor))
+
+
+def _build(actor, code: str, fmt: str) -> tuple[Item, CustodyReport, list[str]]:
+    item = get_visible_item(actor, code)
+    with db.transaction():
+        record_event(EventType.REPORT_GENERATED, actor=actor, subject=f"report:custody:{item.code}",
+                     report="custody", item=item.code, format=fmt)
+    events = events_for(item.code)
+    datas = [json.loads(e.data) for e in events]
+    names = _names(events, datas)
+    rows = [CustodyEvent(seq=e.seq, at=e.at, label=event_label(e.type), actor=names.user(e.actor),
+                         summary=summarise(e.type, d, names), hash=e.hash)
+            for e, d in zip(events, datas)]
+    seq, head_hash = head()
+    imprint = Imprint(organisation=current_app.config["ORGANISATION_NAME"], printed_at=utcnow(),
+                      printed_by=_printer(actor), checkpoint=_checkpoint())
+    report = CustodyReport(code=item.code, title=item.title, fields=_fields(item),
+                           holders=_holders(item, events), events=rows, head_seq=seq,
+                           head_hash=head_hash, qr_data=qr_url(item.code), imprint=imprint)
+    return item, report, [e.type for e in events]
+
+
+def build_custody_report(actor, code: str) -> CustodyReport:
+    """Gathers the report of one item for `actor` (same visibility as the item page) and records
+    that it was pulled; the head printed on it therefore includes that very event."""
+    return _build(actor, code, "pdf")[1]
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def custody_json(actor, code: str) -> dict:
+    """The same content as the PDF, for auditors' own tools."""
+    item, report, types = _build(actor, code, "json")
+    return {
+        "code": report.code,
+        "kind": item.kind,
+        "status": item.status,
+        "title": report.title,
+        "fields": [{"label": label, "value": _json_value(value)} for label, value in report.fields],
+        "holders": [{"name": h.name, "department": h.department, "since": _json_value(h.since),
+                     "until": _json_value(h.until)} for h in report.holders],
+        "events": [{"seq": e.seq, "type": t, "type_label": e.label, "at": iso(e.at), "actor": e.actor,
+                    "summary": e.summary, "hash": e.hash} for e, t in zip(report.events, types)],
+        "head": {"seq": report.head_seq, "hash": report.head_hash},
+        "qr_url": report.qr_data,
+        "printed_at": iso(report.imprint.printed_at),
+        "printed_by": report.imprint.printed_by,
+        "checkpoint": None if report.imprint.checkpoint is None else {
+            "seq": report.imprint.checkpoint.seq, "head": report.imprint.checkpoint.head,
+            "signed_at": iso(report.imprint.checkpoint.signed_at),
+            "signature_ok": report.imprint.checkpoint.signature_ok},
+    }

@@ -1,0 +1,271 @@
+"""Pages of the custody chain: the hand-off inbox, the hand-off and media sections of the item
+page, the dashboard panels, the custody report, the daily exceptions job and its CLI command."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+import click
+from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, render_template,
+                   request, url_for)
+from flask.cli import AppGroup
+from flask_login import current_user
+
+from .. import states
+from ..auth.roles import Role
+from ..clock import today_jst
+from ..errors import DomainError, Forbidden
+from ..home.views import register_panel
+from ..items.panels import register_item_panel
+from ..reports.render import render_custody_pdf
+from ..scheduler import register_job
+from ..states import Kind, State
+from ..web import role_required
+from ..wareki import wareki_date
+from . import report, services
+from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
+
+bp = Blueprint("custody", __name__)
+CLI_ACTOR = "system:cli"
+#: The item page belongs to the items package; these are the endpoint names it may use.
+ITEM_ENDPOINTS = ("items.show", "items.item", "items.detail")
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    register_panel("custody/_panel_handoffs.html", _handoffs_panel, order=10)
+    register_panel("custody/_panel_overdue.html", _overdue_panel, order=20)
+    register_item_panel("custody/_item_transfer.html", _transfer_section, order=20)
+    register_item_panel("custody/_item_medium.html", _medium_section, order=30)
+    register_item_panel("custody/_item_report.html", _report_section, order=90)
+    register_job(services.JOB, services.JOB_LABEL, services.scheduled_scan,
+                 interval=lambda config: int(config.get("EXCEPTION_SCAN_INTERVAL_SECONDS", 86400)))
+    app.cli.add_command(exceptions_group)
+
+
+def item_url(code: str) -> str:
+    for endpoint in ITEM_ENDPOINTS:
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint, code=code)
+    return f"/items/{code}"
+
+
+def _back(default: str) -> str:
+    """Where the form came from (the dashboard, the inbox or the item page); local paths only."""
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def _flash_refusal(exc: DomainError) -> None:
+    if isinstance(exc, Forbidden):
+        raise exc  # a 403 page, and web.py records the denial in the audit log
+    flash(exc.message, "error")
+
+
+def _transfer_line(transfer) -> str:
+    return f"{transfer.item.code}「{transfer.item.title}」"
+
+
+# --- dashboard and item-page sections -------------------------------------------------------
+
+def _handoffs_panel(user):
+    if not services.may_hold(user):
+        return None
+    return {"incoming": services.incoming_transfers(user, limit=20),
+            "outgoing": services.outgoing_transfers(user, limit=20),
+            "item_url": item_url}
+
+
+def _overdue_panel(user):
+    if not (user.effective_roles and (user.department.is_system_owner or user.has_role(Role.AUDITOR))):
+        return None
+    summary = services.overdue_summary()
+    return {"summary": summary, "media": services.overdue_media(summary.as_of, limit=10),
+            "item_url": item_url}
+
+
+def _receiver_choices(user) -> dict:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for receiver in services.eligible_receivers(user):
+        groups.setdefault(receiver.department.name, []).append(
+            (receiver.login, f"{receiver.name}（{receiver.login}）"))
+    return groups
+
+
+def _transfer_section(item, user):
+    if item.kind == Kind.DEVICE or not getattr(user, "is_authenticated", False):
+        return None
+    if item.status == State.IN_TRANSFER:
+        transfer = services.pending_transfer(item)
+        if transfer is None:
+            return None
+        return {"item": item, "transfer": transfer, "is_receiver": transfer.receiver_id == user.id,
+                "is_giver": transfer.giver_id == user.id, "accept_form": AcceptForm(formdata=None),
+                "reason_form": ReasonForm(formdata=None), "form": None}
+    if item.holder_id != user.id or not services.may_hold(user) or not states.can(item, State.IN_TRANSFER):
+        return None
+    return {"item": item, "transfer": None, "form": TransferForm(formdata=None),
+            "receivers": _receiver_choices(user)}
+
+
+def _medium_section(item, user):
+    if item.kind != Kind.MEDIUM or not user.has_role(Role.BULK_OPERATOR) \
+            or not user.department.is_system_owner:
+        return None
+    if states.can(item, State.PROVIDED):
+        form = ProvideForm(formdata=None, recipient=item.recipient)
+        return {"item": item, "mode": "provide", "form": form, "today": today_jst()}
+    if item.status == State.PROVIDED:
+        return {"item": item, "mode": "return", "form": ReturnForm(formdata=None),
+                "overdue": item.is_overdue(today_jst()), "today": today_jst()}
+    return None
+
+
+def _report_section(item, user):
+    return {"item": item}
+
+
+# --- pages and actions ----------------------------------------------------------------------
+
+@bp.route("/custody")
+@role_required(*services.CUSTODY_ROLES)
+def inbox():
+    return render_template("custody/inbox.html",
+                           incoming=services.incoming_transfers(current_user),
+                           outgoing=services.outgoing_transfers(current_user),
+                           recent=services.recent_transfers(current_user),
+                           accept_form=AcceptForm(formdata=None), reason_form=ReasonForm(formdata=None),
+                           item_url=item_url)
+
+
+@bp.route("/custody/items/<code>/transfer", methods=["POST"])
+@role_required(*services.CUSTODY_ROLES)
+def request_transfer(code: str):
+    form = TransferForm()
+    back = _back(item_url(code))
+    if not form.validate_on_submit():
+        flash("フォームの送信内容を確認できませんでした。ページを読み込み直してください。", "error")
+        return redirect(back)
+    try:
+        transfer = services.request_transfer(current_user, code, form.to.data, form.note.data)
+    except DomainError as exc:
+        _flash_refusal(exc)
+        return redirect(back)
+    flash(f"{_transfer_line(transfer)}を「{transfer.receiver.name}」さん（{transfer.receiver_department.name}）"
+          "へ引き継ぎました。受領されるまでは、引き続きあなたが保管責任者です。", "success")
+    return redirect(back)
+
+
+def _resolve(transfer_id: int, action, form_cls, message: str, **fields):
+    form = form_cls()
+    back = _back(url_for("custody.inbox"))
+    if not form.validate_on_submit():
+        flash("フォームの送信内容を確認できませんでした。ページを読み込み直してください。", "error")
+        return redirect(back)
+    try:
+        transfer = action(current_user, transfer_id, **{k: getattr(form, f).data for k, f in fields.items()})
+    except DomainError as exc:
+        _flash_refusal(exc)
+        return redirect(back)
+    flash(message.format(item=_transfer_line(transfer), giver=transfer.giver.name,
+                         receiver=transfer.receiver.name), "success")
+    return redirect(back)
+
+
+@bp.route("/custody/transfers/<int:transfer_id>/accept", methods=["POST"])
+@role_required(*services.CUSTODY_ROLES)
+def accept(transfer_id: int):
+    return _resolve(transfer_id, services.accept_transfer, AcceptForm,
+                    "{item}を受領しました。保管者はあなたになりました。", location="location")
+
+
+@bp.route("/custody/transfers/<int:transfer_id>/reject", methods=["POST"])
+@role_required(*services.CUSTODY_ROLES)
+def reject(transfer_id: int):
+    return _resolve(transfer_id, services.reject_transfer, ReasonForm,
+                    "{item}の引継ぎを差し戻しました。保管者は「{giver}」さんのままです。", reason="reason")
+
+
+@bp.route("/custody/transfers/<int:transfer_id>/cancel", methods=["POST"])
+@role_required(*services.CUSTODY_ROLES)
+def cancel(transfer_id: int):
+    return _resolve(transfer_id, services.cancel_transfer, ReasonForm,
+                    "{item}の引継ぎを取り消しました。", reason="reason")
+
+
+@bp.route("/custody/items/<code>/provide", methods=["POST"])
+@role_required(Role.BULK_OPERATOR)
+def provide(code: str):
+    form = ProvideForm()
+    back = _back(item_url(code))
+    if form.validate_on_submit():
+        try:
+            item = services.provide_medium(current_user, code, form.recipient.data, form.due_back.data)
+        except DomainError as exc:
+            _flash_refusal(exc)
+        else:
+            flash(f"媒体 {item.code} を「{item.recipient}」へ提供しました。"
+                  f"返却予定日は{wareki_date(item.due_back)}です。", "success")
+    return redirect(back)
+
+
+@bp.route("/custody/items/<code>/return", methods=["POST"])
+@role_required(Role.BULK_OPERATOR)
+def return_(code: str):
+    back = _back(item_url(code))
+    if ReturnForm().validate_on_submit():
+        try:
+            item = services.return_medium(current_user, code)
+        except DomainError as exc:
+            _flash_refusal(exc)
+        else:
+            flash(f"媒体 {item.code} の返却を記録しました。保存期限（廃棄の期限）は"
+                  f"{wareki_date(item.retention_until)}です。", "success")
+    return redirect(back)
+
+
+@bp.route("/reports/custody/<code>.pdf")
+@role_required(*Role)
+def report_pdf(code: str):
+    pdf = render_custody_pdf(report.build_custody_report(current_user, code))
+    name = code.replace('"', "")[:20]
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="custody-{name}.pdf"'})
+
+
+@bp.route("/reports/custody/<code>.json")
+@role_required(*Role)
+def report_json(code: str):
+    response = jsonify(report.custody_json(current_user, code))
+    name = code.replace('"', "")[:20]
+    response.headers["Content-Disposition"] = f'attachment; filename="custody-{name}.json"'
+    return response
+
+
+# --- command line ---------------------------------------------------------------------------
+
+exceptions_group = AppGroup("exceptions", help="返却期限・保存期限の超過（custody exceptions）.")
+
+
+def _parse_day(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
+    except ValueError:
+        raise click.BadParameter("YYYY-MM-DD の形式の日付で指定してください（例: 2026-11-30）。") from None
+
+
+@exceptions_group.command("scan")
+@click.option("--as-of", "as_of", callback=_parse_day, metavar="DATE",
+              help="the day to judge by (default: today in Japan)")
+def exceptions_scan(as_of):
+    """Records overdue media and items past their retention deadline, as the daily job does."""
+    try:
+        result = services.scan_exceptions(CLI_ACTOR, as_of)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"recorded {result.recorded} resolved {result.resolved} open {result.open} "
+               f"as of {result.as_of.isoformat()}")
