@@ -1,0 +1,98 @@
+"""Leased devices over the API: erasure request, certificates, return to the lessor."""
+from flask import request
+
+from ..destruction.services import batch_json
+from ..devices import services
+from ..items.schemas import item_json
+from ..web import current_actor
+from . import endpoint, json_body, ok
+
+CERT_SCHEMA = {"type": "object", "required": ["id", "sha256"], "properties": {
+    "id": {"type": "integer"}, "sha256": {"type": "string"}, "device": {"type": "string"},
+    "status": {"type": "string", "enum": ["submitted", "accepted", "rejected"]},
+    "vendor": {"type": "string"}, "certificate_no": {"type": "string"},
+    "method": {"type": "string", "enum": ["clear", "purge", "destroy"]}}}
+
+UPLOAD_SCHEMA = {"type": "object",
+                 "required": ["file", "vendor", "certificate_no", "method", "tool", "verification", "performed_on"],
+                 "properties": {
+                     "file": {"type": "string", "format": "binary", "description": "PDF（20 MB まで）"},
+                     "vendor": {"type": "string"}, "certificate_no": {"type": "string"},
+                     "method": {"type": "string", "enum": ["clear", "purge", "destroy"],
+                                "description": "NIST SP 800-88。初期化・工場出荷時リセットは不可"},
+                     "tool": {"type": "string"}, "tool_version": {"type": "string"},
+                     "verification": {"type": "string"}, "verification_result": {"type": "string"},
+                     "performed_on": {"type": "string", "format": "date"},
+                     "operator": {"type": "string"}, "media_type": {"type": "string"}}}
+
+ITEM_SCHEMA = {"type": "object", "properties": {"code": {"type": "string"}, "status": {"type": "string"}}}
+
+
+def _optional_body() -> dict:
+    return json_body() if request.get_data(cache=True) else {}
+
+
+@endpoint("/items/<code>/erasure-request", "POST", summary="リース機器のデータ消去を依頼する（満了・更新）",
+          request={"type": "object", "properties": {
+              "reason": {"type": "string", "enum": ["lease_end", "replacement", "failure"]},
+              "note": {"type": "string"}}},
+          response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422))
+def device_erasure_request(code):
+    data = _optional_body()
+    return ok(item_json(services.request_erasure(current_actor(), code, data.get("reason"), data.get("note"))))
+
+
+@endpoint("/items/<code>/erasure-certificates", "POST", summary="業者の消去証明書（PDF と NIST SP 800-88 の項目）を登録する",
+          request=UPLOAD_SCHEMA, multipart=True, response=CERT_SCHEMA, status=201,
+          errors=(403, 404, 409, 413, 422))
+def device_certificate_upload(code):
+    upload = request.files.get("file")
+    cert = services.submit_certificate(current_actor(), code, request.form.to_dict(),
+                                       upload.stream if upload else None, upload.filename if upload else None)
+    return ok(services.certificate_json(cert), 201)
+
+
+@endpoint("/items/<code>/erasure-certificates", summary="機器の消去証明書の一覧",
+          response={"type": "object", "properties": {"certificates": {"type": "array", "items": CERT_SCHEMA}}},
+          errors=(403, 404))
+def device_certificate_list(code):
+    from ..items.services import get_visible_item
+
+    item = get_visible_item(current_actor(), code)
+    return ok({"certificates": [services.certificate_json(c) for c in services.certificates_of(item)],
+               "storage_destruction": (batch_json(b) if (b := _storage(item)) else None)})
+
+
+def _storage(item):
+    from ..destruction.services import storage_destruction_of
+    return storage_destruction_of(item)
+
+
+@endpoint("/erasure-certificates/<cert_id>", summary="消去証明書", response=CERT_SCHEMA, errors=(403, 404))
+def erasure_certificate_get(cert_id):
+    from ..items.services import get_visible_item
+
+    cert = services.get_certificate(cert_id)
+    get_visible_item(current_actor(), cert.item.code)
+    return ok(services.certificate_json(cert))
+
+
+@endpoint("/erasure-certificates/<cert_id>/accept", "POST",
+          summary="消去証明書を確認して受理する（登録者以外のセキュリティ管理者）",
+          response=CERT_SCHEMA, errors=(403, 404, 409))
+def erasure_certificate_accept(cert_id):
+    return ok(services.certificate_json(services.accept_certificate(current_actor(), cert_id)))
+
+
+@endpoint("/erasure-certificates/<cert_id>/reject", "POST", summary="消去証明書を差し戻す（理由が必要）",
+          request={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+          response=CERT_SCHEMA, errors=(400, 403, 404, 409, 422))
+def erasure_certificate_reject(cert_id):
+    data = json_body()
+    return ok(services.certificate_json(services.reject_certificate(current_actor(), cert_id, data.get("reason"))))
+
+
+@endpoint("/items/<code>/return-to-lessor", "POST", summary="リース会社へ返却する（消去証明済みの機器のみ）",
+          response=ITEM_SCHEMA, errors=(403, 404, 409))
+def device_return_to_lessor(code):
+    return ok(item_json(services.return_to_lessor(current_actor(), code)))

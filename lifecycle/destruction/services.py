@@ -1,0 +1,616 @@
+"""Destruction batches: who may destroy what, how, at which DIN 66399 level, and the witness.
+
+Who creates a batch: a registrar (forms and media), a bulk operator (media and device storage:
+市町課 keeps the bulk media and manages the leases) or a security manager (anything) — and only
+for items he holds or that belong to his own department (所属). Destruction is the custodian
+office's act: a user of another office has no business sweeping someone else's ledger entries
+into a batch, and the witness then attests what the holder actually destroyed.
+
+Level classes (DIN 66399): paper P-, optical discs O-, magnetic data carriers T-. A device's
+storage is handled as a magnetic carrier (T-), the class the policy has a minimum for.
+MO (magneto-optical) is both: its data sits in a magnetic layer that is read optically, so a
+destruction must satisfy the optical and the magnetic minimum at once. Levels of different
+classes are not comparable by their number (O-4 allows particles of 30 mm², T-4 of 160 mm²), so
+for MO we compare the DIN maximum particle areas and require the batch's level — given as an O- or
+a T- level — to be at least as fine as the finer of the two minimums. With the default minimums
+(O-4, T-4) that is 30 mm²: O-4 or T-5 pass, T-4 is refused; the default for MO is O-4.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import exists, or_, select
+
+from .. import states
+from .. import validation as v
+from ..audit.events import EventType
+from ..audit.services import record_event
+from ..auth.models import User
+from ..auth.roles import Role
+from ..auth.services import require_role
+from ..clock import to_jst, today_jst, utcnow
+from ..errors import Conflict, Forbidden, Invalid, NotFound, PolicyViolation
+from ..extensions import db
+from ..items.models import CodeCounter, Item
+from ..items.services import describe, get_item
+from ..policy import services as policy
+from ..states import KIND_LABELS, Kind, State
+from . import files
+from .models import DestructionBatch, DestructionBatchItem, StoredFile
+
+METHOD_LABELS = {"shred": "裁断", "pulp": "溶解", "crush": "破砕"}
+METHOD_LONG = {"shred": "裁断（シュレッダー）", "pulp": "溶解（委託業者）", "crush": "破砕"}
+
+MATERIAL_LABELS = {
+    "paper": "紙（帳票）",
+    "optical": "光ディスク（CD-R・DVD-R・BD-R）",
+    "mo": "MO（光磁気ディスク）",
+    "storage": "機器の記憶装置",
+}
+#: What each material may be destroyed by. Paper is shredded or pulped by a contractor; optical
+#: discs go through a disc shredder or a crusher; an MO cartridge (metal shutter, hub) and a
+#: device's disk only through a crusher.
+ALLOWED_METHODS = {
+    "paper": ("shred", "pulp"),
+    "optical": ("shred", "crush"),
+    "mo": ("crush",),
+    "storage": ("crush",),
+}
+DEFAULT_LEVEL = {"paper": "P-4", "optical": "O-4", "mo": "O-4", "storage": "T-4"}
+LEVEL_CLASSES = {"paper": ("P",), "optical": ("O",), "mo": ("O", "T"), "storage": ("T",)}
+POLICY_KEY = {"P": "destruction.min_level.paper", "O": "destruction.min_level.optical",
+              "T": "destruction.min_level.magnetic"}
+
+#: DIN 66399 maximum particle area per level, mm² (T-1 is "made unusable", no size limit).
+PARTICLE_MM2 = {
+    "P": {1: 2000, 2: 800, 3: 320, 4: 160, 5: 30, 6: 10, 7: 5},
+    "O": {1: 2000, 2: 800, 3: 160, 4: 30, 5: 10, 6: 5, 7: 0.2},
+    "T": {1: float("inf"), 2: 2000, 3: 320, 4: 160, 5: 30, 6: 10, 7: 2.5},
+}
+
+#: Items in these states cannot join a batch; the message says why in words a clerk knows.
+UNAVAILABLE = {
+    State.IN_TRANSFER.value: "引継ぎ中です。受領されてから廃棄を申請してください",
+    State.PROVIDED.value: "提供中です。返却を記録してから廃棄を申請してください",
+    State.DESTROYED.value: "既に廃棄済みです",
+    State.AWAITING_DESTRUCTION.value: "既に廃棄の申請中です",
+}
+DEVICE_READY = (State.ERASURE_REQUESTED.value, State.ERASURE_CERTIFIED.value)
+
+MAX_ITEMS = 500
+
+INITIALISATION_MESSAGE = (
+    "「初期化」や工場出荷時の状態へのリセットは、消去・廃棄の方法として認められていません"
+    "（総務省ガイドライン:「OS及び記憶装置の初期化による方法は適当でない」）。"
+    "データ消去ソフトによる消去（Clear / Purge）または物理的な破壊を指定してください。")
+_INITIALISATION = re.compile(
+    r"初期化|フォーマット|リセット|工場出荷|出荷時|factory|reset|initiali[sz]|\binit\b|format|reformat",
+    re.IGNORECASE)
+
+
+def refuse_initialisation(value, field: str = "method") -> None:
+    """Initialisation is not sanitization; say so with the guideline, not just "invalid"."""
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    if _INITIALISATION.search(text):
+        raise Invalid(INITIALISATION_MESSAGE, code="initialisation_not_acceptable", field=field)
+
+
+class FileIntegrityError(Conflict):
+    code = "file_integrity_failed"
+
+
+def record_integrity_failure(actor, stored: StoredFile, integrity: files.Integrity, *,
+                             subject: str, context: str) -> None:
+    """In a transaction of its own: the refused action rolled back, the finding must not."""
+    with db.transaction():
+        record_event(EventType.FILE_INTEGRITY_FAILED, actor=actor, subject=subject,
+                     file_id=stored.id, file_name=stored.original_name, expected=stored.sha256,
+                     actual=integrity.actual or "missing", context=context)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def _fresh(query):
+    """Rows read for a decision inside a write transaction: never the identity map's old copy."""
+    return query.execution_options(populate_existing=True)
+
+
+def get_batch(batch_id) -> DestructionBatch:
+    try:
+        key = int(str(batch_id).strip())
+    except ValueError:
+        key = None
+    batch = None
+    if key is not None and 0 < key < 2**31:
+        batch = db.session.scalar(_fresh(select(DestructionBatch).where(DestructionBatch.id == key)))
+    if batch is None:
+        raise NotFound(f"廃棄番号「{batch_id}」の記録はありません。", code="unknown_destruction")
+    return batch
+
+
+def _privileged(user) -> bool:
+    return not isinstance(user, User) or user.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN)
+
+
+def may_view(user, batch: DestructionBatch) -> bool:
+    """Security managers, auditors and admins see every batch; others theirs and their office's."""
+    if _privileged(user):
+        return True
+    if batch.created_by_id == user.id or batch.department_id == user.department_id:
+        return True
+    return any(item.department_id == user.department_id for item in batch.items)
+
+
+def may_download_certificate(user, batch: DestructionBatch) -> bool:
+    """The certificate may name contractors' staff and sites: only those who answer for it."""
+    return _privileged(user) or batch.created_by_id == user.id
+
+
+def get_visible_batch(user, batch_id) -> DestructionBatch:
+    batch = get_batch(batch_id)
+    if not may_view(user, batch):
+        raise Forbidden(f"廃棄「{batch.code}」は他の所属の記録のため、表示する権限がありません。")
+    return batch
+
+
+def list_batches(user, *, status: str | None = None, limit: int = 200) -> list[DestructionBatch]:
+    query = select(DestructionBatch)
+    if status:
+        query = query.where(DestructionBatch.status == status)
+    if not _privileged(user):
+        in_office = exists().where(DestructionBatchItem.batch_id == DestructionBatch.id,
+                                   DestructionBatchItem.item_id == Item.id,
+                                   Item.department_id == user.department_id)
+        query = query.where(or_(DestructionBatch.created_by_id == user.id,
+                                DestructionBatch.department_id == user.department_id, in_office))
+    return list(db.session.scalars(query.order_by(DestructionBatch.id.desc()).limit(limit)))
+
+
+def active_batch_of(item: Item) -> DestructionBatch | None:
+    """The batch awaiting its witness that holds the item, if any."""
+    return db.session.scalar(
+        select(DestructionBatch).join(DestructionBatchItem)
+        .where(DestructionBatchItem.item_id == item.id,
+               DestructionBatch.status == State.AWAITING_WITNESS.value))
+
+
+def batches_of(item: Item) -> list[DestructionBatch]:
+    return list(db.session.scalars(
+        select(DestructionBatch).join(DestructionBatchItem)
+        .where(DestructionBatchItem.item_id == item.id).order_by(DestructionBatch.id)))
+
+
+def storage_destruction_of(item: Item) -> DestructionBatch | None:
+    """A completed, witnessed crush batch that destroyed this device's storage."""
+    return db.session.scalar(
+        select(DestructionBatch).join(DestructionBatchItem)
+        .where(DestructionBatchItem.item_id == item.id, DestructionBatch.method == "crush",
+               DestructionBatch.status == State.COMPLETED.value)
+        .order_by(DestructionBatch.id.desc()).limit(1))
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+def material_of(item: Item) -> str:
+    kind = Kind(item.kind)
+    if kind == Kind.FORM:
+        return "paper"
+    if kind == Kind.MEDIUM:
+        return "mo" if item.media_type == "MO" else "optical"
+    if not item.has_storage:
+        raise Invalid(f"{describe(item)}には記憶装置がないため、廃棄（記憶装置の破砕）の対象になりません。",
+                      code="no_storage", field="items")
+    return "storage"
+
+
+def parse_method(value) -> str:
+    refuse_initialisation(value)
+    method = unicodedata.normalize("NFKC", str(value or "")).strip().lower()
+    by_label = {label: key for key, label in METHOD_LABELS.items()}
+    method = by_label.get(method, method)
+    if method not in METHOD_LABELS:
+        raise Invalid("廃棄方法は 裁断（shred）・溶解（pulp）・破砕（crush）のいずれかを指定してください。",
+                      code="invalid_method", field="method")
+    return method
+
+
+def _level_parts(level: str) -> tuple[str, int]:
+    return level[0], int(level[2:])
+
+
+def _mo_limit() -> tuple[float, list[str]]:
+    minimums = [policy.get(POLICY_KEY[c]) for c in ("O", "T")]
+    return min(PARTICLE_MM2[m[0]][int(m[2:])] for m in minimums), minimums
+
+
+def default_level(material: str) -> str:
+    """The material's default, raised to the policy minimum when an admin has raised that."""
+    default = DEFAULT_LEVEL[material]
+    cls, number = _level_parts(default)
+    if material == "mo":
+        limit, _ = _mo_limit()
+        while PARTICLE_MM2[cls][number] > limit and number < 7:
+            number += 1
+        return f"{cls}-{number}"
+    minimum = _level_parts(policy.get(POLICY_KEY[cls]))[1]
+    return f"{cls}-{max(number, minimum)}"
+
+
+def parse_level(material: str, value) -> str:
+    """The batch's DIN 66399 level: the material's class, and not below the policy minimum."""
+    raw = unicodedata.normalize("NFKC", str(value or "")).strip().upper().replace("‐", "-").replace("－", "-")
+    if not raw:
+        return default_level(material)
+    if re.fullmatch(r"[A-Z]\d", raw):
+        raw = f"{raw[0]}-{raw[1]}"
+    classes = LEVEL_CLASSES[material]
+    if not re.fullmatch(r"[A-Z]-[1-7]", raw) or raw[0] not in classes:
+        wanted = "・".join(f"{c}-1〜{c}-7" for c in classes)
+        raise Invalid(f"{MATERIAL_LABELS[material]}のセキュリティレベル（DIN 66399）は {wanted} で指定してください。",
+                      code="invalid_din_level", field="din_level")
+    cls, number = _level_parts(raw)
+    if material == "mo":
+        limit, minimums = _mo_limit()
+        if PARTICLE_MM2[cls][number] > limit:
+            raise PolicyViolation(
+                f"MO（光磁気ディスク）は光ディスクと磁気媒体の両方の基準を満たす必要があります。"
+                f"{raw}（粒子 {PARTICLE_MM2[cls][number]:g} mm² 以下）は最低基準 {' と '.join(minimums)}"
+                f"（粒子 {limit:g} mm² 以下）に達していません。", code="din_level_too_low", field="din_level")
+        return raw
+    minimum = policy.get(POLICY_KEY[cls])
+    if number < _level_parts(minimum)[1]:
+        raise PolicyViolation(
+            f"セキュリティレベル {raw} は、{MATERIAL_LABELS[material]}の最低基準 {minimum} に達していません"
+            f"（保存期間ポリシー）。{minimum} 以上を指定してください。", code="din_level_too_low", field="din_level")
+    return raw
+
+
+def _check_method_fits(material: str, method: str) -> None:
+    if method not in ALLOWED_METHODS[material]:
+        allowed = "・".join(METHOD_LONG[m] for m in ALLOWED_METHODS[material])
+        raise Invalid(f"{MATERIAL_LABELS[material]}は「{METHOD_LABELS[method]}」では廃棄できません。"
+                      f"使える方法: {allowed}。", code="method_unsuitable", field="method")
+
+
+def _may_destroy(actor, item: Item) -> None:
+    if not isinstance(actor, User):
+        return
+    kind = Kind(item.kind)
+    roles = {Kind.FORM: (Role.REGISTRAR, Role.SECURITY_MANAGER),
+             Kind.MEDIUM: (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER),
+             Kind.DEVICE: (Role.BULK_OPERATOR, Role.SECURITY_MANAGER)}[kind]
+    if not actor.has_role(*roles):
+        who = "・".join({Role.REGISTRAR: "登録担当", Role.BULK_OPERATOR: "一括利用担当",
+                         Role.SECURITY_MANAGER: "セキュリティ管理者"}[r] for r in roles)
+        raise Forbidden(f"{KIND_LABELS[kind]}の廃棄を申請できるのは{who}です（{item.code}）。")
+    if item.holder_id != actor.id and item.department_id != actor.department_id:
+        raise Forbidden(f"{describe(item)}は{item.department.name}の管理簿にあります。"
+                        "廃棄を申請できるのは、保管者本人か同じ所属の職員です。")
+
+
+def _check_available(item: Item) -> None:
+    batch = active_batch_of(item)
+    if batch is not None:
+        raise Conflict(f"{describe(item)}は既に廃棄「{batch.code}」に含まれています。", code="item_in_batch",
+                       item=item.code)
+    if Kind(item.kind) == Kind.DEVICE:
+        done = storage_destruction_of(item)
+        if done is not None:
+            raise Conflict(f"{describe(item)}の記憶装置は廃棄「{done.code}」で既に破砕済みです。",
+                           code="item_unavailable", item=item.code)
+        if item.status not in DEVICE_READY:
+            raise Conflict(f"{describe(item)}は現在「{states.label(item.status)}」です。記憶装置の破砕は、"
+                           "消去依頼の後（返却前）に行います。", code="item_unavailable", item=item.code)
+        return
+    if item.status in UNAVAILABLE:
+        raise Conflict(f"{describe(item)}は{UNAVAILABLE[item.status]}。", code="item_unavailable",
+                       item=item.code, current_state=item.status)
+    if not states.can(item, State.AWAITING_DESTRUCTION):
+        raise Conflict(states.refusal_message(Kind(item.kind), item.code, item.status,
+                                              State.AWAITING_DESTRUCTION),
+                       code="item_unavailable", item=item.code, current_state=item.status)
+
+
+def parse_codes(value) -> list[str]:
+    """Codes from a JSON list or pasted/scanned text; a code scanned twice counts once."""
+    if isinstance(value, str):
+        value = re.split(r"[\s,、，]+", value)
+    if not isinstance(value, (list, tuple)):
+        raise Invalid("廃棄する対象（items）を管理番号の一覧で指定してください。", field="items")
+    codes: list[str] = []
+    for raw in value:
+        if not isinstance(raw, str):
+            raise Invalid("管理番号は文字列で指定してください。", field="items")
+        code = unicodedata.normalize("NFKC", raw).strip().upper()
+        if code and code not in codes:
+            codes.append(code)
+    if not codes:
+        raise Invalid("廃棄する対象を1件以上選んでください。", code="no_items", field="items")
+    if len(codes) > MAX_ITEMS:
+        raise Invalid(f"1回の廃棄に含められるのは{MAX_ITEMS}件までです。", field="items")
+    return codes
+
+
+def _load_items(codes: list[str]) -> list[Item]:
+    items = []
+    for code in codes:
+        try:
+            item = get_item(code)
+        except NotFound:
+            raise Invalid(f"管理番号「{code[:20]}」の登録はありません。", code="unknown_item",
+                          field="items") from None
+        db.session.refresh(item)
+        items.append(item)
+    return items
+
+
+def _next_code(year: int) -> str:
+    counter = db.session.get(CodeCounter, ("DS", year))
+    if counter is None:
+        counter = CodeCounter(prefix="DS", year=year, last=0)
+        db.session.add(counter)
+    counter.last += 1
+    return f"DS-{year}-{counter.last:06d}"
+
+
+def _planned(value) -> date | None:
+    planned = v.a_date(value, "予定日", required=False, field="planned_on")
+    if planned is not None:
+        today = today_jst()
+        if planned < today:
+            raise Invalid("予定日に過去の日付は指定できません。", field="planned_on")
+        if planned > today + timedelta(days=366):
+            raise Invalid("予定日は1年以内の日付にしてください。", field="planned_on")
+    return planned
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+def create_batch(actor, *, items, method, place, din_level=None, planned_on=None) -> DestructionBatch:
+    """Puts items into a batch awaiting its witness; every item moves to awaiting_destruction."""
+    with db.transaction() as session:
+        require_role(actor, Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER,
+                     message="廃棄の申請には登録担当・一括利用担当・セキュリティ管理者のいずれかの権限が必要です。")
+        method = parse_method(method)
+        place = v.text(place, "実施場所", max_len=200, field="place")
+        planned = _planned(planned_on)
+        loaded = _load_items(parse_codes(items))
+        for item in loaded:
+            _may_destroy(actor, item)
+        for item in loaded:
+            _check_available(item)
+        materials = {material_of(item) for item in loaded}
+        if len(materials) > 1:
+            names = "・".join(MATERIAL_LABELS[m] for m in sorted(materials))
+            raise Invalid(f"材質の異なるもの（{names}）は、廃棄方法とセキュリティレベルが異なるため"
+                          "別々の廃棄にしてください。", code="mixed_material", field="items")
+        material = materials.pop()
+        _check_method_fits(material, method)
+        level = parse_level(material, din_level)
+        now = utcnow()
+        batch = DestructionBatch(
+            code=_next_code(to_jst(now).year), status=states.INITIAL[Kind.DESTRUCTION].value,
+            method=method, material=material, din_level=level, place=place, planned_on=planned,
+            created_by_id=actor.id if isinstance(actor, User) else None,
+            created_by=actor if isinstance(actor, str) else actor.login,
+            department_id=actor.department_id if isinstance(actor, User) else loaded[0].department_id,
+            created_at=now)
+        session.add(batch)
+        session.flush()
+        for position, item in enumerate(loaded):
+            session.add(DestructionBatchItem(batch=batch, item=item, position=position))
+            details = dict(batch=batch.code, method=method, din_level=level)
+            if Kind(item.kind) == Kind.DEVICE:
+                record_event(EventType.DESTRUCTION_REQUESTED, actor=actor, subject=item.code,
+                             scope="storage", **details)
+            else:
+                states.transition(item, State.AWAITING_DESTRUCTION, actor=actor,
+                                  event=EventType.DESTRUCTION_REQUESTED, **details)
+        session.flush()
+        record_event(EventType.DESTRUCTION_REQUESTED, actor=actor, subject=batch.audit_subject,
+                     items=[item.code for item in loaded], method=method, material=material,
+                     din_level=level, place=place, planned_on=planned.isoformat() if planned else None)
+        return batch
+
+
+def witness_batch(actor, batch_id) -> DestructionBatch:
+    """The witness attests the destruction: the batch completes and every item is destroyed."""
+    with db.transaction():
+        require_role(actor, Role.SECURITY_MANAGER, message="廃棄の立会いはセキュリティ管理者が行います。")
+        batch = get_batch(batch_id)
+        if isinstance(actor, User) and batch.created_by_id == actor.id:
+            raise Forbidden("廃棄を申請・実施した本人は、その廃棄の立会者になれません（職務の分離）。"
+                            "別のセキュリティ管理者に立会いを依頼してください。", code="separation_of_duties")
+        states.transition(batch, State.COMPLETED, actor=actor, event=EventType.DESTRUCTION_WITNESSED,
+                          performer=batch.created_by, items=[i.code for i in batch.items],
+                          method=batch.method, din_level=batch.din_level)
+        batch.witness = actor if isinstance(actor, User) else None
+        batch.witnessed_at = utcnow()
+        for item in batch.items:
+            db.session.refresh(item)
+            details = dict(batch=batch.code, method=batch.method, din_level=batch.din_level)
+            if Kind(item.kind) == Kind.DEVICE:
+                record_event(EventType.DESTRUCTION_WITNESSED, actor=actor, subject=item.code,
+                             scope="storage", **details)
+            else:
+                states.transition(item, State.DESTROYED, actor=actor, event=EventType.ITEM_DESTROYED,
+                                  **details)
+        return batch
+
+
+def cancel_batch(actor, batch_id, reason) -> DestructionBatch:
+    """Before the witness only; the items go back into custody."""
+    with db.transaction():
+        batch = get_batch(batch_id)
+        if isinstance(actor, User) and not (actor.id == batch.created_by_id
+                                            or actor.has_role(Role.SECURITY_MANAGER, Role.ADMIN)):
+            raise Forbidden("廃棄を取り消せるのは、申請した本人・セキュリティ管理者・システム管理者です。")
+        reason = v.text(reason, "取消しの理由", max_len=500, field="reason", multiline=True)
+        states.transition(batch, State.CANCELLED, actor=actor, event=EventType.DESTRUCTION_CANCELLED,
+                          reason=reason)
+        batch.cancelled_by = actor if isinstance(actor, str) else actor.login
+        batch.cancelled_at = utcnow()
+        batch.cancel_reason = reason
+        for item in batch.items:
+            db.session.refresh(item)
+            if Kind(item.kind) == Kind.DEVICE:
+                record_event(EventType.DESTRUCTION_CANCELLED, actor=actor, subject=item.code,
+                             batch=batch.code, scope="storage")
+            else:
+                states.transition(item, State.IN_CUSTODY, actor=actor,
+                                  event=EventType.DESTRUCTION_CANCELLED, batch=batch.code)
+        return batch
+
+
+def attach_certificate(actor, batch_id, stream, filename) -> DestructionBatch:
+    """The contractor's certificate (PDF); once attached it cannot be replaced, only reported."""
+    with db.transaction():
+        batch = get_batch(batch_id)
+        if isinstance(actor, User) and not (actor.id == batch.created_by_id
+                                            or actor.has_role(Role.SECURITY_MANAGER, Role.ADMIN)):
+            raise Forbidden("証明書を添付できるのは、申請した本人・セキュリティ管理者・システム管理者です。")
+        if batch.status == State.CANCELLED.value:
+            raise Conflict(f"廃棄「{batch.code}」は取り消されているため、証明書は添付できません。",
+                           code="invalid_transition", current_state=batch.status)
+        if batch.certificate_id is not None:
+            raise Conflict(f"廃棄「{batch.code}」には既に証明書（{batch.certificate.original_name}）が添付されています。"
+                           "差し替えはできません。", code="certificate_exists")
+        stored = files.store_pdf(stream, filename, actor=actor)
+        batch.certificate = stored
+        record_event(EventType.DESTRUCTION_CERTIFICATE_ATTACHED, actor=actor, subject=batch.audit_subject,
+                     file_id=stored.id, file_name=stored.original_name, sha256=stored.sha256,
+                     size=stored.size)
+        return batch
+
+
+def certificate_bytes(actor, batch_id) -> tuple[DestructionBatch, bytes]:
+    """The certificate for download, re-hashed first: a changed file is refused and audited."""
+    batch = get_visible_batch(actor, batch_id)
+    if not may_download_certificate(actor, batch):
+        raise Forbidden("証明書ファイルを閲覧できるのは、セキュリティ管理者・監査担当・システム管理者"
+                        "と、廃棄を申請した本人です。")
+    if batch.certificate is None:
+        raise NotFound(f"廃棄「{batch.code}」には証明書が添付されていません。", code="no_certificate")
+    data, integrity = files.read_verified(batch.certificate)
+    if data is None:
+        record_integrity_failure(actor, batch.certificate, integrity, subject=batch.audit_subject,
+                                 context="download")
+        raise FileIntegrityError(integrity.message)
+    return batch, data
+
+
+# --- exceptions report ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchException:
+    batch: DestructionBatch
+    category: str  #: "awaiting_witness" or "certificate_missing" (reports.render.ExceptionCategory)
+    department: str
+    detail: str
+
+
+def list_destruction_exceptions(as_of: date) -> list[BatchException]:
+    """Batches past their planned date without a witness, and pulping without its certificate."""
+    from ..wareki import wareki_date
+
+    rows: list[BatchException] = []
+    waiting = db.session.scalars(select(DestructionBatch).where(
+        DestructionBatch.status == State.AWAITING_WITNESS.value).order_by(DestructionBatch.id))
+    for batch in waiting:
+        due = batch.planned_on or to_jst(batch.created_at).date()
+        if due < as_of:
+            rows.append(BatchException(batch, "awaiting_witness", _dept(batch),
+                                       f"予定日 {wareki_date(due)}（{(as_of - due).days}日経過）、"
+                                       f"{METHOD_LABELS[batch.method]} {len(batch.entries)}件"))
+    missing = db.session.scalars(select(DestructionBatch).where(
+        DestructionBatch.status == State.COMPLETED.value, DestructionBatch.method == "pulp",
+        DestructionBatch.certificate_id.is_(None)).order_by(DestructionBatch.id))
+    for batch in missing:
+        rows.append(BatchException(batch, "certificate_missing", _dept(batch),
+                                   f"溶解 {wareki_date(batch.witnessed_at)} 立会い済み、委託業者の証明書が未受領"))
+    return rows
+
+
+def _dept(batch: DestructionBatch) -> str:
+    return batch.department.name if batch.department else "（所属なし）"
+
+
+def batch_json(batch: DestructionBatch) -> dict:
+    from ..clock import iso
+
+    cert = batch.certificate
+    return {
+        "id": batch.id,
+        "code": batch.code,
+        "status": batch.status,
+        "status_label": states.label(batch.status),
+        "method": batch.method,
+        "method_label": METHOD_LABELS[batch.method],
+        "material": batch.material,
+        "din_level": batch.din_level,
+        "place": batch.place,
+        "planned_on": batch.planned_on.isoformat() if batch.planned_on else None,
+        "created_by": batch.created_by,
+        "created_at": iso(batch.created_at),
+        "witness": batch.witness.login if batch.witness else None,
+        "witnessed_at": iso(batch.witnessed_at),
+        "cancelled_by": batch.cancelled_by,
+        "cancelled_at": iso(batch.cancelled_at),
+        "cancel_reason": batch.cancel_reason,
+        "items": [{"code": i.code, "kind": str(Kind(i.kind)), "title": i.title, "status": i.status}
+                  for i in batch.items],
+        "certificate_required": batch.certificate_required,
+        "certificate_missing": batch.certificate_missing,
+        "certificate": None if cert is None else {
+            "id": cert.id, "file_name": cert.original_name, "sha256": cert.sha256, "size": cert.size,
+            "uploaded_by": cert.uploaded_by, "uploaded_at": iso(cert.uploaded_at)},
+    }
+
+
+# --- the selection page -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SelectionRow:
+    code: str
+    item: Item | None
+    material: str | None
+    problem: str | None  #: why it cannot be destroyed now, in Japanese; None when it can
+
+
+def preview_selection(user, codes: list[str]) -> list[SelectionRow]:
+    """What the create form will meet, shown before submitting (read only; the create re-checks)."""
+    from ..errors import DomainError
+    from ..items.services import visible_to
+
+    rows = []
+    for code in codes:
+        try:
+            item = get_item(code)
+        except NotFound as exc:
+            rows.append(SelectionRow(code, None, None, exc.message))
+            continue
+        if not visible_to(user, item):
+            rows.append(SelectionRow(code, None, None, "他の所属の管理簿にあるため、表示できません。"))
+            continue
+        problem, material = None, None
+        try:
+            material = material_of(item)
+            _may_destroy(user, item)
+            _check_available(item)
+        except DomainError as exc:
+            problem = exc.message
+        rows.append(SelectionRow(code, item, material, problem))
+    return rows
+
+
+def note_forged_labels(actor, payloads: list[str]) -> None:
+    """A label whose tag does not verify was scanned into a batch: recorded, never trusted."""
+    if not payloads:
+        return
+    with db.transaction():
+        for payload in payloads:
+            record_event(EventType.LABEL_FORGED, actor=actor, subject=None, payload=payload[:40],
+                         context="destruction_selection")

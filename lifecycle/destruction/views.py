@@ -1,0 +1,197 @@
+"""Pages of the destruction workflow: the batch list with its create form, the batch page, the
+witness / cancel / certificate actions, the certificate download and the 廃棄記録書 PDF."""
+from __future__ import annotations
+
+import io
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, send_file,
+                   url_for)
+from flask_login import current_user
+
+from ..audit.services import record_denied
+from ..auth.roles import Role
+from ..errors import DomainError
+from ..home.views import register_panel
+from ..items.panels import register_item_panel
+from ..states import Kind, State
+from ..web import role_required
+from . import report, services
+from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
+
+bp = Blueprint("destruction", __name__)
+
+VIEWERS = (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN)
+CREATORS = (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER)
+STATUS_FILTERS = (State.AWAITING_WITNESS.value, State.COMPLETED.value, State.CANCELLED.value)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    register_item_panel("destruction/_item_panel.html", item_panel, order=60)
+    register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)
+
+    @app.context_processor
+    def destruction_helpers():
+        return {"item_url": item_url, "method_label": services.METHOD_LABELS.get}
+
+
+def item_url(code: str) -> str:
+    """The item page (the items blueprint); its URL is fixed even before that page exists."""
+    return f"/items/{code}"
+
+
+def flash_refusal(exc: DomainError) -> None:
+    """Flash the refusal; a 403 is still an audit event, as web.py records for error pages."""
+    if exc.status in (401, 403):
+        try:
+            record_denied(current_user._get_current_object(), path=request.path, method=request.method,
+                          reason=exc.code)
+        except Exception:  # the refusal must still reach the user
+            current_app.logger.exception("could not record a denied request")
+    flash(exc.message, "error")
+
+
+def _resolve(payload: str):
+    return current_app.extensions["label_signer"].verify(payload)
+
+
+@bp.route("/destructions")
+@role_required(*VIEWERS)
+def index():
+    codes, forged = selected_codes(request.args, _resolve)
+    if forged:
+        services.note_forged_labels(current_user, forged)
+        flash("読み取ったラベルは本システムが発行したものではありません（偽造または改変の疑い）。"
+              "対象に加えていません。", "error")
+    return _render_index(codes)
+
+
+def _render_index(codes: list[str], values: dict | None = None, status: int = 200):
+    status_filter = request.args.get("status") if request.args.get("status") in STATUS_FILTERS else None
+    may_create = current_user.has_role(*CREATORS)
+    return render_template(
+        "destruction/index.html",
+        batches=services.list_batches(current_user, status=status_filter),
+        status_filter=status_filter, status_filters=STATUS_FILTERS,
+        selection=services.preview_selection(current_user, codes) if may_create else [],
+        codes=codes, may_create=may_create, values=values or {},
+        method_choices=METHOD_CHOICES, level_choices=LEVEL_CHOICES, defaults_text=DEFAULTS_TEXT,
+        material_labels=services.MATERIAL_LABELS), status
+
+
+@bp.route("/destructions", methods=["POST"])
+@role_required(*CREATORS)
+def create():
+    form = request.form
+    codes = [c for c in form.getlist("codes") if c]
+    values = {k: form.get(k, "") for k in ("method", "din_level", "place", "planned_on")}
+    try:
+        batch = services.create_batch(current_user, items=codes, method=values["method"],
+                                      din_level=values["din_level"], place=values["place"],
+                                      planned_on=values["planned_on"] or None)
+    except DomainError as exc:
+        flash_refusal(exc)
+        return _render_index(list(dict.fromkeys(c.strip().upper()[:20] for c in codes))[:500], values,
+                             exc.status)
+    flash(f"廃棄「{batch.code}」を申請しました（{len(batch.entries)}件）。"
+          "セキュリティ管理者（申請者以外）の立会いを受けてください。", "success")
+    return redirect(url_for("destruction.batch", batch_id=batch.id))
+
+
+@bp.route("/destructions/<int:batch_id>")
+@role_required(*VIEWERS)
+def batch(batch_id: int):
+    found = services.get_visible_batch(current_user, batch_id)
+    user = current_user
+    awaiting = found.status == State.AWAITING_WITNESS.value
+    is_creator = found.created_by_id == user.id
+    return render_template(
+        "destruction/batch.html", batch=found, material_labels=services.MATERIAL_LABELS,
+        method_long=services.METHOD_LONG,
+        can_witness=awaiting and user.has_role(Role.SECURITY_MANAGER) and not is_creator,
+        creator_is_security=awaiting and is_creator and user.has_role(Role.SECURITY_MANAGER),
+        can_cancel=awaiting and (is_creator or user.has_role(Role.SECURITY_MANAGER, Role.ADMIN)),
+        can_attach=(found.certificate_id is None and found.status != State.CANCELLED.value
+                    and (is_creator or user.has_role(Role.SECURITY_MANAGER, Role.ADMIN))),
+        can_download=services.may_download_certificate(user, found),
+        max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024))
+
+
+def _action(batch_id: int, do, success: str):
+    try:
+        done = do()
+    except DomainError as exc:
+        flash_refusal(exc)
+    else:
+        flash(success.format(code=done.code), "success")
+    return redirect(url_for("destruction.batch", batch_id=batch_id))
+
+
+@bp.route("/destructions/<int:batch_id>/witness", methods=["POST"])
+@role_required(Role.SECURITY_MANAGER)
+def witness(batch_id: int):
+    return _action(batch_id, lambda: services.witness_batch(current_user, batch_id),
+                   "廃棄「{code}」の立会いを記録しました。対象はすべて廃棄済みになりました。")
+
+
+@bp.route("/destructions/<int:batch_id>/cancel", methods=["POST"])
+@role_required(*VIEWERS)
+def cancel(batch_id: int):
+    return _action(batch_id, lambda: services.cancel_batch(current_user, batch_id, request.form.get("reason")),
+                   "廃棄「{code}」を取り消しました。対象は保管中に戻りました。")
+
+
+@bp.route("/destructions/<int:batch_id>/certificate", methods=["POST"])
+@role_required(*VIEWERS)
+def certificate(batch_id: int):
+    upload = request.files.get("file")
+    return _action(batch_id, lambda: services.attach_certificate(
+        current_user, batch_id, upload.stream if upload and upload.filename else None,
+        upload.filename if upload else None), "廃棄「{code}」に証明書を添付しました。")
+
+
+@bp.route("/destructions/<int:batch_id>/certificate")
+@role_required(*VIEWERS)
+def certificate_file(batch_id: int):
+    found, data = services.certificate_bytes(current_user, batch_id)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=found.certificate.original_name)
+
+
+@bp.route("/reports/destruction/<int:batch_id>.pdf")
+@role_required(*VIEWERS)
+def report_pdf(batch_id: int):
+    name, pdf = report.destruction_pdf(current_user, batch_id)
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
+
+
+# --- sections on other pages ------------------------------------------------------------------
+
+def item_panel(item, user):
+    """The item page: the batches the item was in, and a way into a new batch."""
+    batches = services.batches_of(item)
+    eligible = False
+    if user.has_role(*CREATORS):
+        rows = services.preview_selection(user, [item.code])
+        eligible = bool(rows) and rows[0].problem is None
+    if not batches and not eligible:
+        return None
+    return {"batches": batches, "eligible": eligible, "item": item,
+            "is_device": Kind(item.kind) == Kind.DEVICE}
+
+
+def dashboard_panel(user):
+    """Security managers see what awaits their witness; creators see their open batches."""
+    if user.has_role(Role.SECURITY_MANAGER):
+        waiting = [b for b in services.list_batches(user, status=State.AWAITING_WITNESS.value)
+                   if b.created_by_id != user.id]
+        return {"title": "立会い待ちの廃棄", "batches": waiting[:10], "count": len(waiting),
+                "empty": "立会い待ちの廃棄はありません。"}
+    if user.has_role(*CREATORS):
+        mine = [b for b in services.list_batches(user, status=State.AWAITING_WITNESS.value)
+                if b.created_by_id == user.id]
+        if not mine:
+            return None
+        return {"title": "申請中の廃棄（立会い待ち）", "batches": mine[:10], "count": len(mine), "empty": ""}
+    return None
+

@@ -1,0 +1,185 @@
+"""Pages for leased devices: the lease overview (/devices), a device's erasure section (also
+shown on the item page), and the actions of the erasure workflow."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+
+from ..auth.roles import Role
+from ..clock import today_jst
+from ..destruction import report
+from ..destruction.services import storage_destruction_of
+from ..destruction.views import flash_refusal
+from ..errors import DomainError, Invalid
+from ..home.views import register_panel
+from ..items.panels import register_item_panel
+from ..items.services import get_visible_item
+from ..states import Kind, State
+from ..web import role_required
+from . import services
+
+bp = Blueprint("devices", __name__)
+
+VIEWERS = (Role.ADMIN, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR)
+MANAGERS = (Role.ADMIN, Role.BULK_OPERATOR)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    register_item_panel("devices/_item_panel.html", item_panel, order=55)
+    register_panel("devices/_dashboard_panel.html", dashboard_panel, order=45)
+
+
+def _as_of() -> date:
+    raw = request.args.get("as_of")
+    if not raw:
+        return today_jst()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid("基準日は YYYY-MM-DD の形式で指定してください。") from None
+
+
+@bp.route("/devices")
+@role_required(*VIEWERS)
+def index():
+    as_of = _as_of()
+    leases = services.list_devices(as_of)
+    from ..policy import services as policy
+    return render_template("devices/index.html", leases=leases, as_of=as_of,
+                           exceptions=services.list_device_exceptions(as_of),
+                           pending=services.pending_certificates(),
+                           warning_days=policy.get("device.lease_warning_days"),
+                           renewal_years=services.RENEWAL_YEARS)
+
+
+def section(item, user) -> dict:
+    """Everything the device's erasure section shows and which actions the user may take."""
+    status = item.status
+    manager = user.has_role(*MANAGERS)
+    security = user.has_role(Role.SECURITY_MANAGER)
+    certificates = services.certificates_of(item)
+    pending = next((c for c in certificates if c.status == State.SUBMITTED.value), None)
+    return {
+        "item": item,
+        "lease": services.lease_of(item, today_jst()),
+        "certificates": certificates,
+        "pending": pending,
+        "warnings": services.device_warnings(item),
+        "storage_destruction": storage_destruction_of(item),
+        "required": services.storage_destruction_required(),
+        "can_request": manager and status == State.IN_SERVICE.value,
+        "can_upload": manager and status == State.ERASURE_REQUESTED.value and pending is None,
+        "can_decide": security and pending is not None and pending.uploaded_by_id != user.id,
+        "decider_is_uploader": security and pending is not None and pending.uploaded_by_id == user.id,
+        "can_return": manager and status == State.ERASURE_CERTIFIED.value,
+        "can_download": user.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN),
+        "user_id": user.id,
+        "reasons": services.REQUEST_REASONS,
+        "methods": services.ERASURE_METHODS,
+        "max_mb": current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
+        "today": today_jst(),
+    }
+
+
+def item_panel(item, user):
+    if Kind(item.kind) != Kind.DEVICE:
+        return None
+    return section(item, user)
+
+
+@bp.route("/devices/<code>")
+@role_required(*VIEWERS)
+def device(code: str):
+    item = get_visible_item(current_user, code)
+    if Kind(item.kind) != Kind.DEVICE:
+        raise Invalid(f"「{item.code}」はリース機器ではありません。")
+    return render_template("devices/device.html", item=item, panel=section(item, current_user))
+
+
+def _act(code: str, do, success: str):
+    try:
+        do()
+    except DomainError as exc:
+        flash_refusal(exc)
+    else:
+        flash(success, "success")
+    return redirect(url_for("devices.device", code=code))
+
+
+@bp.route("/devices/<code>/erasure-request", methods=["POST"])
+@role_required(*MANAGERS)
+def erasure_request(code: str):
+    return _act(code, lambda: services.request_erasure(current_user, code, request.form.get("reason"),
+                                                       request.form.get("note")),
+                "消去を依頼しました。業者の消去証明書を受け取ったら登録してください。")
+
+
+@bp.route("/devices/<code>/certificates", methods=["POST"])
+@role_required(*MANAGERS)
+def upload(code: str):
+    upload = request.files.get("file")
+    return _act(code, lambda: services.submit_certificate(
+        current_user, code, request.form.to_dict(), upload.stream if upload and upload.filename else None,
+        upload.filename if upload else None),
+        "消去証明書を登録しました。登録者以外のセキュリティ管理者が確認します。")
+
+
+def _cert_action(cert_id: int, do, success: str):
+    cert = services.get_certificate(cert_id)
+    return _act(cert.item.code, do, success)
+
+
+@bp.route("/devices/certificates/<int:cert_id>/accept", methods=["POST"])
+@role_required(Role.SECURITY_MANAGER)
+def accept(cert_id: int):
+    return _cert_action(cert_id, lambda: services.accept_certificate(current_user, cert_id),
+                        "消去証明書を受理しました。リース会社へ返却できます。")
+
+
+@bp.route("/devices/certificates/<int:cert_id>/reject", methods=["POST"])
+@role_required(Role.SECURITY_MANAGER)
+def reject(cert_id: int):
+    return _cert_action(cert_id, lambda: services.reject_certificate(current_user, cert_id,
+                                                                     request.form.get("reason")),
+                        "消去証明書を差し戻しました。")
+
+
+@bp.route("/devices/<code>/return", methods=["POST"])
+@role_required(*MANAGERS)
+def return_to_lessor(code: str):
+    return _act(code, lambda: services.return_to_lessor(current_user, code),
+                "リース会社への返却を記録しました。")
+
+
+@bp.route("/devices/certificates/<int:cert_id>/file")
+@role_required(*VIEWERS)
+def certificate_file(cert_id: int):
+    cert, data = services.certificate_bytes(current_user, cert_id)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=cert.file.original_name)
+
+
+@bp.route("/reports/erasure/<code>.pdf")
+@role_required(*VIEWERS)
+def report_pdf(code: str):
+    name, pdf = report.erasure_pdf(current_user, code)
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
+
+
+def dashboard_panel(user):
+    """Leases ending soon or ended without a certificate, and certificates awaiting a check."""
+    if not user.has_role(*MANAGERS, Role.SECURITY_MANAGER):
+        return None
+    today = today_jst()
+    leases = services.list_devices(today)
+    near = [lease for lease in leases if lease.near_end]
+    ended = services.list_device_exceptions(today)
+    pending = [c for c in services.pending_certificates() if c.uploaded_by_id != user.id] \
+        if user.has_role(Role.SECURITY_MANAGER) else []
+    if not (near or ended or pending):
+        return None
+    return {"near": len(near), "ended": len(ended), "pending": pending[:10], "pending_count": len(pending)}
