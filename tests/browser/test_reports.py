@@ -1,0 +1,69 @@
+"""The auditor's desk in a real browser: pulling a 管理簿 PDF from the index form, a refused
+period shown in Japanese, the exceptions page and the statistics chart (inline SVG under the CSP)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def register_form(page, base: str, title: str) -> str:
+    page.goto(base + "/items/new?kind=form")
+    page.fill("#title", title)
+    page.select_option("#business", "car-tax")
+    page.fill("#sheets", "2")
+    page.click("form.form-grid button[type=submit]")
+    page.wait_for_url(re.compile(r"/items/F-\d{4}-\d{6}$"))
+    return page.url.rsplit("/", 1)[-1]
+
+
+def test_auditor_pulls_a_ledger_pdf_and_csv_from_the_index(new_page, live_server):
+    registrar = new_page("registrar")
+    code = register_form(registrar, live_server, "自動車税 課税台帳 出力（報告書テスト）")
+
+    auditor = new_page("auditor")
+    auditor.goto(live_server + "/")
+    auditor.click("nav.mainnav a:has-text('帳票出力・統計')")
+    auditor.wait_for_url(live_server + "/reports")
+    assert auditor.locator("h1").inner_text() == "帳票出力・統計"
+    auditor.select_option("#r-kind", "form")
+    auditor.select_option("#r-department", "zeimu")
+    with auditor.expect_download() as pdf:
+        auditor.click("#ledger-form button:has-text('PDF')")
+    assert pdf.value.suggested_filename.startswith("ledger-form-zeimu")
+    data = open(pdf.value.path(), "rb").read()
+    assert data.startswith(b"%PDF")
+    with auditor.expect_download() as csv_file:
+        auditor.click("#ledger-form button:has-text('CSV')")
+    text = open(csv_file.value.path(), "rb").read()
+    assert text.startswith(b"\xef\xbb\xbf") and code.encode() in text
+
+
+def test_a_reversed_period_is_explained_in_japanese(new_page, live_server):
+    auditor = new_page("auditor")
+    auditor.goto(live_server + "/reports")
+    auditor.fill("#r-from", "2026-05-01")
+    auditor.fill("#r-to", "2026-04-01")
+    auditor.click("#ledger-form button:has-text('PDF')")
+    assert "開始日が終了日より後" in auditor.locator("#report-error").inner_text()
+    assert auditor.locator("#r-from").input_value() == "2026-05-01"  # kept for correcting
+
+
+def test_exceptions_and_statistics_pages_render_under_the_csp(new_page, live_server):
+    errors: list[str] = []
+    auditor = new_page("auditor")
+    auditor.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    auditor.goto(live_server + "/reports/exceptions")
+    assert "例外一覧" in auditor.locator("h1").inner_text()
+    assert auditor.locator("#exception-summary tbody tr").count() >= 7  # every department
+    auditor.goto(live_server + "/reports/statistics")
+    assert "年度 統計" in auditor.locator("h1").inner_text()
+    chart = auditor.locator("svg.chart")
+    assert chart.is_visible() and chart.bounding_box()["width"] > 300
+    assert auditor.locator("svg.chart rect").count() > 36  # 12 months × 3 series, and the legend
+    auditor.select_option("#year", index=1)
+    auditor.click(".toolbar form button[type=submit]")
+    assert "year=" in auditor.url
+    assert not [e for e in errors if "Content Security Policy" in e]
