@@ -56,7 +56,7 @@ def endpoint(rule: str, method: str = "GET", *, summary: str, request: dict | No
 PUBLIC: set[str] = set()
 
 #: Domain modules under lifecycle/api/ whose routes register on import.
-API_MODULES: tuple[str, ...] = ()
+API_MODULES: tuple[str, ...] = ("mynumber", "items", "destruction", "devices", "custody", "reports")
 
 
 def json_body() -> dict:

@@ -37,6 +37,7 @@ class EventType(StrEnum):
     MEDIUM_PROVIDED = "medium:provided"
     MEDIUM_RETURNED = "medium:returned"
     EXCEPTION_RECORDED = "exception:recorded"
+    EXCEPTION_RESOLVED = "exception:resolved"
     # destruction and erasure
     DESTRUCTION_REQUESTED = "destruction:requested"
     DESTRUCTION_WITNESSED = "destruction:witnessed"
@@ -97,6 +98,7 @@ EVENT_LABELS = {
     EventType.MEDIUM_PROVIDED: "提供",
     EventType.MEDIUM_RETURNED: "返却",
     EventType.EXCEPTION_RECORDED: "例外の記録",
+    EventType.EXCEPTION_RESOLVED: "例外の解消",
     EventType.DESTRUCTION_REQUESTED: "廃棄申請",
     EventType.DESTRUCTION_WITNESSED: "廃棄立会い",
     EventType.DESTRUCTION_CANCELLED: "廃棄取消し",

@@ -27,6 +27,10 @@ DEVICE_TYPES = ("代表端末", "業務端末", "サーバ", "ファイアウォ
                 "プリンタ", "その他")
 MAX_SHEETS = 10000
 MAX_RECORDS = 10_000_000
+#: Leases are renewed on a six-year cycle (J-LIS); anything far outside is a typing mistake.
+EARLIEST_LEASE_START = date(2000, 1, 1)
+MAX_LEASE_YEARS = 15
+_LINE_BREAKS = ("\n", "\r", "\t")
 
 
 def next_code(kind: Kind, year: int) -> str:
@@ -49,6 +53,23 @@ def get_item(code: str) -> Item:
 
 def _normalise_code(code) -> str:
     return unicodedata.normalize("NFKC", str(code or "")).strip().upper()[:20]
+
+
+def _line(value, label: str, *, max_len: int, required: bool = True, field: str) -> str | None:
+    """One line of text: validation.text, and no tab or line break (they break the printed
+    ledger's rows and let one field pretend to be two)."""
+    text = v.text(value, label, max_len=max_len, required=required, field=field)
+    if text is not None and any(mark in text for mark in _LINE_BREAKS):
+        raise Invalid(f"{label}に使用できない制御文字（改行・タブ）が含まれています。", field=field)
+    return text
+
+
+def _identifier(value, label: str, *, max_len: int, field: str) -> str:
+    """Asset tags and serials as people type them or readers send them (full-width, lower case)
+    are the same identifier, so they are stored and compared in one form."""
+    raw = value if not isinstance(value, str) else unicodedata.normalize("NFKC", value)
+    text = _line(raw, label, max_len=max_len, field=field)
+    return text.upper()
 
 
 def _business(value) -> Business:
@@ -91,18 +112,21 @@ def _form_fields(data: dict, now: datetime) -> dict:
     else:
         try:
             output = to_utc_naive(datetime.fromisoformat(str(output_at)))
-        except ValueError:
+            to_jst(output).date() + timedelta(days=3650)  # still a representable deadline
+        except (ValueError, OverflowError):
             raise Invalid("出力日時は ISO 8601 形式（例: 2026-11-22T10:30:00+09:00）で指定してください。",
                           field="output_at") from None
         if output > now + timedelta(minutes=5):
             raise Invalid("出力日時に未来の日時は指定できません。", field="output_at")
+        if output < now - timedelta(days=3650):
+            raise Invalid("出力日時が古すぎます。10年以内の日時を指定してください。", field="output_at")
     days = policy.get("form.retention_days")
     return {
         "business": _business(data.get("business")),
         "sheets": v.integer(data.get("sheets"), "枚数", minimum=1, maximum=MAX_SHEETS, field="sheets"),
         "contains_my_number": v.boolean(data.get("contains_my_number", False), "個人番号の記載",
                                         field="contains_my_number"),
-        "terminal": v.text(data.get("terminal"), "出力端末", max_len=64, required=False, field="terminal"),
+        "terminal": _line(data.get("terminal"), "出力端末", max_len=64, required=False, field="terminal"),
         "output_at": output,
         "retention_until": to_jst(output).date() + timedelta(days=days),
     }
@@ -133,7 +157,7 @@ def _medium_fields(data: dict, now: datetime) -> dict:
         "business": _business(data.get("business")),
         "record_count": v.integer(data.get("record_count"), "件数", minimum=1, maximum=MAX_RECORDS,
                                   field="record_count"),
-        "recipient": v.text(data.get("recipient"), "提供先", max_len=200, field="recipient"),
+        "recipient": _line(data.get("recipient"), "提供先", max_len=200, field="recipient"),
         "encrypted": v.boolean(data.get("encrypted", False), "暗号化", field="encrypted"),
         "due_back": due_back,
     }
@@ -145,11 +169,11 @@ def _device_fields(data: dict, now: datetime) -> dict:
         raise Invalid("機器種別は次から選んでください: " + "、".join(DEVICE_TYPES), field="device_type")
     fields = {
         "device_type": device_type,
-        "asset_tag": v.text(data.get("asset_tag"), "資産番号", max_len=64, field="asset_tag"),
-        "model": v.text(data.get("model"), "型式", max_len=100, field="model"),
-        "serial": v.text(data.get("serial"), "製造番号", max_len=100, field="serial"),
-        "lessor": v.text(data.get("lessor"), "リース会社", max_len=100, field="lessor"),
-        "lease_contract": v.text(data.get("lease_contract"), "リース契約番号", max_len=100, field="lease_contract"),
+        "asset_tag": _identifier(data.get("asset_tag"), "資産番号", max_len=64, field="asset_tag"),
+        "model": _line(data.get("model"), "型式", max_len=100, field="model"),
+        "serial": _identifier(data.get("serial"), "製造番号", max_len=100, field="serial"),
+        "lessor": _line(data.get("lessor"), "リース会社", max_len=100, field="lessor"),
+        "lease_contract": _line(data.get("lease_contract"), "リース契約番号", max_len=100, field="lease_contract"),
         "lease_start": v.a_date(data.get("lease_start"), "リース開始日", field="lease_start"),
         "lease_end": v.a_date(data.get("lease_end"), "リース終了日", field="lease_end"),
         "has_storage": v.boolean(data.get("has_storage", True), "記憶装置の有無", field="has_storage"),
@@ -158,6 +182,11 @@ def _device_fields(data: dict, now: datetime) -> dict:
     }
     if fields["lease_end"] <= fields["lease_start"]:
         raise Invalid("リース終了日はリース開始日より後の日付にしてください。", field="lease_end")
+    if fields["lease_start"] < EARLIEST_LEASE_START:
+        raise Invalid("リース開始日が古すぎます。2000年1月1日以降の日付を入力してください。", field="lease_start")
+    if (fields["lease_end"] - fields["lease_start"]).days > MAX_LEASE_YEARS * 366:
+        raise Invalid(f"リース期間は{MAX_LEASE_YEARS}年以内にしてください（日付の入力誤りがないか確認してください）。",
+                      field="lease_end")
     for column, label in (("asset_tag", "資産番号"), ("serial", "製造番号")):
         if db.session.scalar(select(Item.id).where(getattr(Item, column) == fields[column])):
             raise Conflict(f"{label}「{fields[column]}」の機器は既に登録されています。",
@@ -177,9 +206,9 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
         _may_register(actor, kind)
         holder = actor if isinstance(actor, User) else get_user(holder_login or "")
         now = utcnow()
-        title = v.text(data.get("title"), "件名", max_len=200, field="title")
-        location = v.text(data.get("location"), "保管場所", max_len=200, required=kind == Kind.DEVICE,
-                          field="location")
+        title = _line(data.get("title"), "件名", max_len=200, field="title")
+        location = _line(data.get("location"), "保管場所", max_len=200, required=kind == Kind.DEVICE,
+                         field="location")
         fields = FIELDS[kind](data, now)
         item = Item(code=next_code(kind, to_jst(now).year), kind=kind, status=INITIAL[kind].value,
                     title=title, location=location, holder=holder, department=holder.department,
@@ -205,7 +234,11 @@ def visible_to(user, item: Item) -> bool:
         return True
     if user.has_role(Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR):
         return True
-    return item.department_id == user.department_id or item.holder_id == user.id
+    if item.department_id == user.department_id or item.holder_id == user.id:
+        return True
+    # The named receiver of a pending hand-off must open the item to accept it (scan to accept).
+    from ..custody.services import is_pending_receiver
+    return is_pending_receiver(user, item)
 
 
 def get_visible_item(user, code: str) -> Item:

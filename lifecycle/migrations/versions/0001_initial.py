@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:56:53.170386
+Create Date: 2026-11-23 10:47:26.327667
 """
 from alembic import op
 import sqlalchemy as sa
@@ -86,6 +86,22 @@ def upgrade() -> None:
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_job_runs_job'), ['job'], unique=False)
         batch_op.create_index(batch_op.f('ix_job_runs_started_at'), ['started_at'], unique=False)
+
+    op.create_table('my_number_deletions',
+    sa.Column('copy_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('purge_after', sa.DateTime(), nullable=False),
+    sa.Column('purged_at', sa.DateTime(), nullable=False),
+    sa.Column('rule', sa.String(length=16), nullable=False),
+    sa.Column('purged_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('provided_to', sa.String(length=200), nullable=False),
+    sa.Column('department', sa.String(length=32), nullable=True),
+    sa.Column('purge_reason', sa.String(length=500), nullable=True),
+    sa.PrimaryKeyConstraint('copy_id', name=op.f('pk_my_number_deletions'))
+    )
+    with op.batch_alter_table('my_number_deletions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_my_number_deletions_purged_at'), ['purged_at'], unique=False)
 
     op.create_table('policy_settings',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -177,12 +193,37 @@ def upgrade() -> None:
     sa.UniqueConstraint('serial', name=op.f('uq_items_serial'))
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
-        batch_op.create_index('ix_items_due_back', ['due_back'], unique=False)
-        batch_op.create_index('ix_items_holder', ['holder_id'], unique=False)
+        batch_op.create_index('ix_items_holder', ['holder_id', 'department_id'], unique=False)
         batch_op.create_index('ix_items_kind_created', ['kind', 'created_at'], unique=False)
         batch_op.create_index('ix_items_kind_department_created', ['kind', 'department_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_items_kind_status', ['kind', 'status'], unique=False)
-        batch_op.create_index('ix_items_retention_until', ['retention_until'], unique=False)
+        batch_op.create_index('ix_items_kind_due_back', ['kind', 'due_back'], unique=False)
+        batch_op.create_index('ix_items_kind_holder_created', ['kind', 'holder_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_kind_retention', ['kind', 'retention_until'], unique=False)
+        batch_op.create_index('ix_items_kind_status_created', ['kind', 'status', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_kind_status_due_back', ['kind', 'status', 'due_back'], unique=False)
+        batch_op.create_index('ix_items_kind_status_retention', ['kind', 'status', 'retention_until'], unique=False)
+        batch_op.create_index('ix_items_kind_title_location', ['kind', 'title', 'location', 'department_id', 'created_at'], unique=False)
+
+    op.create_table('my_number_copies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('masked', sa.String(length=12), nullable=False),
+    sa.Column('provided_to', sa.String(length=200), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('retain_minutes', sa.Integer(), nullable=False),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+    sa.Column('department', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('purge_after', sa.DateTime(), nullable=False),
+    sa.Column('key_bucket', sa.String(length=10), nullable=False),
+    sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_my_number_copies_recorded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_my_number_copies')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('my_number_copies', schema=None) as batch_op:
+        batch_op.create_index('ix_my_number_copies_purge_after', ['purge_after'], unique=False)
 
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -197,22 +238,186 @@ def upgrade() -> None:
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_user_id'), ['user_id'], unique=False)
 
+    op.create_table('stored_files',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('original_name', sa.String(length=200), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('content_type', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_stored_files_uploaded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stored_files'))
+    )
+    with op.batch_alter_table('stored_files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stored_files_sha256'), ['sha256'], unique=False)
+
+    op.create_table('custody_exceptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('detected_on', sa.Date(), nullable=False),
+    sa.Column('deadline', sa.Date(), nullable=True),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_custody_exceptions_item_id_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_custody_exceptions'))
+    )
+    with op.batch_alter_table('custody_exceptions', schema=None) as batch_op:
+        batch_op.create_index('ix_custody_exceptions_resolved_at', ['resolved_at'], unique=False)
+        batch_op.create_index('uq_custody_exceptions_open', ['item_id', 'kind'], unique=True, sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
+
+    op.create_table('destruction_batches',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('method', sa.String(length=16), nullable=False),
+    sa.Column('material', sa.String(length=16), nullable=False),
+    sa.Column('din_level', sa.String(length=8), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('planned_on', sa.Date(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('witness_id', sa.Integer(), nullable=True),
+    sa.Column('witnessed_at', sa.DateTime(), nullable=True),
+    sa.Column('cancelled_by', sa.String(length=64), nullable=True),
+    sa.Column('cancelled_at', sa.DateTime(), nullable=True),
+    sa.Column('cancel_reason', sa.String(length=500), nullable=True),
+    sa.Column('certificate_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['certificate_id'], ['stored_files.id'], name=op.f('fk_destruction_batches_certificate_id_stored_files')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_destruction_batches_created_by_id_users')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_destruction_batches_department_id_departments')),
+    sa.ForeignKeyConstraint(['witness_id'], ['users.id'], name=op.f('fk_destruction_batches_witness_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_destruction_batches')),
+    sa.UniqueConstraint('code', name=op.f('uq_destruction_batches_code'))
+    )
+    with op.batch_alter_table('destruction_batches', schema=None) as batch_op:
+        batch_op.create_index('ix_destruction_batches_status', ['status'], unique=False)
+
+    op.create_table('erasure_certificates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('vendor', sa.String(length=200), nullable=False),
+    sa.Column('certificate_no', sa.String(length=100), nullable=False),
+    sa.Column('method', sa.String(length=16), nullable=False),
+    sa.Column('tool', sa.String(length=200), nullable=False),
+    sa.Column('tool_version', sa.String(length=100), nullable=True),
+    sa.Column('verification', sa.String(length=500), nullable=False),
+    sa.Column('verification_result', sa.String(length=200), nullable=True),
+    sa.Column('performed_on', sa.Date(), nullable=False),
+    sa.Column('operator', sa.String(length=100), nullable=True),
+    sa.Column('media_type', sa.String(length=100), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('reject_reason', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_erasure_certificates_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_erasure_certificates_file_id_stored_files')),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_erasure_certificates_item_id_items')),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_erasure_certificates_uploaded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_erasure_certificates'))
+    )
+    with op.batch_alter_table('erasure_certificates', schema=None) as batch_op:
+        batch_op.create_index('ix_erasure_certificates_item', ['item_id'], unique=False)
+        batch_op.create_index('ix_erasure_certificates_status', ['status'], unique=False)
+
+    op.create_table('transfers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('giver_id', sa.Integer(), nullable=False),
+    sa.Column('giver_department_id', sa.Integer(), nullable=False),
+    sa.Column('receiver_id', sa.Integer(), nullable=False),
+    sa.Column('receiver_department_id', sa.Integer(), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('resolved_by', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['giver_department_id'], ['departments.id'], name=op.f('fk_transfers_giver_department_id_departments')),
+    sa.ForeignKeyConstraint(['giver_id'], ['users.id'], name=op.f('fk_transfers_giver_id_users')),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_transfers_item_id_items')),
+    sa.ForeignKeyConstraint(['receiver_department_id'], ['departments.id'], name=op.f('fk_transfers_receiver_department_id_departments')),
+    sa.ForeignKeyConstraint(['receiver_id'], ['users.id'], name=op.f('fk_transfers_receiver_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_transfers'))
+    )
+    with op.batch_alter_table('transfers', schema=None) as batch_op:
+        batch_op.create_index('ix_transfers_giver_status', ['giver_id', 'status'], unique=False)
+        batch_op.create_index('ix_transfers_item_id', ['item_id'], unique=False)
+        batch_op.create_index('ix_transfers_receiver_status', ['receiver_id', 'status'], unique=False)
+        batch_op.create_index('uq_transfers_item_pending', ['item_id'], unique=True, sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+
+    op.create_table('destruction_batch_items',
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['destruction_batches.id'], name=op.f('fk_destruction_batch_items_batch_id_destruction_batches')),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_destruction_batch_items_item_id_items')),
+    sa.PrimaryKeyConstraint('batch_id', 'item_id', name=op.f('pk_destruction_batch_items'))
+    )
+    with op.batch_alter_table('destruction_batch_items', schema=None) as batch_op:
+        batch_op.create_index('ix_destruction_batch_items_item', ['item_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('destruction_batch_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_destruction_batch_items_item')
+
+    op.drop_table('destruction_batch_items')
+    with op.batch_alter_table('transfers', schema=None) as batch_op:
+        batch_op.drop_index('uq_transfers_item_pending', sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
+        batch_op.drop_index('ix_transfers_receiver_status')
+        batch_op.drop_index('ix_transfers_item_id')
+        batch_op.drop_index('ix_transfers_giver_status')
+
+    op.drop_table('transfers')
+    with op.batch_alter_table('erasure_certificates', schema=None) as batch_op:
+        batch_op.drop_index('ix_erasure_certificates_status')
+        batch_op.drop_index('ix_erasure_certificates_item')
+
+    op.drop_table('erasure_certificates')
+    with op.batch_alter_table('destruction_batches', schema=None) as batch_op:
+        batch_op.drop_index('ix_destruction_batches_status')
+
+    op.drop_table('destruction_batches')
+    with op.batch_alter_table('custody_exceptions', schema=None) as batch_op:
+        batch_op.drop_index('uq_custody_exceptions_open', sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
+        batch_op.drop_index('ix_custody_exceptions_resolved_at')
+
+    op.drop_table('custody_exceptions')
+    with op.batch_alter_table('stored_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stored_files_sha256'))
+
+    op.drop_table('stored_files')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
     op.drop_table('role_grants')
+    with op.batch_alter_table('my_number_copies', schema=None) as batch_op:
+        batch_op.drop_index('ix_my_number_copies_purge_after')
+
+    op.drop_table('my_number_copies')
     with op.batch_alter_table('items', schema=None) as batch_op:
-        batch_op.drop_index('ix_items_retention_until')
-        batch_op.drop_index('ix_items_kind_status')
+        batch_op.drop_index('ix_items_kind_title_location')
+        batch_op.drop_index('ix_items_kind_status_retention')
+        batch_op.drop_index('ix_items_kind_status_due_back')
+        batch_op.drop_index('ix_items_kind_status_created')
+        batch_op.drop_index('ix_items_kind_retention')
+        batch_op.drop_index('ix_items_kind_holder_created')
+        batch_op.drop_index('ix_items_kind_due_back')
         batch_op.drop_index('ix_items_kind_department_created')
         batch_op.drop_index('ix_items_kind_created')
         batch_op.drop_index('ix_items_holder')
-        batch_op.drop_index('ix_items_due_back')
 
     op.drop_table('items')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
@@ -225,6 +430,10 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('scheduler_lease')
     op.drop_table('policy_settings')
+    with op.batch_alter_table('my_number_deletions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_my_number_deletions_purged_at'))
+
+    op.drop_table('my_number_deletions')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_runs_started_at'))
         batch_op.drop_index(batch_op.f('ix_job_runs_job'))
