@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["UPLOAD_MAX_BYTES"] + 1024 * 1024)
 
+    app.json.ensure_ascii = False  # Japanese stays readable in API responses
     crypto.ensure_keys(instance_path)
     app.config["SECRET_KEY"] = crypto.read_key(instance_path, "secret_key")
     app.extensions["label_signer"] = crypto.LabelSigner.from_instance(instance_path)

@@ -115,3 +115,14 @@ EXPORT_README = """lifecycle 監査ログ出力
 def record_export(actor, count: int) -> None:
     with db.transaction():
         record_event(EventType.AUDIT_EXPORTED, actor=actor, subject="audit", events=count)
+
+
+def signature_ok(checkpoint: AuditCheckpoint) -> bool:
+    """Checked whenever a checkpoint is printed, so a forged checkpoint row shows as a warning."""
+    message = checkpoint_message(checkpoint.seq, checkpoint.head_hash,
+                                 checkpoint.created_at.isoformat(timespec="microseconds"))
+    try:
+        return crypto.verify_signature(crypto.public_key_pem(current_app.instance_path),
+                                       bytes.fromhex(checkpoint.signature), message)
+    except (ValueError, OSError):
+        return False

@@ -10,22 +10,20 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask import current_app
 from sqlalchemy import select
 
-from .. import crypto
 from .. import states
-from ..audit.checkpoints import checkpoint_message, latest_checkpoint
 from ..audit.events import EventType, event_label
 from ..audit.models import AuditEvent
 from ..audit.services import events_for, head, record_event
 from ..auth.models import Department, User
-from ..clock import iso, utcnow
+from ..clock import iso
 from ..extensions import db
 from ..items.models import Item
 from ..items.schemas import qr_url
 from ..items.services import get_visible_item
-from ..reports.render import Checkpoint, CustodyEvent, CustodyReport, Holder, Imprint
+from ..reports.imprint import imprint_for
+from ..reports.render import CustodyEvent, CustodyReport, Holder
 from ..states import FINAL, KIND_LABELS, Kind, State
 from ..wareki import wareki_date
 from .models import Transfer
@@ -166,20 +164,6 @@ def _fields(item: Item) -> list[tuple[str, object]]:
     return fields
 
 
-def _checkpoint() -> Checkpoint | None:
-    row = latest_checkpoint()
-    if row is None:
-        return None
-    instance = current_app.instance_path
-    try:
-        ok = crypto.verify_signature(
-            crypto.public_key_pem(instance), bytes.fromhex(row.signature),
-            checkpoint_message(row.seq, row.head_hash, row.created_at.isoformat(timespec="microseconds")))
-    except (ValueError, OSError):
-        ok = False
-    return Checkpoint(seq=row.seq, head=row.head_hash, signed_at=row.created_at, signature_ok=ok)
-
-
 def _printer(actor) -> str:
     return actor.name if isinstance(actor, User) else SYSTEM_ACTORS.get(actor, str(actor))
 
@@ -196,8 +180,7 @@ def _build(actor, code: str, fmt: str) -> tuple[Item, CustodyReport, list[str]]:
                          summary=summarise(e.type, d, names), hash=e.hash)
             for e, d in zip(events, datas)]
     seq, head_hash = head()
-    imprint = Imprint(organisation=current_app.config["ORGANISATION_NAME"], printed_at=utcnow(),
-                      printed_by=_printer(actor), checkpoint=_checkpoint())
+    imprint = imprint_for(actor, printed_by=_printer(actor))
     report = CustodyReport(code=item.code, title=item.title, fields=_fields(item),
                            holders=_holders(item, events), events=rows, head_seq=seq,
                            head_hash=head_hash, qr_data=qr_url(item.code), imprint=imprint)

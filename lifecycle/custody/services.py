@@ -407,35 +407,62 @@ def _past_retention(as_of: date):
                               Item.status.not_in([State.AWAITING_DESTRUCTION.value, State.DESTROYED.value]))
 
 
+#: Findings written per transaction: a first scan over a large ledger must not hold the write
+#: lock (and so every registration and hand-off) for more than a moment at a time.
+SCAN_BATCH = 500
+
+
+def _chunks(values: list, size: int):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
 def scan_exceptions(actor, as_of: date | None = None) -> ScanResult:
     """Records each newly overdue medium and each item past its retention deadline once, and
-    closes the findings whose item has since been returned, sent to destruction or destroyed."""
+    closes the findings whose item has since been returned, sent to destruction or destroyed.
+
+    The candidates are read without the write lock; findings are then written in small
+    transactions, each re-checking what is already open, so the scan stays safe to run twice
+    (the partial unique index is the last word) and never stalls the people using the app.
+    """
     as_of = as_of or today_jst()
-    with db.transaction() as session:
-        found: dict[tuple[int, str], tuple[Item, date]] = {}
-        for item in session.scalars(_overdue_media(as_of)):
-            found[(item.id, OVERDUE_MEDIUM)] = (item, item.due_back)
-        for item in session.scalars(_past_retention(as_of)):
-            found[(item.id, RETENTION_EXPIRED)] = (item, item.retention_until)
-        open_rows = {(e.item_id, e.kind): e for e in session.scalars(
-            select(CustodyException).where(CustodyException.resolved_at.is_(None)))}
-        recorded = resolved = 0
-        for key in sorted(found, key=lambda k: (found[k][0].code, k[1])):
-            if key in open_rows:
-                continue
-            item, deadline = found[key]
-            exc = CustodyException(kind=key[1], item=item, detected_on=as_of, deadline=deadline)
-            session.add(exc)
-            session.flush()
-            record_event(EventType.EXCEPTION_RECORDED, actor=actor, subject=item.code, exception=exc.id,
-                         kind=key[1], deadline=deadline.isoformat(), detected_on=as_of.isoformat(),
-                         days_over=(as_of - deadline).days, status=item.status)
-            recorded += 1
-        for key, exc in open_rows.items():
-            if key not in found:
+    session = db.session
+    found: dict[tuple[int, str], date] = {}
+    for item_id, deadline in session.execute(_overdue_media(as_of).with_only_columns(Item.id, Item.due_back)):
+        found[(item_id, OVERDUE_MEDIUM)] = deadline
+    for item_id, deadline in session.execute(_past_retention(as_of).with_only_columns(Item.id, Item.retention_until)):
+        found[(item_id, RETENTION_EXPIRED)] = deadline
+    open_rows = {(item_id, kind): exc_id for exc_id, item_id, kind in session.execute(
+        select(CustodyException.id, CustodyException.item_id, CustodyException.kind)
+        .where(CustodyException.resolved_at.is_(None)))}
+    session.rollback()
+    recorded = resolved = 0
+    for chunk in _chunks(sorted(key for key in found if key not in open_rows), SCAN_BATCH):
+        with db.transaction() as session:
+            ids = {item_id for item_id, _kind in chunk}
+            still_open = set(session.execute(
+                select(CustodyException.item_id, CustodyException.kind)
+                .where(CustodyException.resolved_at.is_(None), CustodyException.item_id.in_(ids))).all())
+            items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids))).unique()}
+            for key in chunk:
+                if key in still_open:
+                    continue
+                item, deadline = items[key[0]], found[key]
+                exc = CustodyException(kind=key[1], item=item, detected_on=as_of, deadline=deadline)
+                session.add(exc)
+                session.flush()
+                record_event(EventType.EXCEPTION_RECORDED, actor=actor, subject=item.code, exception=exc.id,
+                             kind=key[1], deadline=deadline.isoformat(), detected_on=as_of.isoformat(),
+                             days_over=(as_of - deadline).days, status=item.status)
+                recorded += 1
+    stale = [exc_id for key, exc_id in open_rows.items() if key not in found]
+    for chunk in _chunks(stale, SCAN_BATCH):
+        with db.transaction() as session:
+            for exc in session.scalars(select(CustodyException).where(
+                    CustodyException.id.in_(chunk), CustodyException.resolved_at.is_(None))):
                 _close(exc, actor, reason=exc.item.status)
                 resolved += 1
-        return ScanResult(as_of, recorded, resolved, len(found))
+    return ScanResult(as_of, recorded, resolved, len(found))
 
 
 def scheduled_scan() -> int:

@@ -5,40 +5,19 @@ vouch for a file that has changed since upload; a mismatch is printed as a warni
 """
 from __future__ import annotations
 
-from flask import current_app
 
-from .. import crypto, states
-from ..audit.checkpoints import checkpoint_message, latest_checkpoint
+from .. import states
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import User
-from ..clock import utcnow
 from ..errors import Conflict, Forbidden
 from ..extensions import db
-from ..reports.render import (Checkpoint, DestructionItem, DestructionRecord, Imprint,
-                              render_destruction_pdf)
+from ..reports.imprint import imprint_for
+from ..reports.render import (DestructionItem, DestructionRecord, render_destruction_pdf)
 from ..states import KIND_LABELS, Kind, State
 from . import files
 from .models import StoredFile
 from .services import METHOD_LONG, get_visible_batch
-
-
-def imprint_for(actor) -> Imprint:
-    """Who printed it, and the latest signed checkpoint so paper can be tied to the log."""
-    checkpoint = latest_checkpoint()
-    cp = None
-    if checkpoint is not None:
-        instance = current_app.instance_path
-        message = checkpoint_message(checkpoint.seq, checkpoint.head_hash,
-                                     checkpoint.created_at.isoformat(timespec="microseconds"))
-        try:
-            ok = crypto.verify_signature(crypto.public_key_pem(instance), bytes.fromhex(checkpoint.signature),
-                                         message)
-        except ValueError:
-            ok = False
-        cp = Checkpoint(checkpoint.seq, checkpoint.head_hash, checkpoint.created_at, ok)
-    name = actor.name if isinstance(actor, User) else str(actor)
-    return Imprint(current_app.config["ORGANISATION_NAME"], utcnow(), name, cp)
 
 
 def _person(user: User | None, login: str | None = None) -> str:

@@ -12,7 +12,7 @@ from ..audit.services import record_event
 from ..auth.models import Business, User
 from ..auth.roles import Role
 from ..auth.services import get_user, require_role
-from ..clock import to_jst, to_utc_naive, today_jst, utcnow
+from ..clock import to_jst, to_utc_naive, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy

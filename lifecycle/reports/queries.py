@@ -15,12 +15,10 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Callable
 
-from flask import current_app
 from sqlalchemy import and_, func, select
 
-from .. import crypto, states
+from .. import states
 from .. import validation as v
-from ..audit.checkpoints import checkpoint_message, latest_checkpoint
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Department, User
@@ -33,7 +31,8 @@ from ..items.models import Item
 from ..items.queries import LedgerFilters, iter_ledger, ledger_count
 from ..states import ITEM_KINDS, KIND_LABELS, Kind, State
 from ..wareki import wareki_date, wareki_datetime
-from .render import (CATEGORY_LABELS, Checkpoint, ExceptionCategory, ExceptionGroup,
+from .imprint import imprint_for
+from .render import (CATEGORY_LABELS, ExceptionCategory, ExceptionGroup,
                      ExceptionRow, ExceptionsReport, Imprint, LedgerReport)
 
 #: See every department's reports.
@@ -63,24 +62,6 @@ def require_desk(actor) -> None:
 
 
 # --- imprint ----------------------------------------------------------------------------------
-
-def imprint_for(actor) -> Imprint:
-    """Who printed it, and the latest signed checkpoint with its signature checked now, so a
-    paper copy ties to the log and a forged checkpoint row prints as a red warning."""
-    checkpoint = latest_checkpoint()
-    cp = None
-    if checkpoint is not None:
-        message = checkpoint_message(checkpoint.seq, checkpoint.head_hash,
-                                     checkpoint.created_at.isoformat(timespec="microseconds"))
-        try:
-            ok = crypto.verify_signature(crypto.public_key_pem(current_app.instance_path),
-                                         bytes.fromhex(checkpoint.signature), message)
-        except ValueError:  # not hex: certainly not what was signed
-            ok = False
-        cp = Checkpoint(checkpoint.seq, checkpoint.head_hash, checkpoint.created_at, ok)
-    name = actor.name if isinstance(actor, User) else str(actor)
-    return Imprint(current_app.config["ORGANISATION_NAME"], utcnow(), name, cp)
-
 
 def record_report(actor, report: str, **details) -> None:
     """A report that leaves the system is an audited read: which report, which filters, how many rows."""

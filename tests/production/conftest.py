@@ -1,6 +1,5 @@
 import pytest
 
-from tests.conftest import BACKEND
 
 
 @pytest.fixture

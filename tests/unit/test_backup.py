@@ -3,7 +3,7 @@ import zipfile
 import pytest
 
 from lifecycle import create_app
-from lifecycle.audit.services import head, verify_chain
+from lifecycle.audit.services import verify_chain
 from lifecycle.backup import restore_backup, take_backup
 from lifecycle.errors import Conflict, Invalid
 from lifecycle.extensions import db

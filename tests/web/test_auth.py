@@ -3,7 +3,6 @@ import time
 import pytest
 from sqlalchemy import select
 
-from lifecycle import create_app
 from lifecycle.audit.models import AuditEvent
 from lifecycle.extensions import db
 

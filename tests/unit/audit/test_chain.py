@@ -3,7 +3,6 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from lifecycle import create_app
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import record_event, verify_chain
 from lifecycle.extensions import db

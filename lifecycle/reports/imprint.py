@@ -1,0 +1,23 @@
+"""The foot of every printed report: organisation, who printed it and when, and the latest
+signed audit checkpoint with its signature checked now, so paper can be tied to the log."""
+from __future__ import annotations
+
+from flask import current_app
+
+from ..audit.checkpoints import latest_checkpoint, signature_ok
+from ..auth.models import User
+from ..clock import utcnow
+from .render import Checkpoint, Imprint
+
+
+def latest_printed_checkpoint() -> Checkpoint | None:
+    row = latest_checkpoint()
+    if row is None:
+        return None
+    return Checkpoint(seq=row.seq, head=row.head_hash, signed_at=row.created_at,
+                      signature_ok=signature_ok(row))
+
+
+def imprint_for(actor, printed_by: str | None = None) -> Imprint:
+    name = printed_by or (actor.name if isinstance(actor, User) else str(actor))
+    return Imprint(current_app.config["ORGANISATION_NAME"], utcnow(), name, latest_printed_checkpoint())
