@@ -195,6 +195,35 @@ def restore_command(file):
     click.echo(f"restored {file}: audit head {manifest['audit_head']['seq']} verified")
 
 
+keys = AppGroup("keys", help="鍵 (keys under instance/keys).")
+
+
+@keys.command("rotate")
+@click.option("--label/--no-label", default=True, help="new label HMAC key (old labels keep verifying)")
+@click.option("--kek/--no-kek", default=True, help="new key-encryption key; 個人番号 data keys are re-wrapped")
+@domain_errors
+def keys_rotate(label, kek):
+    """Rotates keys; restart every server afterwards (they share instance/keys)."""
+    from . import crypto
+    from .mynumber.keystore import KeyStore
+
+    instance = current_app.instance_path
+    with db.transaction():  # holds the write lock: no data key is created meanwhile
+        count = 0
+        if label:
+            crypto.rotate_label_key(instance)
+        if kek:
+            crypto.rotate_kek(instance)
+            count = KeyStore(instance).rewrap()
+            crypto.finish_kek_rotation(instance)
+        record_event(EventType.KEYS_ROTATED, actor=ACTOR, subject="system", label=label, kek=kek,
+                     data_keys=count)
+    if label:
+        click.echo("label HMAC key rotated (previous keys kept, printed labels still verify)")
+    if kek:
+        click.echo(f"key-encryption key rotated, {count} data keys re-wrapped")
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
@@ -217,7 +246,7 @@ def serve_command(host, port, threads):
 def init_app(app) -> None:
     for command in (init_command, demo_command, serve_command, backup_command, restore_command):
         app.cli.add_command(command)
-    for group in (departments, businesses, users, audit):
+    for group in (departments, businesses, users, audit, keys):
         app.cli.add_command(group)
 
 

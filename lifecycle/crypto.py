@@ -116,3 +116,33 @@ def verify_signature(public_pem: bytes, signature: bytes, message: bytes) -> boo
         return True
     except Exception:
         return False
+
+
+def _replace_secret(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    _write_secret(temp, data)
+    os.replace(temp, path)
+
+
+def rotate_label_key(instance_path) -> None:
+    """A new label HMAC key; the old one moves to label_hmac.old so printed labels still verify."""
+    folder = keys_dir(instance_path)
+    current = (folder / "label_hmac.key").read_text().strip()
+    with open(folder / "label_hmac.old", "a", encoding="ascii") as handle:
+        handle.write(current + "\n")
+    os.chmod(folder / "label_hmac.old", 0o600)
+    _replace_secret(folder / "label_hmac.key", secrets.token_hex(32).encode())
+
+
+def rotate_kek(instance_path) -> None:
+    """A new key-encryption key. The old one stays as kek.key.previous until the data keys are
+    re-wrapped (KeyStore.rewrap), then `finish_kek_rotation` removes it."""
+    folder = keys_dir(instance_path)
+    previous = folder / "kek.key.previous"
+    if not previous.exists():  # an unfinished rotation keeps its previous key
+        _replace_secret(previous, (folder / "kek.key").read_bytes())
+    _replace_secret(folder / "kek.key", secrets.token_hex(32).encode())
+
+
+def finish_kek_rotation(instance_path) -> None:
+    (keys_dir(instance_path) / "kek.key.previous").unlink(missing_ok=True)

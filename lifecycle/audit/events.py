@@ -63,6 +63,7 @@ class EventType(StrEnum):
     REPORT_GENERATED = "report:generated"
     SCHEDULER_LEADER = "scheduler:leader_acquired"
     BACKUP_TAKEN = "system:backup_taken"
+    KEYS_ROTATED = "system:keys_rotated"
     SYSTEM_INITIALISED = "system:initialised"
 
 
@@ -121,6 +122,7 @@ EVENT_LABELS = {
     EventType.REPORT_GENERATED: "帳票出力",
     EventType.SCHEDULER_LEADER: "スケジューラの担当交代",
     EventType.BACKUP_TAKEN: "バックアップ",
+    EventType.KEYS_ROTATED: "鍵の更新",
     EventType.SYSTEM_INITIALISED: "初期化",
 }
 

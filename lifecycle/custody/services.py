@@ -409,7 +409,7 @@ def _past_retention(as_of: date):
 
 #: Findings written per transaction: a first scan over a large ledger must not hold the write
 #: lock (and so every registration and hand-off) for more than a moment at a time.
-SCAN_BATCH = 500
+SCAN_BATCH = 200
 
 
 def _chunks(values: list, size: int):

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from .. import crypto
 
 SUBDIR = "mynumber"
+#: Kept only while `lifecycle keys rotate --kek` runs, so no data key is ever unreadable.
+PREVIOUS_KEK = "kek.key.previous"
 NONCE = 12
 _BUCKET = re.compile(r"[0-9]{10}")
 
@@ -73,6 +75,13 @@ class KeyStore:
     def _kek(self) -> bytes:
         return crypto.read_key(self.instance_path, "kek.key")
 
+    def _keks(self) -> list[bytes]:
+        """The current KEK, then the previous one while a rotation is unfinished."""
+        keks = [self._kek()]
+        if (crypto.keys_dir(self.instance_path) / PREVIOUS_KEK).exists():
+            keks.append(crypto.read_key(self.instance_path, PREVIOUS_KEK))
+        return keks
+
     def _path(self, bucket: str) -> Path:
         if not _BUCKET.fullmatch(bucket):
             raise ValueError("bad key bucket")
@@ -96,10 +105,31 @@ class KeyStore:
             if not create:
                 raise KeyDestroyed(bucket) from None
             return self._create(path)
-        try:
-            return aes_key_unwrap(self._kek(), wrapped)
-        except (InvalidUnwrap, ValueError):
-            raise KeyDestroyed(bucket) from None
+        for kek in self._keks():
+            try:
+                return aes_key_unwrap(kek, wrapped)
+            except (InvalidUnwrap, ValueError):
+                continue
+        raise KeyDestroyed(bucket)
+
+    def rewrap(self) -> int:
+        """Wraps every data key with the current KEK (after `rotate_kek`); returns how many.
+        Each file is replaced atomically, so an interrupted run is finished by the next one."""
+        count = 0
+        kek = self._kek()
+        for bucket in sorted(self.buckets()):
+            path = self._path(bucket)
+            key = self.data_key(bucket)
+            temp = path.with_name(f".{bucket}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(aes_key_wrap(kek, key).hex().encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+            count += 1
+        self._sync_folder()
+        return count
 
     def _create(self, path: Path) -> bytes:
         key = AESGCM.generate_key(bit_length=256)
