@@ -123,11 +123,11 @@ def run(backend: str, threads: int) -> None:
             ceiling.write_text(GET_LUA % (work / paths, token, 0))
             results[f"{name} ceiling"] = wrk(base, ceiling, connections=16, seconds=10)
             paced = work / f"{name}-200.lua"
-            paced.write_text(GET_LUA % (work / paths, token, 40))  # 8 connections × 1 request / 40 ms
-            results[f"{name} at ~200/s"] = wrk(base, paced, connections=8, seconds=15)
+            paced.write_text(GET_LUA % (work / paths, token, 40))  # 9 connections × 1 request / (40 ms + latency)
+            results[f"{name} at ~200/s"] = wrk(base, paced, connections=9, seconds=15)
         post = work / "post.lua"
-        post.write_text(POST_LUA % (token, 40))  # 4 connections × 1 request / 40 ms
-        results["registration at ~100/s"] = wrk(base, post, connections=4, seconds=15)
+        post.write_text(POST_LUA % (token, 40))  # 5 connections × 1 request / (40 ms + latency)
+        results["registration at ~100/s"] = wrk(base, post, connections=5, seconds=15)
     finally:
         stop_server(server)
     if backend == "sqlite":
