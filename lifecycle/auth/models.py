@@ -50,7 +50,7 @@ class User(UserMixin, Base):
 
     department: Mapped[Department] = relationship(lazy="joined")
     grants: Mapped[list["RoleGrant"]] = relationship(
-        back_populates="user", lazy="select", cascade="all, delete-orphan",
+        back_populates="user", lazy="selectin", cascade="all, delete-orphan",
         foreign_keys="RoleGrant.user_id")
 
     @property

@@ -89,7 +89,7 @@ def ledger_csv():
     queries.record_report(current_user, "ledger", format="csv", rows=count, **req.audit_details())
     kind, actor = req.kind, current_user._get_current_object()
     rows = (queries.csv_cells(kind, row) for row in queries.ledger_rows(req, actor))
-    return _download(iter_csv(queries.csv_headers(kind), rows), "text/csv; charset=utf-8",
+    return _download(iter_csv(queries.csv_headers(kind), rows), "text/csv",
                      f"{req.file_stem()}.csv", stream=True)
 
 
@@ -162,4 +162,4 @@ def statistics_csv():
     queries.record_report(current_user, "statistics", format="csv", year=year,
                           department=department.code if department else None, rows=len(rows))
     name = f"statistics-FY{year}" + (f"-{department.code}" if department else "") + ".csv"
-    return _download(b"".join(iter_csv(stats.csv_headers(), rows)), "text/csv; charset=utf-8", name)
+    return _download(b"".join(iter_csv(stats.csv_headers(), rows)), "text/csv", name)
