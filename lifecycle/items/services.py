@@ -5,6 +5,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import defaultload
 
 from .. import validation as v
 from ..audit.events import EventType
@@ -45,7 +46,9 @@ def next_code(kind: Kind, year: int) -> str:
 
 
 def get_item(code: str) -> Item:
-    item = db.session.scalar(select(Item).where(Item.code == _normalise_code(code)))
+    # The holder's role grants are not needed to show an item: load them only if asked.
+    item = db.session.scalar(select(Item).where(Item.code == _normalise_code(code))
+                             .options(defaultload(Item.holder).lazyload(User.grants)))
     if item is None:
         raise NotFound(f"管理番号「{code}」の登録はありません。", code="unknown_item")
     return item
