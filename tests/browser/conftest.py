@@ -59,3 +59,4 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+

@@ -6,17 +6,9 @@ import re
 
 import pytest
 
+from tests.browser.helpers import register_form
+
 pytestmark = pytest.mark.browser
-
-
-def register_form(page, base: str, title: str) -> str:
-    page.goto(base + "/items/new?kind=form")
-    page.fill("#title", title)
-    page.select_option("#business", "car-tax")
-    page.fill("#sheets", "1")
-    page.click("form.form-grid button[type=submit]")
-    page.wait_for_url(re.compile(r"/items/F-\d{4}-\d{6}$"))
-    return page.url.rsplit("/", 1)[-1]
 
 
 def my_items_total(page, base: str) -> int:
