@@ -5,12 +5,21 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from . import crypto
 from .extensions import csrf, db, limiter, login_manager
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseInteger(IntegerConverter):
+    """`<int:…>` that stops at the largest database integer: a longer id cannot exist, so the
+    URL is a 404 instead of an overflow inside the database driver."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -26,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["UPLOAD_MAX_BYTES"] + 1024 * 1024)
 
+    app.url_map.converters["int"] = DatabaseInteger
     app.json.ensure_ascii = False  # Japanese stays readable in API responses
     crypto.ensure_keys(instance_path)
     app.config["SECRET_KEY"] = crypto.read_key(instance_path, "secret_key")

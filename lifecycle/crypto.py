@@ -90,7 +90,7 @@ class LabelSigner:
         if not isinstance(payload, str) or len(payload) > 100 or "." not in payload:
             return None
         code, _, tag = payload.rpartition(".")
-        if not code:
+        if not code or not payload.isascii():  # tags are base64url; anything else is not ours
             return None
         for key in self.keys:
             if hmac.compare_digest(self._tag(key, code), tag):

@@ -63,3 +63,15 @@ def test_openapi_describes_every_api_route(app, client):
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method.lower()) in described, (path, method)
     assert len(ENDPOINTS) == sum(len(ops) for ops in document["paths"].values())
+
+
+def test_oversized_ids_are_404_not_500(api):
+    """Found by fuzzing the API from its OpenAPI document (schemathesis)."""
+    response = api("security").post("/api/v1/transfers/999999999999999999999999999999/reject", json={})
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_non_ascii_label_payload_is_not_genuine(api):
+    """Found by fuzzing: a non-ASCII tag once broke the constant-time comparison."""
+    response = api("registrar").get("/api/v1/scan/C.ëq")
+    assert response.status_code == 404 and response.get_json()["genuine"] is False
