@@ -1,21 +1,26 @@
-"""The baseline of the load benchmark: a bare Flask page that reads one SQLite row."""
+"""The baseline of the load benchmark: a bare Flask page that reads one row (served by gunicorn
+from bench/load.py). BARE_DB names the SQLite file, opened per request as the issue describes;
+with BARE_PG (a PostgreSQL URL) instead, the row comes over one connection per worker, to show
+what a database server on the same two cores costs even the smallest page."""
+import os
 import sqlite3
-import sys
 
 from flask import Flask
-from waitress import serve
 
-DB = sys.argv[1]
 app = Flask(__name__)
+_pg = None
 
 
 @app.route("/row")
 def row():
-    connection = sqlite3.connect(DB)
-    value = connection.execute("SELECT code, title FROM items WHERE id = 1").fetchone()
-    connection.close()
+    global _pg
+    if "BARE_PG" in os.environ:
+        if _pg is None:
+            import psycopg
+            _pg = psycopg.connect(os.environ["BARE_PG"], autocommit=True)
+        value = _pg.execute("SELECT code, title FROM bare_items WHERE id = 1").fetchone()
+    else:
+        connection = sqlite3.connect(os.environ["BARE_DB"])
+        value = connection.execute("SELECT code, title FROM items WHERE id = 1").fetchone()
+        connection.close()
     return {"code": value[0], "title": value[1]}
-
-
-if __name__ == "__main__":
-    serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=int(sys.argv[3]), _quiet=True)

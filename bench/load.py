@@ -1,11 +1,15 @@
 """Load figures for issue 8: wrk against `lifecycle serve` on loopback.
 
 With 100,000 items and 1,000,000 audit events in the database it measures, in one run:
-- the throughput ceiling of the item page (GET /api/v1/items/<code>) and the scan resolve
-  (GET /api/v1/scan/<payload>), against a bare Flask page reading one SQLite row served the same way;
+- the throughput ceiling of the item page — as JSON (GET /api/v1/items/<code>, with its events)
+  and as the signed-in HTML page (GET /items/<code>) — and of the scan resolve
+  (GET /api/v1/scan/<payload>), against a bare Flask page reading one SQLite row served by the
+  same gunicorn settings (and, for reference, by gunicorn with 2 sync workers; on PostgreSQL also
+  the same page reading its row from the server); each ceiling after a short warm-up;
 - their p99 latency at about 200 requests per second;
 - registration (POST /api/v1/items) p99 at about 100 per second.
-Usage: .venv/bin/python bench/load.py [sqlite|postgresql] [threads]
+Usage: .venv/bin/python bench/load.py [sqlite|postgresql] [WORKERSxTHREADS ...]   (default: the serve default)
+With BENCH_WORK=DIR the seeded database is kept in DIR and reused by the next run with the same DIR.
 Needs `wrk` (apt-get install wrk). Traffic goes to 127.0.0.1 only; every wrk run is time-bounded.
 """
 from __future__ import annotations
@@ -33,10 +37,11 @@ PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0
 GET_LUA = """
 local paths = {}
 for line in io.lines("%s") do paths[#paths + 1] = line end
-local token = "%s"
+local header = "%s"
+local value = "%s"
 local pause = %d
 request = function()
-  return wrk.format("GET", paths[math.random(#paths)], {["Authorization"] = "Bearer " .. token})
+  return wrk.format("GET", paths[math.random(#paths)], {[header] = value})
 end
 delay = function() return pause end
 """
@@ -92,11 +97,123 @@ def seed(instance: Path, database_url: str) -> tuple[list[str], str, str]:
     return codes, "\n".join(scans), token
 
 
-def run(backend: str, threads: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix="lifecycle-load-"))
+def browser_cookie(base: str) -> str:
+    """Signs in through the real login form (CSRF included) and returns the session cookie."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    from lifecycle.seeds import DEMO_PASSWORD
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/login").read().decode()
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"login": "bulk", "password": DEMO_PASSWORD, "csrf_token": csrf}).encode()
+    opener.open(f"{base}/login", data=form)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def start_bare(database: Path, port: int, workers: int, threads: int, pg_url: str | None = None) -> subprocess.Popen:
+    worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else []
+    env = dict(os.environ, BARE_DB=str(database), **({"BARE_PG": pg_url} if pg_url else {}))
+    return subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), *worker,
+                             "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench"), "bare_app:app"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bare_pg_table(database_url: str) -> str:
+    """The PostgreSQL reference page's one row, in lifecycle's database; returns a libpq URL."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bare_items (id INTEGER PRIMARY KEY, code TEXT, title TEXT)"))
+        conn.execute(text("INSERT INTO bare_items VALUES (1, 'F-2026-000001', 'ベンチマーク用 帳票 1') "
+                          "ON CONFLICT (id) DO NOTHING"))
+    engine.dispose()
+    return database_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def bare_database(work: Path) -> Path:
+    """The bare page's one row, in SQLite whichever backend lifecycle runs on."""
+    import sqlite3
+
+    path = work / "bare.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, title TEXT)")
+    connection.execute("INSERT INTO items VALUES (1, 'F-2026-000001', 'ベンチマーク用 帳票 1')")
+    connection.commit()
+    connection.close()
+    return path
+
+
+def measure(work: Path, env: dict, token: str, workers: int, threads: int) -> dict:
     instance = work / "instance"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    server = start_server(instance, port, env | {"LIFECYCLE_BASE_URL": base, "LIFECYCLE_SCHEDULER_HEARTBEAT_SECONDS": "60"},
+                          workers=workers, threads=threads)
+    time.sleep(5)  # start-up jobs (purge, checkpoint, scan) run once right after start
+    results = {}
+    bearer = ("Authorization", f"Bearer {token}")
+    try:
+        cookie = ("Cookie", browser_cookie(base))
+        for name, paths, header in (("item page (JSON)", "items.txt", bearer), ("scan", "scans.txt", bearer),
+                                    ("item page (HTML)", "pages.txt", cookie)):
+            ceiling = work / f"{name}-max.lua"
+            ceiling.write_text(GET_LUA % (work / paths, *header, 0))
+            wrk(base, ceiling, connections=16, seconds=3)  # warm-up: caches filled, not measured
+            results[f"{name} ceiling"] = wrk(base, ceiling, connections=16, seconds=10)
+            paced = work / f"{name}-200.lua"
+            # wrk 4 has no fixed rate: 10 connections each waiting 45 ms + latency between requests
+            paced.write_text(GET_LUA % (work / paths, *header, 45))
+            results[f"{name} at ~200/s"] = wrk(base, paced, connections=10, seconds=15)
+        post = work / "post.lua"
+        post.write_text(POST_LUA % (token, 50))  # 6 connections × 1 request / (50 ms + latency)
+        results["registration at ~100/s"] = wrk(base, post, connections=6, seconds=15)
+    finally:
+        stop_server(server)
+    script = work / "bare.lua"
+    script.write_text('request = function() return wrk.format("GET", "/row") end')
+    bare_pages = [("bare Flask page, same server", (workers, threads), None),
+                  ("bare Flask page, gunicorn 2 sync workers", (2, 1), None)]
+    if env.get("LIFECYCLE_DATABASE_URL"):  # for reference: the same page reading PostgreSQL
+        bare_pages.append(("bare page reading PostgreSQL, same server", (workers, threads),
+                           bare_pg_table(env["LIFECYCLE_DATABASE_URL"])))
+    for label, (w, t), pg_url in bare_pages:
+        bare_port = free_port()
+        bare = start_bare(work / "bare.db", bare_port, w, t, pg_url)
+        time.sleep(2)
+        results[label] = wrk(f"http://127.0.0.1:{bare_port}", script, connections=16, seconds=10)
+        bare.terminate()
+        bare.wait()
+    return results
+
+
+def report(backend: str, workers: int, threads: int, results: dict) -> None:
+    print(f"\n{backend}, lifecycle serve --workers {workers} --threads {threads}", flush=True)
+    for name, figures in results.items():
+        print(f"  {name:<48} {figures['rps']:>8.0f} req/s   p99 {figures['p99_ms']:>7.1f} ms"
+              f"{'   non-2xx ' + str(figures['non2xx']) if figures['non2xx'] else ''}")
+    same, sync = results["bare Flask page, same server"]["rps"], results["bare Flask page, gunicorn 2 sync workers"]["rps"]
+    pg = results.get("bare page reading PostgreSQL, same server", {}).get("rps")
+    for name in ("item page (JSON) ceiling", "scan ceiling", "item page (HTML) ceiling"):
+        print(f"  {name + ' / bare page':<48} {results[name]['rps'] / same:>8.0%} same server, "
+              f"{results[name]['rps'] / sync:.0%} of 2 sync workers (target ≥ 40 %)"
+              + (f"; {results[name]['rps'] / pg:.0%} of the PostgreSQL bare page" if pg else ""), flush=True)
+
+
+def run(backend: str, configs: list[tuple[int, int]]) -> None:
+    kept = os.environ.get("BENCH_WORK")  # reuse (and keep) a seeded database between runs
+    work = Path(kept or tempfile.mkdtemp(prefix="lifecycle-load-"))
+    if kept and (work / "token.txt").exists():
+        env = json.loads((work / "env.json").read_text())
+        for workers, threads in configs:
+            report(backend, workers, threads, measure(work, env, (work / "token.txt").read_text(), workers, threads))
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    instance = work / "instance"
     database_url, pg_name = None, None
     if backend == "postgresql":
         from sqlalchemy import create_engine, text
@@ -105,60 +222,39 @@ def run(backend: str, threads: int) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
         database_url = PG_ADMIN.rsplit("/", 1)[0] + "/" + pg_name
-    env = server_env(instance, base, database_url)
+    env = server_env(instance, "http://127.0.0.1", database_url)
     cli(env, "init")
     cli(env, "demo")
     url = database_url or f"sqlite:///{instance / 'lifecycle.db'}"
     codes, scans, token = seed(instance, url)
     (work / "items.txt").write_text("\n".join(f"/api/v1/items/{c}" for c in codes[::50]))
     (work / "scans.txt").write_text(scans)
+    (work / "pages.txt").write_text("\n".join(f"/items/{c}" for c in codes[::50]))
+    bare_database(work)
     # Steady state: the first exceptions scan over the bulk-loaded ledger is done before measuring.
-    print("  " + cli(env, "exceptions", "scan").stdout.strip().splitlines()[-1])
-    server = start_server(instance, port, env | {"LIFECYCLE_SCHEDULER_HEARTBEAT_SECONDS": "60"})
-    time.sleep(5)  # start-up jobs (purge, checkpoint, scan) run once right after start
-    results = {}
+    print("  " + cli(env, "exceptions", "scan").stdout.strip().splitlines()[-1], flush=True)
+    if kept:
+        pg_name = None  # kept: the database stays for the next run
+        (work / "env.json").write_text(json.dumps(env))
+        (work / "token.txt").write_text(token)
     try:
-        for name, paths in (("item page", "items.txt"), ("scan", "scans.txt")):
-            ceiling = work / f"{name}-max.lua"
-            ceiling.write_text(GET_LUA % (work / paths, token, 0))
-            results[f"{name} ceiling"] = wrk(base, ceiling, connections=16, seconds=10)
-            paced = work / f"{name}-200.lua"
-            paced.write_text(GET_LUA % (work / paths, token, 40))  # 9 connections × 1 request / (40 ms + latency)
-            results[f"{name} at ~200/s"] = wrk(base, paced, connections=9, seconds=15)
-        post = work / "post.lua"
-        post.write_text(POST_LUA % (token, 40))  # 5 connections × 1 request / (40 ms + latency)
-        results["registration at ~100/s"] = wrk(base, post, connections=5, seconds=15)
+        for workers, threads in configs:
+            results = measure(work, env, token, workers, threads)
+            report(backend, workers, threads, results)
+            json.dump(results, open(work / f"results-{workers}x{threads}.json", "w"), indent=1)
     finally:
-        stop_server(server)
-    if backend == "sqlite":
-        bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(instance / "lifecycle.db"),
-                                 str(bare_port), str(threads)])
-        time.sleep(2)
-        script = work / "bare.lua"
-        script.write_text('request = function() return wrk.format("GET", "/row") end')
-        results["bare Flask page (one SQLite row) ceiling"] = wrk(f"http://127.0.0.1:{bare_port}", script,
-                                                                 connections=16, seconds=10)
-        bare.terminate()
-        bare.wait()
-    print(f"\n{backend}, waitress threads={threads}")
-    for name, figures in results.items():
-        print(f"  {name:<42} {figures['rps']:>8.0f} req/s   p99 {figures['p99_ms']:>7.1f} ms"
-              f"{'   non-2xx ' + str(figures['non2xx']) if figures['non2xx'] else ''}")
-    if "bare Flask page (one SQLite row) ceiling" in results:
-        bare_rps = results["bare Flask page (one SQLite row) ceiling"]["rps"]
-        for name in ("item page ceiling", "scan ceiling"):
-            print(f"  {name} / bare page: {results[name]['rps'] / bare_rps:.0%} (target ≥ 40 %)")
-    json.dump(results, open(work / "results.json", "w"), indent=1)
-    if pg_name:
-        from sqlalchemy import create_engine, text
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-    shutil.rmtree(work, ignore_errors=True)
+        if pg_name:
+            from sqlalchemy import create_engine, text
+            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+        if not kept:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
-    run(sys.argv[1] if len(sys.argv) > 1 else "sqlite", int(sys.argv[2]) if len(sys.argv) > 2 else 8)
+    from lifecycle.server import default_workers
+    shapes = sys.argv[2:] or [f"{default_workers()}x1"]  # e.g. 2x4 2x1 1x8: workers × threads each
+    run(sys.argv[1] if len(sys.argv) > 1 else "sqlite", [tuple(int(n) for n in s.split("x")) for s in shapes])

@@ -227,20 +227,23 @@ def keys_rotate(label, kek):
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
-@click.option("--threads", default=8, type=int, show_default=True)
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="worker processes (default: one per core, at most 16)")
+@click.option("--threads", default=1, type=click.IntRange(1, 64), show_default=True,
+              help="threads per worker (more than 1 measured slower; see README)")
 @with_appcontext
-def serve_command(host, port, threads):
-    """Production server (waitress) plus the scheduler."""
-    from waitress import serve
-
-    from . import scheduler
+def serve_command(host, port, workers, threads):
+    """Production server (gunicorn workers, each with the scheduler; one of them leads)."""
+    from . import server
 
     init_instance()
-    app = current_app._get_current_object()
-    scheduler.start(app)
+    db.session.remove()
+    db.engine.dispose()  # the workers fork from here: they must not inherit open connections
+    workers = workers or server.default_workers()
     base = f"http://{host}:{port}"
-    click.echo(f"lifecycle を {base} で起動しました（Ctrl+C で停止）。ログイン: {base}/login")
-    serve(app, host=host, port=port, threads=threads, ident="lifecycle")
+    click.echo(f"lifecycle を {base} で起動します（ワーカー {workers} 個 × {threads} スレッド、Ctrl+C で停止）。"
+               f"ログイン: {base}/login")
+    server.serve(host, port, workers=workers, threads=threads)
 
 
 def init_app(app) -> None:

@@ -27,6 +27,7 @@ ENVIRONMENT = {
     "LIFECYCLE_LOGIN_RATE_LIMIT": ("LOGIN_RATE_LIMIT", str),
     "LIFECYCLE_SCHEDULER_HEARTBEAT_SECONDS": ("SCHEDULER_HEARTBEAT_SECONDS", int),
     "LIFECYCLE_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
+    "LIFECYCLE_TRUSTED_PROXIES": ("TRUSTED_PROXIES", int),
 }
 
 
@@ -43,6 +44,9 @@ def defaults(instance_path: Path) -> dict:
         "PER_PAGE": 50,
         "LOGIN_RATE_LIMIT": "20 per minute",  #: per address; per account, 5 failures lock for 15 minutes
         "RATELIMIT_STORAGE_URI": "memory://",
+        #: Reverse proxies in front (nginx: 1). Only then is X-Forwarded-For believed, so the login
+        #: limit and the audit trail see the client's address instead of the proxy's.
+        "TRUSTED_PROXIES": 0,
         "RATELIMIT_HEADERS_ENABLED": False,
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 65536,
@@ -51,7 +55,7 @@ def defaults(instance_path: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
-        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_REFRESH_EACH_REQUEST": False,  # web.idle_timeout refreshes it once a minute
         "IDLE_TIMEOUT_SECONDS": 30 * 60,
         "WTF_CSRF_TIME_LIMIT": None,
         "JSON_AS_ASCII": False,

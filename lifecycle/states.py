@@ -184,10 +184,8 @@ def can(obj: Any, to: State) -> bool:
 
 
 def label(state: str | None) -> str:
-    try:
-        return STATE_LABELS[State(state)]
-    except ValueError:
-        return str(state)
+    found = STATE_LABELS.get(state)  # a StrEnum member hashes and compares as its value
+    return found if found is not None else str(state)
 
 
 def refusal_message(kind: Kind, name: str, current: str, to: State) -> str:

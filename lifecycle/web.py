@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from . import clock, nav, states
 from .audit.events import event_label
 from .audit.services import record_denied
+from .auth.cache import attach
 from .auth.roles import role_label
 from .errors import DomainError, Forbidden
 from .wareki import wareki_date, wareki_datetime
@@ -60,11 +61,21 @@ def role_required(*roles):
 
 
 def current_actor():
-    """The acting user of this request: the API's token user or the logged-in user."""
+    """The acting user of this request (the API's token user or the signed-in user), in the
+    request's session: what services that change anything are given."""
     user = getattr(g, "api_user", None)
+    if user is None and (snapshot := getattr(g, "api_snapshot", None)) is not None:
+        user = g.api_user = attach(snapshot)
     if user is not None:
         return user
     return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def current_reader():
+    """The acting user for a view that only reads. For an API request that is the shared snapshot
+    of the token's user, not copied into the session (a twentieth of an item lookup): its
+    attributes and roles are loaded, but it must never reach a service that writes."""
+    return getattr(g, "api_snapshot", None) or current_actor()
 
 
 def _audit_refusal(status: int, reason: str) -> None:
@@ -99,8 +110,11 @@ def init_app(app: Flask) -> None:
             session.clear()
             flash("30分間操作がなかったため、ログアウトしました。もう一度ログインしてください。", "warning")
             return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
-        session["seen"] = now
-        session.permanent = True
+        # Noted once a minute, not on every page: an unchanged session is not signed and sent
+        # again (SESSION_REFRESH_EACH_REQUEST is off), and the timeout is as exact as it needs to be.
+        if now - seen >= 60 or "seen" not in session:
+            session["seen"] = now
+            session.permanent = True
         return None
 
     @app.after_request
@@ -133,7 +147,11 @@ def init_app(app: Flask) -> None:
         if status == 413:
             limit = app.config.get("UPLOAD_MAX_BYTES", 0) // (1024 * 1024)
             message = f"送信されたファイルが大きすぎます（上限 {limit} MB）。"
-        return _error_response(status, code, message)
+        response = app.make_response(_error_response(status, code, message))
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:  # a 405 names the methods that do work (RFC 9110)
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

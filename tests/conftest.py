@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,11 +94,11 @@ def database(tmp_path_factory):
         yield fresh
 
 
-@pytest.fixture
-def app(database, tmp_path):
-    instance = tmp_path / "instance"
+@contextmanager
+def running_app(database_url: str, instance: Path):
+    """A test app inside its own app context, for as long as a fixture of any scope needs it."""
     application = create_app({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": database(tmp_path), "TESTING": True,
+        "INSTANCE_PATH": str(instance), "DATABASE_URL": database_url, "TESTING": True,
         "WTF_CSRF_ENABLED": False, "BASE_URL": "http://lifecycle.test", "RATELIMIT_ENABLED": False,
         **FAST_HASH,
     })
@@ -108,11 +109,18 @@ def app(database, tmp_path):
         from flask import g
         g.pop("_login_user", None)
         g.pop("api_user", None)
+        g.pop("api_snapshot", None)
 
     with application.app_context():
         yield application
         db.session.remove()
     db.engine.dispose()
+
+
+@pytest.fixture
+def app(database, tmp_path):
+    with running_app(database(tmp_path), tmp_path / "instance") as application:
+        yield application
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,12 +32,14 @@ def cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProces
     return subprocess.run(CLI + list(args), env=env, check=check, capture_output=True, text=True)
 
 
-def start_server(instance: Path, port: int, env: dict) -> subprocess.Popen:
+def start_server(instance: Path, port: int, env: dict, *, workers: int = 2, threads: int = 1) -> subprocess.Popen:
     """Starts `lifecycle serve` and waits until /login answers."""
     instance.mkdir(parents=True, exist_ok=True)
     log = open(instance / f"server-{port}.log", "wb")
-    server = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    # Its own process group: the gunicorn master and its workers die together in crash tests.
+    server = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                                    "--threads", str(threads)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -46,7 +49,7 @@ def start_server(instance: Path, port: int, env: dict) -> subprocess.Popen:
             if server.poll() is not None:
                 break
             time.sleep(0.2)
-    server.kill()
+    kill_server(server)
     raise RuntimeError("server did not start: " + (instance / f"server-{port}.log").read_text())
 
 
@@ -56,5 +59,19 @@ def stop_server(server: subprocess.Popen) -> None:
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            kill_server(server)
+    kill_server(server)  # workers left behind by a master that died first
+
+
+def kill_server(server: subprocess.Popen) -> None:
+    """SIGKILL to the whole server (master and workers), as when its host loses power."""
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()
+
+
+def parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, g, jsonify, request
 
-from ..auth.services import user_for_token
-from ..errors import BadRequest, Unauthenticated
+from ..auth.services import snapshot_for_token
+from ..errors import BadRequest, Invalid, Unauthenticated
 from ..extensions import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -20,6 +20,21 @@ ERROR_SCHEMA = {
                              "properties": {"code": {"type": "string"},
                                             "message": {"type": "string"}}}},
 }
+
+
+def nullable(schema: dict) -> dict:
+    return {**schema, "nullable": True}
+
+
+def record(properties: dict, *, optional: tuple[str, ...] = ()) -> dict:
+    """A response object whose every key is listed: present unless named in `optional`, and no
+    others, so that the fuzz (tests/test_api_fuzz.py) notices a field the document does not name."""
+    return {"type": "object", "required": [k for k in properties if k not in optional],
+            "properties": properties, "additionalProperties": False}
+
+
+STRING, INTEGER, BOOLEAN = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+DATE, DATE_TIME = {"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}
 
 
 @dataclass
@@ -34,6 +49,7 @@ class Endpoint:
     multipart: bool = False
     query: dict = field(default_factory=dict)
     public: bool = False
+    body_optional: bool = False
 
 
 ENDPOINTS: list[Endpoint] = []
@@ -41,11 +57,12 @@ ENDPOINTS: list[Endpoint] = []
 
 def endpoint(rule: str, method: str = "GET", *, summary: str, request: dict | None = None,
              response: dict | None = None, status: int = 200, errors=(), multipart: bool = False,
-             query: dict | None = None, public: bool = False):
-    """Registers an API view and its OpenAPI description in one place."""
+             query: dict | None = None, public: bool = False, body_optional: bool = False):
+    """Registers an API view and its OpenAPI description in one place. `body_optional`: the view
+    reads its body with optional_json_body(), so the document must not demand one."""
     def decorator(view):
         ENDPOINTS.append(Endpoint(rule, method, summary, request, response, status, tuple(errors),
-                                  multipart, query or {}, public))
+                                  multipart, query or {}, public, body_optional))
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
         if public:
             PUBLIC.add(view.__name__)
@@ -61,13 +78,58 @@ API_MODULES: tuple[str, ...] = ("mynumber", "items", "destruction", "devices", "
 
 def json_body() -> dict:
     """The request's JSON object, or a 400 in the error format."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the json module's own limit on nesting, not a ValueError
+        raise BadRequest("リクエスト本文の JSON の入れ子が深すぎます。", code="malformed_json") from None
     if data is None:
         raise BadRequest("リクエスト本文は JSON（Content-Type: application/json）で送信してください。",
                          code="malformed_json")
     if not isinstance(data, dict):
         raise BadRequest("リクエスト本文は JSON オブジェクトで送信してください。", code="malformed_json")
+    if _has_lone_surrogate(data):
+        raise BadRequest("リクエスト本文に文字として成り立たない \\u エスケープ（対になっていないサロゲート）が"
+                         "含まれています。UTF-8 で表せる文字だけを送信してください。", code="malformed_json")
     return data
+
+
+def optional_json_body() -> dict:
+    """For steps whose fields are all optional: no body at all is an empty object."""
+    return json_body() if request.get_data(cache=True) else {}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(data) -> bool:
+    """JSON lets "\\ud800" through as a string that no encoder or database accepts (I-JSON
+    forbids it). A loop, not recursion: the body may nest as deep as the parser allows."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def query_int(name: str, default: int, maximum: int) -> int:
+    """A page-style query parameter: absent or empty is the default; anything but an integer
+    from 1 to `maximum` is a 422, never a silent substitute the caller did not ask for."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw):  # int() would also take "1_0", " 7" and "٧"
+        raise Invalid(f"{name} は整数で指定してください。", field=name)
+    value = int(raw)
+    if value < 1 or value > maximum:
+        raise Invalid(f"{name} は1から{maximum}までの整数で指定してください。", field=name)
+    return value
 
 
 @bp.before_request
@@ -76,10 +138,10 @@ def authenticate():
         return None
     header = request.headers.get("Authorization", "")
     match = re.fullmatch(r"Bearer\s+(\S+)", header.strip())
-    user = user_for_token(match.group(1)) if match else None
-    if user is None:
+    snapshot = snapshot_for_token(match.group(1)) if match else None
+    if snapshot is None:
         raise Unauthenticated("認証が必要です。Authorization ヘッダーに有効な Bearer トークンを指定してください。")
-    g.api_user = user
+    g.api_snapshot = snapshot  # web.current_actor attaches it to the session when first asked
     return None
 
 

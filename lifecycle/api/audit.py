@@ -4,15 +4,13 @@ from ..auth.roles import Role
 from ..auth.services import require_role
 from ..extensions import db
 from ..web import current_actor
-from . import endpoint, ok
+from . import DATE_TIME, INTEGER, STRING, endpoint, nullable, ok, record
 
-VERIFY_SCHEMA = {
-    "type": "object",
-    "properties": {"ok": {"type": "boolean"}, "events": {"type": "integer"},
-                   "head": {"type": "string"}, "broken_at": {"type": "integer", "nullable": True},
-                   "reason": {"type": "string", "nullable": True}},
-    "required": ["ok"],
-}
+VERIFY_SCHEMA = {"oneOf": [
+    record({"ok": {"type": "boolean", "enum": [True]}, "events": INTEGER, "head": STRING}),
+    record({"ok": {"type": "boolean", "enum": [False]}, "events": INTEGER, "broken_at": nullable(INTEGER),
+            "reason": STRING}),
+]}
 
 
 @endpoint("/audit/verify", summary="監査ログのハッシュチェーンを検証する（監査担当・システム管理者）",
@@ -27,9 +25,8 @@ def audit_verify():
     return ok(result.to_json())
 
 
-ME_SCHEMA = {"type": "object", "properties": {
-    "login": {"type": "string"}, "name": {"type": "string"}, "department": {"type": "string"},
-    "roles": {"type": "array", "items": {"type": "string"}}}}
+ME_SCHEMA = record({"login": STRING, "name": STRING, "department": STRING,
+                    "roles": {"type": "array", "items": {"type": "string", "enum": [r.value for r in Role]}}})
 
 
 @endpoint("/me", summary="トークンの利用者と有効な権限", response=ME_SCHEMA, errors=(401,))
@@ -39,15 +36,13 @@ def me():
                "roles": sorted(r.value for r in user.effective_roles)})
 
 
-CHECKPOINT_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "seq": {"type": "integer"}, "head": {"type": "string"},
-    "created_at": {"type": "string"}, "created_at_jst": {"type": "string"},
-    "key_id": {"type": "string"}, "signature": {"type": "string"}}}
+CHECKPOINT_SCHEMA = record({"id": INTEGER, "seq": INTEGER, "head": STRING,
+                            "created_at": STRING,  # naive UTC, microseconds: the signed text
+                            "created_at_jst": DATE_TIME, "key_id": STRING, "signature": STRING})
 
 
 @endpoint("/audit/checkpoints", summary="署名付き確認点の一覧（監査担当・システム管理者）",
-          response={"type": "object", "properties": {"checkpoints": {"type": "array", "items": CHECKPOINT_SCHEMA},
-                                                     "public_key": {"type": "string"}}},
+          response=record({"checkpoints": {"type": "array", "items": CHECKPOINT_SCHEMA}, "public_key": STRING}),
           errors=(401, 403))
 def audit_checkpoints():
     from flask import current_app

@@ -1,24 +1,21 @@
 """Hand-offs, provision and return of bulk media, custody reports (API.md "Items")."""
 from __future__ import annotations
 
-from flask import request
-
 from ..clock import iso
 from ..custody import report, services
 from ..custody.models import Transfer
 from ..items.schemas import item_json
 from ..web import current_actor
-from . import endpoint, json_body, ok
+from . import (BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, optional_json_body,
+               record)
+from .items import ITEM_SCHEMA
 
-ITEM_SCHEMA = {"type": "object", "description": "item_json（GET /items/{code} と同じ形）"}
+PARTY_SCHEMA = record({"login": STRING, "name": STRING, "department": STRING, "department_name": STRING})
 
-TRANSFER_SCHEMA = {"type": "object", "required": ["id", "status"], "properties": {
-    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "accepted", "rejected", "cancelled"]},
-    "giver": {"type": "object"}, "receiver": {"type": "object"}, "note": {"type": ["string", "null"]},
-    "reason": {"type": ["string", "null"]},
-    "requested_at": {"type": "string", "format": "date-time"},
-    "resolved_at": {"type": ["string", "null"], "format": "date-time"},
-    "item": ITEM_SCHEMA}}
+TRANSFER_SCHEMA = record({
+    "id": INTEGER, "status": {"type": "string", "enum": ["pending", "accepted", "rejected", "cancelled"]},
+    "giver": PARTY_SCHEMA, "receiver": PARTY_SCHEMA, "note": nullable(STRING), "reason": nullable(STRING),
+    "requested_at": DATE_TIME, "resolved_at": nullable(DATE_TIME), "item": ITEM_SCHEMA})
 
 TRANSFER_REQUEST = {"type": "object", "required": ["to"], "properties": {
     "to": {"type": "string", "description": "引継ぎ先のログインID"},
@@ -48,13 +45,6 @@ def transfer_json(transfer: Transfer) -> dict:
             "item": item_json(transfer.item)}
 
 
-def _optional_body() -> dict:
-    """Accept, reject and cancel need no body; when one is sent it must be a JSON object."""
-    if not request.get_data():
-        return {}
-    return json_body()
-
-
 @endpoint("/items/<code>/transfers", "POST", summary="保管者が引き継ぐ（受領されるまで引継ぎ中）",
           request=TRANSFER_REQUEST, response=TRANSFER_SCHEMA, status=201, errors=(400, 403, 404, 409, 422))
 def transfer_create(code: str):
@@ -70,31 +60,31 @@ def transfer_get(transfer_id: int):
 
 
 @endpoint("/transfers/<int:transfer_id>/accept", "POST", summary="受領する（引継ぎ先のみ）。保管者と所属が変わる",
-          request=ACCEPT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+          request=ACCEPT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def transfer_accept(transfer_id: int):
-    body = _optional_body()
+    body = optional_json_body()
     return ok(transfer_json(services.accept_transfer(current_actor(), transfer_id,
                                                      location=body.get("location"))))
 
 
 @endpoint("/transfers/<int:transfer_id>/reject", "POST", summary="差し戻す（引継ぎ先のみ）。引継ぎ元の保管に戻る",
-          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def transfer_reject(transfer_id: int):
-    body = _optional_body()
+    body = optional_json_body()
     return ok(transfer_json(services.reject_transfer(current_actor(), transfer_id, body.get("reason"))))
 
 
 @endpoint("/transfers/<int:transfer_id>/cancel", "POST", summary="引継ぎを取り消す（引継ぎ元のみ、受領前）",
-          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def transfer_cancel(transfer_id: int):
-    body = _optional_body()
+    body = optional_json_body()
     return ok(transfer_json(services.cancel_transfer(current_actor(), transfer_id, body.get("reason"))))
 
 
 @endpoint("/items/<code>/provide", "POST", summary="媒体を提供先に提供する（一括利用担当）",
-          request=PROVIDE_REQUEST, response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422))
+          request=PROVIDE_REQUEST, response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def medium_provide(code: str):
-    body = _optional_body()
+    body = optional_json_body()
     item = services.provide_medium(current_actor(), code, body.get("recipient"), body.get("due_back"))
     return ok(item_json(item))
 
@@ -106,15 +96,28 @@ def medium_return(code: str):
 
 
 @endpoint("/items/<code>/custody", summary="保管履歴報告書の内容（保管者の履歴・全記録とハッシュ・現在の先頭）",
-          response={"type": "object", "properties": {
-              "code": {"type": "string"}, "holders": {"type": "array"}, "events": {"type": "array"},
-              "head": {"type": "object"}}}, errors=(403, 404))
+          response=record({
+              "code": STRING, "kind": {"type": "string", "enum": ["form", "medium", "device"]}, "status": STRING,
+              "title": STRING,
+              "fields": {"type": "array", "items": record({"label": STRING, "value": {}})},
+              "holders": {"type": "array", "items": record({"name": STRING, "department": STRING,
+                                                            # a date or a date-time
+                                                            "since": nullable(STRING), "until": nullable(STRING)})},
+              "events": {"type": "array", "items": record({"seq": INTEGER, "type": STRING, "type_label": STRING,
+                                                           "at": DATE_TIME, "actor": STRING, "summary": STRING,
+                                                           "hash": STRING})},
+              "head": record({"seq": INTEGER, "hash": STRING}), "qr_url": STRING, "printed_at": DATE_TIME,
+              "printed_by": STRING,
+              "checkpoint": nullable(record({"seq": INTEGER, "head": STRING, "signed_at": DATE_TIME,
+                                             "signature_ok": BOOLEAN}))}), errors=(403, 404))
 def item_custody(code: str):
     return ok(report.custody_json(current_actor(), code))
 
 
 @endpoint("/custody/exceptions", summary="未解消の例外（返却期限超過・保存期限超過）",
-          response={"type": "object", "properties": {"exceptions": {"type": "array"}}}, errors=(403,))
+          response=record({"exceptions": {"type": "array", "items": record({
+              "id": INTEGER, "kind": STRING, "kind_label": STRING, "item": STRING, "department": STRING,
+              "detected_on": DATE, "deadline": nullable(DATE)})}}), errors=(403,))
 def custody_exceptions():
     from ..auth.roles import Role
     from ..auth.services import require_role

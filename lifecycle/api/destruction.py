@@ -3,17 +3,20 @@ from flask import request
 
 from ..destruction import services
 from ..web import current_actor
-from . import endpoint, json_body, ok
+from . import BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, record
 
-BATCH_SCHEMA = {"type": "object", "required": ["id", "status"], "properties": {
-    "id": {"type": "integer"}, "code": {"type": "string"},
-    "status": {"type": "string", "enum": ["awaiting_witness", "completed", "cancelled"]},
-    "method": {"type": "string"}, "din_level": {"type": "string"}, "place": {"type": "string"},
-    "planned_on": {"type": "string", "format": "date", "nullable": True},
-    "created_by": {"type": "string"}, "witness": {"type": "string", "nullable": True},
-    "items": {"type": "array", "items": {"type": "object"}},
-    "certificate_required": {"type": "boolean"}, "certificate_missing": {"type": "boolean"},
-    "certificate": {"type": "object", "nullable": True}}}
+BATCH_SCHEMA = record({
+    "id": INTEGER, "code": STRING,
+    "status": {"type": "string", "enum": ["awaiting_witness", "completed", "cancelled"]}, "status_label": STRING,
+    "method": {"type": "string", "enum": ["shred", "pulp", "crush"]}, "method_label": STRING, "material": STRING,
+    "din_level": STRING, "place": STRING, "planned_on": nullable(DATE), "created_by": STRING,
+    "created_at": DATE_TIME, "witness": nullable(STRING), "witnessed_at": nullable(DATE_TIME),
+    "cancelled_by": nullable(STRING), "cancelled_at": nullable(DATE_TIME), "cancel_reason": nullable(STRING),
+    "items": {"type": "array", "items": record({"code": STRING, "kind": {"type": "string", "enum": ["form", "medium", "device"]},
+                                                "title": STRING, "status": STRING})},
+    "certificate_required": BOOLEAN, "certificate_missing": BOOLEAN,
+    "certificate": nullable(record({"id": INTEGER, "file_name": STRING, "sha256": STRING, "size": INTEGER,
+                                    "uploaded_by": STRING, "uploaded_at": DATE_TIME}))})
 
 CREATE_SCHEMA = {"type": "object", "required": ["items", "method", "place"], "properties": {
     "items": {"type": "array", "items": {"type": "string"}, "description": "管理番号"},

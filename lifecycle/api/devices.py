@@ -5,13 +5,18 @@ from ..destruction.services import batch_json
 from ..devices import services
 from ..items.schemas import item_json
 from ..web import current_actor
-from . import endpoint, json_body, ok
+from . import DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, optional_json_body, record
+from .destruction import BATCH_SCHEMA
+from .items import ITEM_SCHEMA
 
-CERT_SCHEMA = {"type": "object", "required": ["id", "sha256"], "properties": {
-    "id": {"type": "integer"}, "sha256": {"type": "string"}, "device": {"type": "string"},
-    "status": {"type": "string", "enum": ["submitted", "accepted", "rejected"]},
-    "vendor": {"type": "string"}, "certificate_no": {"type": "string"},
-    "method": {"type": "string", "enum": ["clear", "purge", "destroy"]}}}
+CERT_SCHEMA = record({
+    "id": INTEGER, "device": STRING, "status": {"type": "string", "enum": ["submitted", "accepted", "rejected"]},
+    "status_label": STRING, "vendor": STRING, "certificate_no": STRING,
+    "method": {"type": "string", "enum": ["clear", "purge", "destroy"]}, "tool": STRING,
+    "tool_version": nullable(STRING), "verification": STRING, "verification_result": nullable(STRING),
+    "performed_on": DATE, "operator": nullable(STRING), "media_type": nullable(STRING), "file_name": STRING,
+    "sha256": STRING, "size": INTEGER, "uploaded_by": STRING, "uploaded_at": DATE_TIME,
+    "decided_by": nullable(STRING), "decided_at": nullable(DATE_TIME), "reject_reason": nullable(STRING)})
 
 UPLOAD_SCHEMA = {"type": "object",
                  "required": ["file", "vendor", "certificate_no", "method", "tool", "verification", "performed_on"],
@@ -25,20 +30,14 @@ UPLOAD_SCHEMA = {"type": "object",
                      "performed_on": {"type": "string", "format": "date"},
                      "operator": {"type": "string"}, "media_type": {"type": "string"}}}
 
-ITEM_SCHEMA = {"type": "object", "properties": {"code": {"type": "string"}, "status": {"type": "string"}}}
-
-
-def _optional_body() -> dict:
-    return json_body() if request.get_data(cache=True) else {}
-
 
 @endpoint("/items/<code>/erasure-request", "POST", summary="リース機器のデータ消去を依頼する（満了・更新）",
           request={"type": "object", "properties": {
               "reason": {"type": "string", "enum": ["lease_end", "replacement", "failure"]},
               "note": {"type": "string"}}},
-          response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422))
+          response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def device_erasure_request(code):
-    data = _optional_body()
+    data = optional_json_body()
     return ok(item_json(services.request_erasure(current_actor(), code, data.get("reason"), data.get("note"))))
 
 
@@ -53,7 +52,8 @@ def device_certificate_upload(code):
 
 
 @endpoint("/items/<code>/erasure-certificates", summary="機器の消去証明書の一覧",
-          response={"type": "object", "properties": {"certificates": {"type": "array", "items": CERT_SCHEMA}}},
+          response=record({"certificates": {"type": "array", "items": CERT_SCHEMA},
+                           "storage_destruction": nullable(BATCH_SCHEMA)}),
           errors=(403, 404))
 def device_certificate_list(code):
     from ..items.services import get_visible_item
@@ -93,6 +93,6 @@ def erasure_certificate_reject(cert_id):
 
 
 @endpoint("/items/<code>/return-to-lessor", "POST", summary="リース会社へ返却する（消去証明済みの機器のみ）",
-          response=ITEM_SCHEMA, errors=(403, 404, 409))
+          response=ITEM_SCHEMA, errors=(403, 404, 409, 422))
 def device_return_to_lessor(code):
     return ok(item_json(services.return_to_lessor(current_actor(), code)))

@@ -4,39 +4,45 @@ from __future__ import annotations
 import json
 
 from flask import request
-from sqlalchemy import select
 
 from ..audit.events import event_label
 from ..audit.services import events_for
 from ..clock import iso
-from ..errors import Invalid
-from ..extensions import db
 from ..items import queries
-from ..items.models import Item
 from ..items.schemas import item_json
-from ..items.services import get_visible_item, register_item
+from ..items.services import get_visible_row, register_item
 from ..labels.services import resolve_label
-from ..web import current_actor
-from . import endpoint, json_body, ok
+from ..states import ITEM_KINDS, states_of
+from ..web import current_actor, current_reader
+from . import (BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, query_int,
+               record)
 
-ITEM_SCHEMA = {
-    "type": "object",
-    "required": ["code", "kind", "status", "title", "holder", "created_at", "label_url", "qr_payload"],
-    "properties": {
-        "code": {"type": "string", "example": "F-2026-000123"},
-        "kind": {"type": "string", "enum": ["form", "medium", "device"]},
-        "status": {"type": "string"}, "status_label": {"type": "string"},
-        "title": {"type": "string"},
-        "holder": {"type": "object", "properties": {"login": {"type": "string"}, "name": {"type": "string"},
-                                                    "department": {"type": "string"},
-                                                    "department_name": {"type": "string"}}},
-        "location": {"type": "string", "nullable": True},
-        "created_at": {"type": "string", "format": "date-time"},
-        "retention_until": {"type": "string", "format": "date", "nullable": True},
-        "overdue": {"type": "boolean"},
-        "label_url": {"type": "string"}, "qr_payload": {"type": "string"}, "qr_url": {"type": "string"},
-    },
-}
+#: Fields of every kind are listed; a row carries its own kind's (and `business` when it has one).
+KIND_FIELDS = ("business", "sheets", "contains_my_number", "terminal", "output_at", "media_type", "record_count",
+               "recipient", "encrypted", "due_back", "provided_at", "returned_at", "device_type", "asset_tag",
+               "model", "serial", "lessor", "lease_contract", "lease_start", "lease_end", "has_storage",
+               "holds_my_number_data")
+
+ITEM_SCHEMA = record({
+    "code": {"type": "string", "example": "F-2026-000123"},
+    "kind": {"type": "string", "enum": [k.value for k in ITEM_KINDS]},
+    "status": {"type": "string", "enum": sorted({s.value for k in ITEM_KINDS for s in states_of(k)})},
+    "status_label": STRING, "title": STRING,
+    "holder": record({"login": STRING, "name": STRING, "department": STRING, "department_name": STRING}),
+    "location": nullable(STRING), "created_at": DATE_TIME, "created_by": STRING,
+    "retention_until": nullable(DATE), "overdue": BOOLEAN,
+    "label_url": STRING, "qr_payload": STRING, "qr_url": STRING,
+    "business": record({"code": STRING, "name": STRING, "basis": STRING}),
+    "sheets": nullable(INTEGER), "contains_my_number": nullable(BOOLEAN), "terminal": nullable(STRING),
+    "output_at": nullable(DATE_TIME),
+    "media_type": nullable(STRING), "record_count": nullable(INTEGER), "recipient": nullable(STRING),
+    "encrypted": nullable(BOOLEAN), "due_back": nullable(DATE), "provided_at": nullable(DATE_TIME),
+    "returned_at": nullable(DATE_TIME),
+    "device_type": nullable(STRING), "asset_tag": nullable(STRING), "model": nullable(STRING),
+    "serial": nullable(STRING), "lessor": nullable(STRING), "lease_contract": nullable(STRING),
+    "lease_start": nullable(DATE), "lease_end": nullable(DATE), "has_storage": nullable(BOOLEAN),
+    "holds_my_number_data": nullable(BOOLEAN),
+}, optional=KIND_FIELDS)
 
 REGISTER_SCHEMA = {
     "type": "object", "required": ["kind", "title"],
@@ -58,10 +64,8 @@ REGISTER_SCHEMA = {
     },
 }
 
-EVENT_SCHEMA = {"type": "object", "properties": {
-    "seq": {"type": "integer"}, "type": {"type": "string"}, "type_label": {"type": "string"},
-    "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"},
-    "subject": {"type": "string"}, "data": {"type": "object"}, "hash": {"type": "string"}}}
+EVENT_SCHEMA = record({"seq": INTEGER, "type": STRING, "type_label": STRING, "at": DATE_TIME, "actor": STRING,
+                       "subject": STRING, "data": {"type": "object"}, "hash": STRING})
 
 LIST_QUERY = {
     "kind": {"type": "string", "enum": ["form", "medium", "device"]},
@@ -70,7 +74,8 @@ LIST_QUERY = {
     "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
     "overdue": {"type": "boolean"}, "as_of": {"type": "string", "format": "date"},
     "sort": {"type": "string", "example": "-created"},
-    "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+    "page": {"type": "integer", "minimum": 1, "maximum": 10**6},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": queries.MAX_PER_PAGE},
 }
 
 
@@ -84,19 +89,6 @@ def event_json(event) -> dict:
             "hash": event.hash}
 
 
-def _positive(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} は整数で指定してください。", field=name) from None
-    if value < 1 or value > maximum:
-        raise Invalid(f"{name} は1から{maximum}までの整数で指定してください。", field=name)
-    return value
-
-
 @endpoint("/items", "POST", summary="帳票・媒体・機器を管理簿に登録する", request=REGISTER_SCHEMA,
           response=ITEM_SCHEMA, status=201, errors=(400, 403, 409, 422))
 def items_create():
@@ -106,36 +98,33 @@ def items_create():
 
 @endpoint("/items", summary="管理簿の一覧（種別・状態・所属・期間・検索語・期限超過で絞り込み）",
           query=LIST_QUERY, errors=(422,),
-          response={"type": "object", "properties": {"items": {"type": "array", "items": ITEM_SCHEMA},
-                                                     "total": {"type": "integer"},
-                                                     "page": {"type": "integer"},
-                                                     "per_page": {"type": "integer"}}})
+          response=record({"items": {"type": "array", "items": ITEM_SCHEMA}, "total": INTEGER, "page": INTEGER,
+                           "per_page": INTEGER}))
 def items_list():
     filters = queries.parse_filters(request.args)
-    page = _positive("page", 1, 10**6)
-    per_page = _positive("per_page", queries.DEFAULT_PER_PAGE, queries.MAX_PER_PAGE)
-    result = queries.ledger_page(filters, current_actor(), page=page, per_page=per_page)
-    ids = [row.id for row in result.rows] if result.page == page else []
-    by_id = {item.id: item for item in db.session.scalars(select(Item).where(Item.id.in_(ids)))} if ids else {}
+    page = query_int("page", 1, 10**6)
+    per_page = query_int("per_page", queries.DEFAULT_PER_PAGE, queries.MAX_PER_PAGE)
+    result = queries.ledger_page(filters, current_reader(), page=page, per_page=per_page)
+    rows = result.rows if result.page == page else []  # past the last page: none, not the last
     as_of = filters.effective_as_of
-    return ok({"items": [item_json(by_id[i], as_of=as_of) for i in ids], "total": result.total,
+    return ok({"items": [item_json(row, as_of=as_of) for row in rows], "total": result.total,
                "page": page, "per_page": per_page})
 
 
 @endpoint("/items/<code>", summary="1件の登録内容と、その操作履歴（ハッシュ付き）",
-          response={**ITEM_SCHEMA, "properties": {**ITEM_SCHEMA["properties"],
-                                                  "events": {"type": "array", "items": EVENT_SCHEMA}}},
+          response=record({**ITEM_SCHEMA["properties"], "events": {"type": "array", "items": EVENT_SCHEMA}},
+                         optional=KIND_FIELDS),
           errors=(403, 404))
 def items_get(code: str):
-    item = get_visible_item(current_actor(), code)
+    item = get_visible_row(current_reader(), code)
     data = item_json(item)
     data["events"] = [event_json(e) for e in events_for(item.code)]
     return ok(data)
 
 
 @endpoint("/scan/<path:payload>", summary="読み取ったラベルの内容（payload）から登録を開く。偽造ラベルは 404 と genuine: false",
-          response={"type": "object", "properties": {"genuine": {"type": "boolean"}, "item": ITEM_SCHEMA}},
+          response=record({"genuine": {"type": "boolean", "enum": [True]}, "item": ITEM_SCHEMA}),
           errors=(403, 404))
 def scan_resolve(payload: str):
-    item = resolve_label(current_actor(), payload)
+    item = resolve_label(current_reader(), payload, find=get_visible_row)
     return ok({"genuine": True, "item": item_json(item)})

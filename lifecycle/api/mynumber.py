@@ -5,16 +5,12 @@ from ..clock import iso
 from ..mynumber import services
 from ..mynumber.models import MyNumberCopy
 from ..web import current_actor
-from . import endpoint, json_body, ok
+from . import BOOLEAN, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, query_int, record
 
-COPY_SCHEMA = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "status": {"type": "string"},
-    "masked": {"type": "string", "example": "********9018"},
-    "provided_to": {"type": "string"}, "reason": {"type": "string"},
-    "retain_minutes": {"type": "integer"}, "recorded_by": {"type": "string"},
-    "created_at": {"type": "string", "format": "date-time"},
-    "purge_after": {"type": "string", "format": "date-time"}},
-    "required": ["id", "masked", "purge_after"]}
+COPY_SCHEMA = record({
+    "id": INTEGER, "status": STRING, "masked": {"type": "string", "example": "********9018"},
+    "provided_to": STRING, "reason": STRING, "retain_minutes": INTEGER, "recorded_by": STRING,
+    "created_at": DATE_TIME, "purge_after": DATE_TIME})
 
 RECORD_REQUEST = {"type": "object", "required": ["my_number", "provided_to", "reason"], "properties": {
     "my_number": {"type": "string", "description": "12桁（全角数字・空白・ハイフン可）"},
@@ -42,20 +38,12 @@ def my_number_copy_create():
 
 
 @endpoint("/my-number-copies", summary="一時保存中の個人番号の一覧（下4桁のみ）",
-          response={"type": "object", "properties": {
-              "copies": {"type": "array", "items": COPY_SCHEMA}, "total": {"type": "integer"}}},
-          query={"page": {"type": "integer"}, "per_page": {"type": "integer"}}, errors=(403,))
+          response=record({"copies": {"type": "array", "items": COPY_SCHEMA}, "total": INTEGER}),
+          query={"page": {"type": "integer", "minimum": 1, "maximum": 10**6},
+                 "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}, errors=(403, 422))
 def my_number_copy_list():
-    from flask import request
-
-    def number(name, default, top):
-        try:
-            return max(1, min(int(request.args.get(name, default)), top))
-        except ValueError:
-            return default
-
-    rows, total = services.list_copies(current_actor(), page=number("page", 1, 10**6),
-                                       per_page=number("per_page", 50, 200))
+    rows, total = services.list_copies(current_actor(), page=query_int("page", 1, 10**6),
+                                       per_page=query_int("per_page", 50, 200))
     return ok({"copies": [copy_json(c) for c in rows], "total": total})
 
 
@@ -68,7 +56,7 @@ def my_number_copy_get(copy_id: int):
 @endpoint("/my-number-copies/<int:copy_id>/reveal", "POST",
           summary="再送のため個人番号を表示する（セキュリティ管理者・理由必須・監査ログに記録）",
           request=REASON_REQUEST,
-          response={"type": "object", "properties": {"my_number": {"type": "string"}}},
+          response=record({"my_number": {"type": "string", "pattern": "^[0-9]{12}$"}}),
           errors=(400, 403, 404, GONE, 422))
 def my_number_copy_reveal(copy_id: int):
     body = json_body()
@@ -79,9 +67,8 @@ def my_number_copy_reveal(copy_id: int):
 @endpoint("/my-number-copies/<int:copy_id>/purge", "POST",
           summary="消去予定を待たずに消去する（一括利用担当・セキュリティ管理者・理由必須）",
           request=REASON_REQUEST,
-          response={"type": "object", "properties": {
-              "id": {"type": "integer"}, "status": {"type": "string"}, "rule": {"type": "string"},
-              "purged_at": {"type": "string", "format": "date-time"}}},
+          response=record({"id": INTEGER, "status": {"type": "string", "enum": ["purged"]}, "rule": STRING,
+                           "purged_at": DATE_TIME}),
           errors=(400, 403, 404, GONE, 422))
 def my_number_copy_purge(copy_id: int):
     body = json_body()
@@ -91,7 +78,11 @@ def my_number_copy_purge(copy_id: int):
 
 
 @endpoint("/my-number-copies/purge-health", summary="自動消去の実行状況（システム管理者・監査担当）",
-          response={"type": "object"}, errors=(403,))
+          response=record({"status": {"type": "string", "enum": ["ok", "never", "failed", "stale", "overdue"]},
+                           "alert": BOOLEAN, "message": STRING, "interval_seconds": INTEGER,
+                           "last_run_at": nullable(DATE_TIME), "last_run_status": nullable(STRING),
+                           "last_success_at": nullable(DATE_TIME), "next_run_at": nullable(DATE_TIME),
+                           "live_copies": INTEGER, "overdue_copies": INTEGER}), errors=(403,))
 def my_number_purge_health():
     from ..auth.roles import Role
     from ..auth.services import require_role

@@ -10,7 +10,8 @@ def document() -> dict:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", ep.rule)
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in re.findall(r"<(?:\w+:)?(\w+)>", ep.rule)]
-        params += [{"name": name, "in": "query", "required": False, "schema": schema}
+        # An empty query parameter is an absent one (`?kind=&status=` in API.md), never a 422.
+        params += [{"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema}
                    for name, schema in ep.query.items()]
         operation: dict = {
             "summary": ep.summary,
@@ -28,7 +29,7 @@ def document() -> dict:
                 "content": {"application/json": {"schema": ERROR_SCHEMA}}}
         if ep.request is not None:
             content_type = "multipart/form-data" if ep.multipart else "application/json"
-            operation["requestBody"] = {"required": True,
+            operation["requestBody"] = {"required": not ep.body_optional,
                                         "content": {content_type: {"schema": ep.request}}}
         paths.setdefault("/api/v1" + path, {})[ep.method.lower()] = operation
     return {

@@ -128,7 +128,4 @@ EVENT_LABELS = {
 
 
 def event_label(value: str) -> str:
-    try:
-        return EVENT_LABELS[EventType(value)]
-    except ValueError:
-        return value
+    return EVENT_LABELS.get(value, value)  # a StrEnum member hashes and compares as its value

@@ -47,6 +47,9 @@ class User(UserMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Bumped by every change to the user or their grants (auth/cache.py): signed-in requests
+    #: compare it instead of reloading the user.
+    auth_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     department: Mapped[Department] = relationship(lazy="joined")
     grants: Mapped[list["RoleGrant"]] = relationship(

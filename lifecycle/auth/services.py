@@ -16,6 +16,7 @@ from ..audit.services import record_event
 from ..clock import utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..extensions import db
+from . import cache
 from .models import ApiToken, Business, Department, RoleGrant, User
 from .roles import ROLE_LABELS, Role
 
@@ -64,15 +65,18 @@ def get_user(login: str) -> User:
     return user
 
 
-def get_user_by_id(user_id: int) -> User | None:
-    return db.session.get(User, user_id)
-
-
 def list_departments(active_only: bool = False) -> list[Department]:
     query = select(Department).order_by(Department.is_system_owner.desc(), Department.code)
     if active_only:
         query = query.where(Department.active.is_(True))
     return list(db.session.scalars(query))
+
+
+def master_names() -> dict[str, dict[str, str]]:
+    """Code → name of every department and business, so event details read as words."""
+    connection = db.session.connection()
+    return {"department": dict(connection.execute(select(Department.code, Department.name)).all()),
+            "business": dict(connection.execute(select(Business.code, Business.name)).all())}
 
 
 def list_businesses(active_only: bool = False) -> list[Business]:
@@ -315,10 +319,15 @@ def _token_hash(token: str) -> str:
 
 
 def user_for_token(token: str) -> User | None:
+    snapshot = snapshot_for_token(token)
+    return None if snapshot is None else cache.attach(snapshot)
+
+
+def snapshot_for_token(token: str) -> User | None:
+    """The token's user as the shared read-only snapshot (auth/cache.py), or None."""
     if not token or len(token) > 200:
         return None
-    return db.session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-        ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True)))
+    return cache.snapshot_by_token_hash(_token_hash(token))
 
 
 def count_users() -> int:

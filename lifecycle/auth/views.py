@@ -10,7 +10,7 @@ from ..audit.services import record_event
 from ..errors import DomainError
 from ..extensions import db, limiter, login_manager
 from ..web import role_required
-from . import services
+from . import cache, services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
 from .roles import ROLE_LABELS, Role
@@ -28,7 +28,7 @@ def init_app(app) -> None:
     @login_manager.user_loader
     def load_user(user_id: str):
         try:
-            return services.get_user_by_id(int(user_id))
+            return cache.user_by_id(int(user_id))
         except ValueError:
             return None
 

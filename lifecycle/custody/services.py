@@ -21,6 +21,7 @@ from ..auth.models import Department, RoleGrant, User
 from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import to_jst, today_jst, utcnow
+from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ..extensions import db
 from ..items.models import Item
@@ -71,11 +72,8 @@ def _fresh_item(code: str) -> Item:
 
 
 def _fresh_transfer(transfer_id) -> Transfer:
-    try:
-        transfer_id = int(transfer_id)
-    except (TypeError, ValueError):
-        transfer_id = 0
-    transfer = db.session.get(Transfer, transfer_id, populate_existing=True) if transfer_id > 0 else None
+    key = row_id(transfer_id)
+    transfer = db.session.get(Transfer, key, populate_existing=True) if key else None
     if transfer is None:
         raise NotFound(f"引継ぎ 第{transfer_id}号は見つかりません。", code="unknown_transfer")
     db.session.refresh(transfer.item)

@@ -21,6 +21,7 @@ from ..auth.models import User
 from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import today_jst, utcnow
+from ..db import row_id
 from ..destruction import files
 from ..destruction.services import (FileIntegrityError, record_integrity_failure,
                                     refuse_initialisation, storage_destruction_of)
@@ -54,14 +55,9 @@ def _may_manage(actor) -> None:
 
 
 def get_certificate(cert_id) -> ErasureCertificate:
-    try:
-        key = int(str(cert_id).strip())
-    except ValueError:
-        key = 0
-    cert = None
-    if 0 < key < 2**31:
-        cert = db.session.scalar(select(ErasureCertificate).where(ErasureCertificate.id == key)
-                                 .execution_options(populate_existing=True))
+    key = row_id(cert_id)
+    cert = db.session.scalar(select(ErasureCertificate).where(ErasureCertificate.id == key)
+                             .execution_options(populate_existing=True)) if key else None
     if cert is None:
         raise NotFound(f"消去証明書「{cert_id}」の登録はありません。", code="unknown_certificate")
     return cert
@@ -90,8 +86,9 @@ def request_erasure(actor, code, reason: str | None = None, note: str | None = N
     with db.transaction():
         _may_manage(actor)
         item = _device(code)
-        reason = reason or "lease_end"
-        if reason not in REQUEST_REASONS:
+        if reason in (None, ""):
+            reason = "lease_end"
+        if not isinstance(reason, str) or reason not in REQUEST_REASONS:  # 0 or [] is not "omitted"
             raise Invalid("消去依頼の理由は lease_end・replacement・failure のいずれかです。", field="reason")
         note = v.text(note, "備考", max_len=500, required=False, field="note", multiline=True)
         states.transition(item, State.ERASURE_REQUESTED, actor=actor, event=EventType.ERASURE_REQUESTED,

@@ -90,12 +90,38 @@ class Item(Base):
         return self.code
 
     def is_overdue(self, as_of: date) -> bool:
-        """Provided past its due-back date, or held past its retention deadline."""
-        if self.status == "provided" and self.due_back is not None:
-            return self.due_back < as_of
-        if self.retention_until is not None and self.status not in ("destroyed", "awaiting_destruction"):
-            return self.retention_until < as_of
-        return False
+        from .queries import row_overdue  # the one rule, shared with ledger rows and the SQL filter
+        return row_overdue(self, as_of)
+
+    # The names of a ledger row (items/queries.LEDGER_COLUMNS), so that one function shows an
+    # item whether it was loaded as an object (after a change) or read as a row (to show it).
+    @property
+    def holder_login(self) -> str:
+        return self.holder.login
+
+    @property
+    def holder_name(self) -> str:
+        return self.holder.name
+
+    @property
+    def department_code(self) -> str:
+        return self.department.code
+
+    @property
+    def department_name(self) -> str:
+        return self.department.name
+
+    @property
+    def business_code(self) -> str | None:
+        return self.business.code if self.business else None
+
+    @property
+    def business_name(self) -> str | None:
+        return self.business.name if self.business else None
+
+    @property
+    def business_basis(self) -> str | None:
+        return self.business.basis if self.business else None
 
 
 class CodeCounter(Base):

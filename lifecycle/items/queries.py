@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Iterator, Mapping
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import validation as v
@@ -32,17 +32,21 @@ COUNT_CAP = 1000
 
 _holder = aliased(User, name="holder_user")
 
+#: An item as a row: the ledger's, and everything the API shows of one item (schemas.item_json).
+#: Reading this is a fraction of the cost of loading the Item with its holder, department and
+#: business as objects; Item has properties of the same names for the one shown after a change.
 LEDGER_COLUMNS = (
-    Item.id, Item.code, Item.kind, Item.status, Item.title,
+    Item.id, Item.code, Item.kind, Item.status, Item.title, Item.department_id, Item.holder_id,
     Business.code.label("business_code"), Business.name.label("business_name"),
+    Business.basis.label("business_basis"),
     Department.code.label("department_code"), Department.name.label("department_name"),
     _holder.login.label("holder_login"), _holder.name.label("holder_name"),
     Item.location, Item.created_at, Item.created_by, Item.retention_until,
-    Item.output_at, Item.sheets, Item.contains_my_number,
+    Item.output_at, Item.terminal, Item.sheets, Item.contains_my_number,
     Item.media_type, Item.record_count, Item.recipient, Item.encrypted, Item.due_back,
     Item.provided_at, Item.returned_at,
     Item.device_type, Item.asset_tag, Item.model, Item.serial, Item.lessor, Item.lease_contract,
-    Item.lease_start, Item.lease_end, Item.has_storage,
+    Item.lease_start, Item.lease_end, Item.has_storage, Item.holds_my_number_data,
 )
 
 #: Sort keys a request may name ("-" prefix: descending). Anything else is refused, never
@@ -269,6 +273,14 @@ def ledger_query(filters: LedgerFilters, user) -> Select:
     return _joined(select(*LEDGER_COLUMNS)).where(*_conditions(filters, user)).order_by(*_order_by(filters))
 
 
+_ROW_BY_CODE = _joined(select(*LEDGER_COLUMNS)).where(Item.code == bindparam("code"))
+
+
+def item_row(code: str):
+    """One item as a ledger row (None if there is none), for views that show it and change nothing."""
+    return db.session.connection().execute(_ROW_BY_CODE, {"code": code}).first()  # Core: no ORM context
+
+
 def ledger_count(filters: LedgerFilters, user, *, cap: int | None = None, where: list | None = None) -> int:
     """Matches counted on the items table alone (no joins); with `cap`, stops after cap + 1."""
     inner = select(Item.id).where(*(where if where is not None else _conditions(filters, user)))
@@ -331,7 +343,8 @@ def iter_ledger(filters: LedgerFilters, user, *, batch: int = 1000) -> Iterator:
 
 
 def row_overdue(row, as_of: date) -> bool:
-    """Item.is_overdue for a ledger row."""
+    """Provided past its due-back date, or held past its retention deadline: overdue_condition
+    for one ledger row or Item."""
     if row.status == State.PROVIDED.value and row.due_back is not None:
         return row.due_back < as_of
     if row.retention_until is not None and row.status in LIVE_STATES:

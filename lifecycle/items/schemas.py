@@ -7,7 +7,7 @@ from flask import current_app
 
 from .. import states
 from ..clock import iso, today_jst
-from .models import Item
+from .queries import row_overdue
 
 
 def label_payload(code: str) -> str:
@@ -22,28 +22,31 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def item_json(item: Item, *, as_of: date | None = None) -> dict:
+def item_json(item, *, as_of: date | None = None) -> dict:
+    """`item`: a ledger row (queries.LEDGER_COLUMNS) or an Item, which has the same names."""
     kind = states.Kind(item.kind)
+    base = current_app.config["BASE_URL"].rstrip("/")
+    payload = label_payload(item.code)
     data = {
         "code": item.code,
         "kind": kind.value,
         "status": item.status,
         "status_label": states.label(item.status),
         "title": item.title,
-        "holder": {"login": item.holder.login, "name": item.holder.name,
-                   "department": item.department.code, "department_name": item.department.name},
+        "holder": {"login": item.holder_login, "name": item.holder_name,
+                   "department": item.department_code, "department_name": item.department_name},
         "location": item.location,
         "created_at": iso(item.created_at),
         "created_by": item.created_by,
         "retention_until": _day(item.retention_until),
-        "overdue": item.is_overdue(as_of or today_jst()),
-        "label_url": f"{current_app.config['BASE_URL'].rstrip('/')}/labels/{item.code}.pdf",
-        "qr_payload": label_payload(item.code),
-        "qr_url": qr_url(item.code),
+        "overdue": row_overdue(item, as_of or today_jst()),
+        "label_url": f"{base}/labels/{item.code}.pdf",
+        "qr_payload": payload,
+        "qr_url": f"{base}/s/{payload}",
     }
-    if item.business is not None:
-        data["business"] = {"code": item.business.code, "name": item.business.name,
-                            "basis": item.business.basis}
+    if item.business_code is not None:
+        data["business"] = {"code": item.business_code, "name": item.business_name,
+                            "basis": item.business_basis}
     if kind == states.Kind.FORM:
         data.update(sheets=item.sheets, contains_my_number=item.contains_my_number,
                     terminal=item.terminal, output_at=iso(item.output_at))

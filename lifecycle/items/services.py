@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defaultload
 
 from .. import validation as v
@@ -18,6 +18,7 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
 from ..states import CODE_PREFIX, INITIAL, ITEM_KINDS, KIND_LABELS, Kind
+from . import queries
 from .models import CodeCounter, Item
 
 MEDIA_TYPES = ("CD-R", "DVD-R", "BD-R", "MO")
@@ -45,10 +46,20 @@ def next_code(kind: Kind, year: int) -> str:
     return f"{prefix}-{year}-{counter.last:06d}"
 
 
+# The holder's role grants are not needed to show an item: loaded only if asked. Built once, as
+# the item page and the scan run it on every request.
+_ITEM_BY_CODE = (select(Item).where(Item.code == bindparam("code"))
+                 .options(defaultload(Item.holder).lazyload(User.grants)))
+
+
 def get_item(code: str) -> Item:
-    # The holder's role grants are not needed to show an item: load them only if asked.
-    item = db.session.scalar(select(Item).where(Item.code == _normalise_code(code))
-                             .options(defaultload(Item.holder).lazyload(User.grants)))
+    return _found(code, lambda normalised: db.session.scalar(_ITEM_BY_CODE, {"code": normalised}))
+
+
+def _found(code, fetch):
+    normalised = _normalise_code(code)
+    # A code is printable ASCII; PostgreSQL refuses a NUL in a text parameter (an error, not "no row").
+    item = fetch(normalised) if "\x00" not in normalised else None
     if item is None:
         raise NotFound(f"管理番号「{code}」の登録はありません。", code="unknown_item")
     return item
@@ -231,8 +242,9 @@ def describe(item: Item) -> str:
     return f"{KIND_LABELS[Kind(item.kind)]}「{item.code}」"
 
 
-def visible_to(user, item: Item) -> bool:
-    """Registrars see their own department; auditors, admins and security managers see all."""
+def visible_to(user, item) -> bool:
+    """Registrars see their own department; auditors, admins and security managers see all.
+    `item`: an Item or its ledger row."""
     if not isinstance(user, User):
         return True
     if user.has_role(Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR):
@@ -245,7 +257,15 @@ def visible_to(user, item: Item) -> bool:
 
 
 def get_visible_item(user, code: str) -> Item:
-    item = get_item(code)
+    return _visible(user, get_item(code))
+
+
+def get_visible_row(user, code: str):
+    """The item as a ledger row (items/queries.LEDGER_COLUMNS), for showing without changing it."""
+    return _visible(user, _found(code, queries.item_row))
+
+
+def _visible(user, item):
     if not visible_to(user, item):
         raise Forbidden(f"{describe(item)}は他の所属の管理簿にあるため、表示する権限がありません。")
     return item

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from .. import states
 from ..audit.services import events_for
 from ..auth.roles import Role
-from ..auth.services import list_businesses, list_departments
+from ..auth.services import list_businesses, list_departments, master_names
 from ..clock import today_jst
 from ..errors import DomainError, Forbidden, Invalid, NotFound
 from ..extensions import db
@@ -193,14 +193,14 @@ def new():
 @login_required
 def show(code: str):
     item = get_visible_item(current_user, code)
-    today = today_jst()
+    today, kind = today_jst(), Kind(item.kind)
     return render_template(
-        "items/show.html", item=item, kind=Kind(item.kind), kind_label=KIND_LABELS[Kind(item.kind)],
+        "items/show.html", item=item, kind=kind, kind_label=KIND_LABELS[kind],
         events=events_for(item.code), panels=panels_for(item, current_user),
-        names={"department": {d.code: d.name for d in list_departments()},
-               "business": {b.code: b.name for b in list_businesses()}},
+        names=master_names(),
         overdue=item.is_overdue(today), today=today, layouts=labels.layouts(),
-        lease_warning_until=today + timedelta(days=policy.get("device.lease_warning_days")))
+        lease_warning_until=(today + timedelta(days=policy.get("device.lease_warning_days"))
+                             if kind == Kind.DEVICE else None))
 
 
 @bp.route("/scan")

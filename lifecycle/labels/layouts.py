@@ -6,6 +6,7 @@ the field, because a silently wrong pitch wastes a whole pack of label sheets.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -67,7 +68,14 @@ def load_layouts(folder: Path | None = None) -> dict[str, Layout]:
     """Every *.json in the folder, by name; ValueError (in Japanese) for the first broken one."""
     folder = DEFAULT_FOLDER if folder is None else Path(folder)
     return {layout.name: layout
-            for layout in (_load(path) for path in sorted(folder.glob("*.json")))}
+            for layout in (_load_cached(path, path.stat().st_mtime_ns) for path in sorted(folder.glob("*.json")))}
+
+
+@functools.lru_cache(maxsize=256)
+def _load_cached(path: Path, _mtime_ns: int) -> Layout:
+    """Parsed once per file version: every item page offers the layouts, and an edited file
+    (a new mtime) is read again without a restart. Broken files are not cached (they raise)."""
+    return _load(path)
 
 
 def all_layouts(folder: Path | None = None) -> list[Layout]:

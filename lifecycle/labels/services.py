@@ -87,13 +87,14 @@ def record_forged(actor, payload: str) -> None:
         record_event(EventType.LABEL_FORGED, actor=actor, subject=subject, payload=shown)
 
 
-def resolve_label(actor, payload: str) -> Item:
-    """The item a scanned payload names, after checking its HMAC tag and the user's visibility."""
+def resolve_label(actor, payload: str, *, find=get_visible_item):
+    """The item a scanned payload names, after checking its HMAC tag and the user's visibility.
+    `find`: get_visible_item for the Item, or get_visible_row for a page that only shows it."""
     code = verify_payload(payload or "")
     if code is None:
         record_forged(actor, payload or "")
         raise LabelForged()
-    return get_visible_item(actor, code)
+    return find(actor, code)
 
 
 def layouts() -> list[Layout]:

@@ -22,6 +22,7 @@ from ..auth.models import User
 from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import iso, utcnow
+from ..db import row_id
 from ..errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
@@ -135,11 +136,8 @@ def _gone(deletion: MyNumberDeletion) -> Gone:
 
 
 def _copy_id(value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or number > 2**62:
+    number = row_id(value)
+    if number is None:
         raise NotFound("指定された個人番号の一時保存はありません。", code="unknown_copy")
     return number
 

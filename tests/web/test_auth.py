@@ -141,3 +141,45 @@ def test_login_attempts_are_rate_limited_per_address(app, world):
                 for i in range(5)]
     assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
     assert "しばらくしてから" in client.post("/login", data={"login": "a", "password": "b"}).get_data(as_text=True)
+
+
+def _limited_app(app, **extra):
+    from lifecycle import create_app
+    from lifecycle.extensions import limiter
+
+    limited = create_app({"INSTANCE_PATH": app.instance_path, "DATABASE_URL": app.config["DATABASE_URL"],
+                          "TESTING": True, "WTF_CSRF_ENABLED": False, "LOGIN_RATE_LIMIT": "2 per minute",
+                          "RATELIMIT_ENABLED": True,
+                          "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, **extra})
+    limiter.init_app(limited)
+    return limited.test_client()
+
+
+def _attempts(client, forwarded_for: str, n: int = 3) -> list[int]:
+    return [client.post("/login", data={"login": "nobody", "password": "x" * 12},
+                        headers={"X-Forwarded-For": forwarded_for}).status_code for _ in range(n)]
+
+
+def test_behind_a_trusted_proxy_the_limit_is_per_client_address(app, world):
+    client = _limited_app(app, TRUSTED_PROXIES=1)
+    assert _attempts(client, "10.0.0.1") == [401, 401, 429]
+    assert _attempts(client, "10.0.0.2") == [401, 401, 429]  # another desk is not locked out
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_escape_the_limit(app, world):
+    client = _limited_app(app)
+    assert _attempts(client, "10.0.0.1") == [401, 401, 429]
+    assert _attempts(client, "10.0.0.2", 1) == [429]
+
+
+def test_the_session_cookie_is_refreshed_once_a_minute_not_on_every_page(app, client, login):
+    """An unchanged session is not signed and sent again on every page; its idle clock still moves."""
+    login("auditor")
+    assert client.get("/").status_code == 200
+    assert "Set-Cookie" not in client.get("/").headers
+    with client.session_transaction() as session:
+        session["seen"] = int(time.time()) - 61
+    refreshed = client.get("/")
+    assert "lifecycle_session=" in refreshed.headers.get("Set-Cookie", "")
+    with client.session_transaction() as session:
+        assert int(time.time()) - session["seen"] < 5

@@ -59,6 +59,16 @@ def test_api_erasure_request_without_body_and_refusals(api, world):
     assert api("admin").post(f"/api/v1/items/{form}/erasure-request").status_code == 422
 
 
+@pytest.mark.parametrize("reason", [0, False, [], ["lease_end"], {"a": 1}, "retired"])
+def test_api_erasure_request_refuses_a_reason_that_is_not_one_of_the_three(api, world, reason):
+    """Found by fuzzing: 0 or [] passed for "omitted" (and a list was a 500); the device stays put."""
+    code = device(world)
+    before = status(api, code)
+    response = api("admin").post(f"/api/v1/items/{code}/erasure-request", json={"reason": reason})
+    assert response.status_code == 422 and response.get_json()["error"]["message"].startswith("消去依頼の理由")
+    assert status(api, code) == before != "erasure_requested"
+
+
 @pytest.mark.parametrize("data,file,status_code,code", [
     ({"method": "初期化"}, None, 422, "initialisation_not_acceptable"),
     ({"method": "factory_reset"}, None, 422, "initialisation_not_acceptable"),

@@ -418,7 +418,7 @@ def test_api_listing_overdue_as_of(api, world):
 
 
 @pytest.mark.parametrize("query", ["kind=usb", "status=nope", "per_page=0", "per_page=201", "page=x",
-                                   "as_of=tomorrow", "overdue=perhaps", "sort=;drop"])
+                                   "page=1_0", "per_page=%206", "as_of=tomorrow", "overdue=perhaps", "sort=;drop"])
 def test_api_listing_bad_parameters_are_422(api, world, query):
     response = api("auditor").get(f"/api/v1/items?{query}")
     assert response.status_code == 422 and response.get_json()["error"]["message"]

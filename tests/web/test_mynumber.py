@@ -109,6 +109,24 @@ def test_registrars_cannot_read_copies(api, who):
     assert api(who).get("/api/v1/my-number-copies").status_code == 403
 
 
+@pytest.mark.parametrize("query", ["per_page=null", "per_page=0", "per_page=201", "page=0", "page=1_0",
+                                   "page=%D9%A7"])
+def test_listing_refuses_bad_paging_instead_of_guessing(api, query):
+    """Found by fuzzing: `per_page=null` silently meant 50 and `per_page=999` meant 200."""
+    create(api)
+    response = api("auditor").get(f"/api/v1/my-number-copies?{query}")
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "invalid"
+
+
+def test_listing_pages_and_takes_empty_paging_as_the_default(api):
+    for _ in range(3):
+        create(api)
+    auditor = api("auditor")
+    assert len(auditor.get("/api/v1/my-number-copies?page=&per_page=").get_json()["copies"]) == 3
+    second = auditor.get("/api/v1/my-number-copies?page=2&per_page=2").get_json()
+    assert second["total"] == 3 and len(second["copies"]) == 1
+
+
 def test_unknown_copy_is_404(api):
     assert api("auditor").get("/api/v1/my-number-copies/999").status_code == 404
     assert api("auditor").get("/api/v1/my-number-copies/abc").status_code == 404

@@ -265,3 +265,30 @@ def test_codes_are_unique_under_concurrent_registration(app, world):
     year = today_jst().year
     assert sorted(codes) == [f"F-{year}-{n:06d}" for n in range(1, 33)]
     assert db.session.scalar(select(func.count()).select_from(Item)) == 32
+
+
+def test_an_item_shows_the_same_as_an_object_and_as_a_ledger_row(app, world):
+    """The API shows an item read as a ledger row (items_get, scan, list) and one just changed as
+    an object (registration, hand-offs); a column missing from the row would differ here."""
+    from lifecycle.items import queries
+    from lifecycle.items.schemas import item_json
+    from lifecycle.items.services import get_visible_row
+
+    items = [form(world["registrar"], terminal="T-01", output_at="2026-11-20T09:30:00+09:00"),
+             medium(world["bulk"]), device(world["bulk"], holds_my_number_data=True)]
+    for item in items:
+        with app.test_request_context():
+            as_object = item_json(item)
+            row = get_visible_row(world["auditor"], item.code.lower())
+            assert item_json(row) == as_object
+            assert queries.row_overdue(row, today_jst()) == item.is_overdue(today_jst())
+            assert set(as_object) >= {"code", "holder", "title"} and None not in (row.holder_login, row.department_code)
+    for kind_field, item in zip(("terminal", "recipient", "holds_my_number_data"), items):
+        with app.test_request_context():
+            assert item_json(get_visible_row(world["bulk"], item.code))[kind_field] not in (None, "")
+    with pytest.raises(Forbidden):
+        get_visible_row(world["registrar2"], items[0].code)
+    with pytest.raises(NotFound):
+        get_visible_row(world["auditor"], "F-1999-999999")
+    with pytest.raises(NotFound):
+        get_visible_row(world["auditor"], "F-2026\x00")
