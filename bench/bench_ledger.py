@@ -103,7 +103,6 @@ def seed(count: int) -> None:
     db.session.execute(delete(CodeCounter))
     db.session.execute(insert(CodeCounter), [{"prefix": p, "year": y, "last": last}
                                              for (p, y), last in counters.items()])
-    db.session.commit()
     if today.year not in {y for _p, y in counters}:
         print("note: no items in the current year")
 
@@ -146,7 +145,8 @@ def main(backend: str) -> int:
             upgrade()
             load_demo()
             start = time.perf_counter()
-            seed(ITEMS)
+            with db.transaction():  # the session writes only inside one
+                seed(ITEMS)
             if backend == "postgresql":
                 with db.engine.connect() as conn:
                     conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE items"))  # as autovacuum would

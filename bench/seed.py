@@ -1,6 +1,7 @@
 """Bulk data for benchmarks: items and a valid audit chain, inserted with Core (no services)."""
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, select
@@ -13,6 +14,17 @@ from lifecycle.extensions import db
 from lifecycle.items.models import CodeCounter, Item
 
 
+def in_one_transaction(fn):
+    """Seeding writes the way the app does, inside db.transaction() (the session refuses to flush
+    anywhere else), committed once at the end."""
+    @functools.wraps(fn)
+    def seeded(*args, **kwargs):
+        with db.transaction():
+            return fn(*args, **kwargs)
+    return seeded
+
+
+@in_one_transaction
 def seed_items(count: int, *, year: int = 2026) -> list[str]:
     """`count` forms and media spread over the demo departments; returns their codes."""
     users = db.session.scalars(select(User)).all()
@@ -44,10 +56,10 @@ def seed_items(count: int, *, year: int = 2026) -> list[str]:
     db.session.execute(delete(CodeCounter))
     db.session.execute(insert(CodeCounter), [{"prefix": "F", "year": year, "last": count},
                                              {"prefix": "M", "year": year, "last": count}])
-    db.session.commit()
     return codes
 
 
+@in_one_transaction
 def seed_events(count: int, subjects: list[str]) -> None:
     """Extends the existing chain by `count` valid events about `subjects`."""
     head = db.session.get(AuditHead, 1)
@@ -70,4 +82,3 @@ def seed_events(count: int, subjects: list[str]) -> None:
         db.session.add(AuditHead(id=1, seq=seq, hash=prev))
     else:
         head.seq, head.hash = seq, prev
-    db.session.commit()

@@ -4,7 +4,8 @@ Writes are serialised: SQLite transactions that write start with BEGIN IMMEDIATE
 ones take a transaction-scoped advisory lock first. The audit log is a single hash chain, so its
 appends are serial anyway; taking the lock at the start instead of at the append also makes every
 read inside a write transaction see the latest committed state, which is what keeps two people
-from both accepting the same hand-off.
+from both accepting the same hand-off. Nothing is written outside transaction(): the session
+refuses to flush there.
 """
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ def row_id(value) -> int | None:
     return number if 0 < number <= MAX_ROW_ID else None
 
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("lifecycle_writing", default=False)
+
+
+#: psycopg's TransactionStatus.IDLE: connected, no transaction open.
+_PG_IDLE = 0
+
+
+def _only_inside_transaction(session: Session, _context, _instances) -> None:
+    """A change the app's session flushed outside transaction() would be written without its
+    audit event (and on PostgreSQL, where reads run in autocommit, committed at once): refuse it."""
+    if not _writing.get():
+        raise RuntimeError("changes are written only inside db.transaction()")
 
 
 class Base(DeclarativeBase):
@@ -84,8 +96,9 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
-        self.session: scoped_session[Session] = scoped_session(
-            sessionmaker(expire_on_commit=False, autoflush=True))
+        factory = sessionmaker(expire_on_commit=False, autoflush=True)
+        event.listen(factory, "before_flush", _only_inside_transaction)
+        self.session: scoped_session[Session] = scoped_session(factory)
 
     def init_app(self, app) -> None:
         self.setup(app.config["DATABASE_URL"])
@@ -98,10 +111,18 @@ class Database:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _configure_sqlite(engine)
+            bind = engine
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            # The session reads in driver autocommit: a page then costs its queries and nothing
+            # else, where a transaction adds a BEGIN and a ROLLBACK round trip to every request.
+            # Each statement sees the newest committed data either way (PostgreSQL's default READ
+            # COMMITTED takes a fresh snapshot per statement inside a transaction too). Writes get
+            # a real transaction in transaction(); the engine itself (migrations, backups) keeps
+            # the default.
+            bind = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.engine = engine
-        self.session.configure(bind=engine)
+        self.session.configure(bind=bind)
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,6 +130,17 @@ class Database:
 
     def in_write(self) -> bool:
         return _writing.get()
+
+    def begin_stream(self) -> None:
+        """A read streamed through a PostgreSQL server-side cursor (yield_per) needs a transaction
+        around it, which autocommit reads lack: starts one on the session's connection, REPEATABLE
+        READ so a long report or export shows one moment. It ends with the session (request
+        teardown), as every read's connection is rolled back on return to the pool."""
+        if self.is_sqlite or _writing.get():
+            return
+        connection = self.session().connection()
+        if connection.connection.driver_connection.info.transaction_status == _PG_IDLE:
+            connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -121,8 +153,10 @@ class Database:
             session.rollback()  # leave any read snapshot so the write sees the newest data
         token = _writing.set(True)
         try:
-            connection = session.connection()
-            if connection.dialect.name == "postgresql":
+            if self.is_sqlite:
+                session.connection()
+            else:
+                connection = session.connection(execution_options={"isolation_level": "READ COMMITTED"})
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
             yield session
             session.commit()

@@ -80,6 +80,7 @@ def write_export(target) -> int:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("events.jsonl", "w", force_zip64=True) as handle:
             stream = io.TextIOWrapper(handle, encoding="utf-8", newline="\n")
+            db.begin_stream()  # events and checkpoints from the same moment
             rows = db.session.execute(
                 select(AuditEvent.seq, AuditEvent.at, AuditEvent.type, AuditEvent.actor,
                        AuditEvent.subject, AuditEvent.data, AuditEvent.hash)

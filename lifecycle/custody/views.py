@@ -89,7 +89,7 @@ def _overdue_panel(user):
 def _receiver_choices(user) -> dict:
     groups: dict[str, list[tuple[str, str]]] = {}
     for receiver in services.eligible_receivers(user):
-        groups.setdefault(receiver.department.name, []).append(
+        groups.setdefault(receiver.department_name, []).append(
             (receiver.login, f"{receiver.name}（{receiver.login}）"))
     return groups
 

@@ -338,6 +338,7 @@ def ledger_page(filters: LedgerFilters, user, *, page: int = 1, per_page: int = 
 
 def iter_ledger(filters: LedgerFilters, user, *, batch: int = 1000) -> Iterator:
     """Every matching row, fetched `batch` at a time: for CSV/PDF reports of a whole year."""
+    db.begin_stream()
     result = db.session.execute(ledger_query(filters, user).execution_options(yield_per=batch))
     yield from result
 

@@ -1,0 +1,71 @@
+"""The transaction design of lifecycle/db.py: writes only inside transaction(), whole or not at all;
+on PostgreSQL reads run in autocommit and streams read one moment."""
+import pytest
+from sqlalchemy import func, select, text, update
+
+from lifecycle.audit.events import EventType
+from lifecycle.audit.services import record_event, verify_chain
+from lifecycle.auth.models import Department
+from lifecycle.extensions import db
+from lifecycle.items.models import Item
+from tests import factories
+from tests.conftest import BACKEND
+
+postgresql_only = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL behaviour: checked in the PostgreSQL pass")
+
+
+def _departments() -> int:
+    return db.session.scalar(select(func.count()).select_from(Department))
+
+
+def test_a_change_outside_a_transaction_is_refused_and_not_written(app):
+    before = _departments()
+    db.session.add(Department(code="stray", name="迷子の所属"))
+    with pytest.raises(RuntimeError, match="db.transaction"):
+        db.session.flush()
+    db.session.rollback()
+    assert _departments() == before
+
+
+def test_a_write_is_kept_whole_or_not_at_all(app):
+    before = _departments()
+    with pytest.raises(ZeroDivisionError), db.transaction() as session:
+        session.add(Department(code="half", name="途中の所属"))
+        session.flush()
+        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="half")
+        1 / 0
+    assert _departments() == before and verify_chain().events == 0
+    with db.transaction() as session:
+        session.add(Department(code="whole", name="完了した所属"))
+        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="whole")
+    assert _departments() == before + 1 and verify_chain().events == 1
+
+
+def _driver_status() -> int:
+    return db.session.connection().connection.driver_connection.info.transaction_status
+
+
+@postgresql_only
+def test_reads_open_no_transaction_and_writes_do(app):
+    from psycopg.pq import TransactionStatus
+
+    db.session.execute(select(1))
+    assert _driver_status() == TransactionStatus.IDLE  # no BEGIN, no ROLLBACK round trips
+    with db.transaction() as session:
+        session.execute(select(1))
+        assert _driver_status() == TransactionStatus.INTRANS
+        assert session.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+
+
+@postgresql_only
+def test_a_stream_reads_one_moment(app, world):
+    item = factories.form(world["registrar"], title="元の件名")
+    db.session.remove()
+    db.begin_stream()
+    assert db.session.execute(text("SHOW transaction_isolation")).scalar() == "repeatable read"
+    assert db.session.scalar(select(Item.title).where(Item.id == item.id)) == "元の件名"
+    with db.engine.begin() as other:  # another request changes it while the report is streaming
+        other.execute(update(Item).where(Item.id == item.id).values(title="後の件名"))
+    assert db.session.scalar(select(Item.title).where(Item.id == item.id)) == "元の件名"
+    db.session.remove()
+    assert db.session.scalar(select(Item.title).where(Item.id == item.id)) == "後の件名"
