@@ -32,7 +32,9 @@ ACTOR = "system:scheduler"
 class Job:
     name: str
     label: str  #: Japanese, for the status pages
-    func: Callable[[], int | None]  #: runs in an app context; returns how many things it processed
+    #: Runs in an app context; returns how many things it processed. One that fails after
+    #: committing part of its work says how much on the exception (`processed` attribute).
+    func: Callable[[], int | None]
     interval: Callable[[dict], int]  #: seconds, read from the app config
 
 
@@ -53,7 +55,8 @@ def run_job(name: str, *, triggered_by: str = ACTOR) -> JobRun:
     except Exception as exc:  # a failed run must be visible on the status page, not lost
         db.session.rollback()
         log.error("job %s failed: %s", name, type(exc).__name__, exc_info=exc)
-        processed, status, message = 0, "failed", f"{type(exc).__name__}: 実行中にエラーが発生しました。"
+        processed, status, message = (getattr(exc, "processed", 0), "failed",
+                                      f"{type(exc).__name__}: 実行中にエラーが発生しました。")
     with db.transaction() as session:
         run = JobRun(job=name, started_at=started, finished_at=utcnow(), status=status,
                      processed=processed, triggered_by=triggered_by, message=message)

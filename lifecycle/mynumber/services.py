@@ -370,8 +370,15 @@ def sweep_keys(buckets: set[str] | None = None) -> int:
 
 
 def scheduled_purge() -> int:
-    """The scheduler's job (scheduler.run_job records the run)."""
-    return purge_due(SCHEDULER_ACTOR, rule="scheduled").purged
+    """The scheduler's job (scheduler.run_job records the run). Each batch commits on its own, so
+    a run that fails midway has purged some copies: the failure carries how many, for the run."""
+    result = PurgeResult(as_of=utcnow(), rule="scheduled")
+    try:
+        purge_due(SCHEDULER_ACTOR, rule="scheduled", result=result)
+    except Exception as exc:
+        exc.processed = result.purged
+        raise
+    return result.purged
 
 
 def run_purge(actor, *, as_of: datetime | None = None, rule: str = "manual") -> tuple[PurgeResult, JobRun]:

@@ -251,6 +251,21 @@ def test_sweep_heals_a_crash_between_commit_and_unlink(record, monkeypatch):
     assert not store.has_key(bucket)
 
 
+def test_a_scheduled_purge_that_fails_records_what_it_had_purged(record, monkeypatch):
+    from lifecycle.scheduler import run_job
+
+    for n in range(3):
+        record(ago=DUE, my_number=valid_number(60 + n))
+
+    def crash(_bucket):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(services.keystore(), "destroy", crash)  # fails after every batch committed
+    run = run_job(services.JOB)
+    assert (run.status, run.processed, copies()) == ("failed", 3, 0)
+    assert "OSError" in run.message
+
+
 def test_sweep_removes_orphan_keys_but_never_a_live_one(record):
     live = record()
     store = services.keystore()
