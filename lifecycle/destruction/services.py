@@ -296,8 +296,13 @@ def _may_destroy(actor, item: Item) -> None:
                         "廃棄を申請できるのは、保管者本人か同じ所属の職員です。")
 
 
-def _check_available(item: Item) -> None:
-    batch = active_batch_of(item)
+def _check_available(item: Item, batches: list[DestructionBatch] | None = None) -> None:
+    """`batches`: all of the item's batches when the caller has just read them (a page, never a
+    write: there only the locked re-read counts)."""
+    if batches is None:
+        batch = active_batch_of(item)
+    else:
+        batch = next((b for b in batches if b.status == State.AWAITING_WITNESS.value), None)
     if batch is not None:
         raise Conflict(f"{describe(item)}は既に廃棄「{batch.code}」に含まれています。", code="item_in_batch",
                        item=item.code)
@@ -603,13 +608,14 @@ def preview_selection(user, codes: list[str]) -> list[SelectionRow]:
     return rows
 
 
-def selection_row(user, item: Item) -> SelectionRow:
-    """Whether `user` may put this (visible) item into a new batch now, and if not, why."""
+def selection_row(user, item: Item, batches: list[DestructionBatch] | None = None) -> SelectionRow:
+    """Whether `user` may put this (visible) item into a new batch now, and if not, why.
+    `batches`: the item's batches, when the caller has them (see _check_available)."""
     problem, material = None, None
     try:
         material = material_of(item)
         _may_destroy(user, item)
-        _check_available(item)
+        _check_available(item, batches)
     except DomainError as exc:
         problem = exc.message
     return SelectionRow(item.code, item, material, problem)

@@ -172,7 +172,7 @@ def item_panel(item, user):
     batches = services.batches_of(item)
     eligible = False
     if user.has_role(*CREATORS):
-        eligible = services.selection_row(user, item).problem is None
+        eligible = services.selection_row(user, item, batches).problem is None
     if not batches and not eligible:
         return None
     return {"batches": batches, "eligible": eligible, "item": item,

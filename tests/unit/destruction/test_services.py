@@ -393,6 +393,20 @@ def test_device_storage_joins_a_crush_batch_without_changing_the_lease_state(wor
         services.create_batch(world["bulk"], items=[device.code], method="crush", place="市町課")
 
 
+def test_a_device_awaiting_its_witnessed_crush_cannot_join_another_batch(world):
+    """The item page passes the batches it has just read; the answer must be the same as a fresh look."""
+    from lifecycle.devices.services import request_erasure
+    device = factories.device(world["admin"])
+    request_erasure(world["admin"], device.code)
+    item = get_item(device.code)
+    assert services.selection_row(world["bulk"], item, services.batches_of(item)).problem is None
+    batch = services.create_batch(world["bulk"], items=[device.code], method="crush", place="市町課")
+    item = get_item(device.code)
+    for batches in (None, services.batches_of(item)):
+        problem = services.selection_row(world["bulk"], item, batches).problem
+        assert problem and batch.code in problem and "既に廃棄" in problem
+
+
 def test_registrar_cannot_put_a_device_in_a_batch(world):
     from lifecycle.devices.services import request_erasure
     device = factories.device(world["admin"])
