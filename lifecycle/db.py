@@ -46,10 +46,6 @@ def row_id(value) -> int | None:
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("lifecycle_writing", default=False)
 
 
-#: psycopg's TransactionStatus.IDLE: connected, no transaction open.
-_PG_IDLE = 0
-
-
 def _only_inside_transaction(session: Session, _context, _instances) -> None:
     """A change the app's session flushed outside transaction() would be written without its
     audit event (and on PostgreSQL, where reads run in autocommit, committed at once): refuse it."""
@@ -138,8 +134,10 @@ class Database:
         teardown), as every read's connection is rolled back on return to the pool."""
         if self.is_sqlite or _writing.get():
             return
+        from psycopg.pq import TransactionStatus  # PostgreSQL only: SQLite deployments never get here
+
         connection = self.session().connection()
-        if connection.connection.driver_connection.info.transaction_status == _PG_IDLE:
+        if connection.connection.driver_connection.info.transaction_status == TransactionStatus.IDLE:
             connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     @contextmanager
