@@ -9,6 +9,7 @@ from functools import wraps
 from flask import (Flask, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask_login import current_user, logout_user
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -78,6 +79,23 @@ def current_reader():
     return getattr(g, "api_snapshot", None) or current_actor()
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """The signed session cookie is for pages only. The JSON API authenticates by bearer token
+    alone, so a cookie sent with an API request is neither read nor answered: that spares
+    verifying it and deriving its signer on every API call, and no browser session can ride on an
+    API request. Nothing the API does may rely on the session; it gets an empty one."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if request.path.startswith("/api/"):
+            return
+        super().save_session(app, session, response)
+
+
 def _audit_refusal(status: int, reason: str) -> None:
     try:
         from .extensions import db
@@ -99,6 +117,8 @@ def _error_response(status: int, code: str, message: str, extra: dict | None = N
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = PageSessions()
+
     @app.before_request
     def idle_timeout():
         if request.path.startswith(("/static/", "/api/")) or not current_user.is_authenticated:

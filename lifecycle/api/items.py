@@ -1,7 +1,6 @@
 """Items over the API (API.md "Items"): register, list the ledger, one item with its events, scan."""
 from __future__ import annotations
 
-import json
 
 from flask import request
 
@@ -11,6 +10,7 @@ from ..clock import iso
 from ..items import queries
 from ..items.schemas import item_json
 from ..items.services import get_visible_row, register_item
+from ..jsonout import loads_event_data
 from ..labels.services import resolve_label
 from ..states import ITEM_KINDS, states_of
 from ..web import current_actor, current_reader
@@ -80,13 +80,9 @@ LIST_QUERY = {
 
 
 def event_json(event) -> dict:
-    try:
-        data = json.loads(event.data)
-    except ValueError:
-        data = {}
     return {"seq": event.seq, "type": event.type, "type_label": event_label(event.type),
-            "at": iso(event.at), "actor": event.actor, "subject": event.subject, "data": data,
-            "hash": event.hash}
+            "at": iso(event.at), "actor": event.actor, "subject": event.subject,
+            "data": loads_event_data(event.data), "hash": event.hash}
 
 
 @endpoint("/items", "POST", summary="帳票・媒体・機器を管理簿に登録する", request=REGISTER_SCHEMA,
