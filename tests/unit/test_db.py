@@ -69,3 +69,38 @@ def test_a_stream_reads_one_moment(app, world):
     assert db.session.scalar(select(Item.title).where(Item.id == item.id)) == "元の件名"
     db.session.remove()
     assert db.session.scalar(select(Item.title).where(Item.id == item.id)) == "後の件名"
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite behaviour: the lock file queues SQLite writers")
+def test_sqlite_writers_wait_on_the_lock_file_and_go_on_when_it_is_released(app):
+    import fcntl
+    import os
+    import threading
+    import time
+
+    path = db.engine.url.database + "-writer.lock"
+    holder = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process in the middle of a write
+    done = threading.Event()
+
+    def write():
+        with app.app_context():
+            with db.transaction():
+                record_event(EventType.ITEM_UPDATED, actor="system:test", subject="queued")
+            db.session.remove()
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert not done.wait(0.5)  # queued behind the holder, not failing and not writing
+        assert verify_chain().events == 0
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    start = time.monotonic()
+    assert done.wait(10)
+    writer.join()
+    assert time.monotonic() - start < 1  # woken at once, not after a busy-handler sleep
+    db.session.rollback()
+    assert verify_chain().events == 1

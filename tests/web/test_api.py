@@ -1,6 +1,7 @@
 import pytest
 
 from lifecycle.api import ENDPOINTS
+from tests import factories
 
 
 def test_error_format_for_missing_and_bad_token(client, world):
@@ -153,3 +154,26 @@ def test_steps_that_take_no_body_are_documented_so(client, api, world):
                 "/api/v1/transfers/{transfer_id}/cancel"]
     assert all(paths[p]["post"]["requestBody"]["required"] is False for p in optional)
     assert paths["/api/v1/items"]["post"]["requestBody"]["required"] is True
+
+
+def test_the_api_neither_reads_nor_answers_the_browser_session(client, login):
+    login("auditor")  # the client now carries a signed-in session cookie
+    assert client.get("/audit/verify").status_code == 200
+    response = client.get("/api/v1/me")  # but no bearer token
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthenticated"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_api_json_is_utf8_in_schema_order_and_survives_any_integer(app, api, world):
+    from lifecycle.jsonout import loads_event_data
+
+    code = factories.form(world["registrar"], title="住民票の写し 一括").code
+    response = api("bulk").get(f"/api/v1/items/{code}")
+    body = response.get_data()
+    assert "住民票の写し 一括".encode() in body  # not \\u escapes
+    assert body.startswith(b'{"code":') and body.endswith(b"\n")
+    assert response.get_json()["events"][0]["data"]["title"] == "住民票の写し 一括"
+    with app.test_request_context():
+        assert app.json.response({"n": 2**70}).get_json() == {"n": 2**70}  # beyond orjson: stdlib
+    assert loads_event_data('{"to": "x"}') == {"to": "x"} and loads_event_data("not json") == {}

@@ -119,3 +119,39 @@ def test_reads_use_the_snapshot_and_writes_a_copy_of_it(app, api, world):
     actors = db.session.scalars(select(AuditEvent.actor).where(AuditEvent.type.in_(
         ("access:denied", "label:forged", "item:registered")))).all()
     assert {"registrar2", "bulk"} <= set(actors)
+
+
+def _user_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if "FROM users" in s and "auth_version" not in s.split("FROM")[0]
+            or "FROM role_grants" in s or "FROM departments" in s]
+
+
+def test_a_write_reuses_the_attached_user_without_reloading_it(app, world):
+    from sqlalchemy import event
+
+    from lifecycle.auth.roles import Role
+
+    user = cache.user_by_id(world["auditor"].id)
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        with db.transaction():
+            assert user.has_role(Role.AUDITOR) and user.department.code
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert any("auth_version" in s for s in statements)  # checked under the write lock
+    assert _user_reads(statements) == []
+
+
+def test_a_role_revoked_just_before_a_write_is_seen_inside_it(app, world):
+    from lifecycle.auth.roles import Role
+
+    user = cache.user_by_id(world["auditor"].id)  # the request's user, attached at its start
+    assert user.has_role(Role.AUDITOR)
+    with Session(db.engine) as other:  # meanwhile an administrator revokes the role elsewhere
+        grant = other.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id)).one()
+        other.delete(grant)
+        other.commit()
+    with db.transaction():
+        assert not user.has_role(Role.AUDITOR)
