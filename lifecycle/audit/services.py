@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..clock import utcnow
 from ..extensions import db
@@ -44,29 +44,37 @@ def chain_hash(prev: str, seq: int, at: datetime, type_: str, actor: str, subjec
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record_event(type_: EventType, *, actor, subject: str | None = None, **details) -> AuditEvent:
-    """Appends one event inside the caller's write transaction (db.transaction())."""
+#: The chain head is read and moved with Core statements: an ORM flush of the event and the
+#: head was a third of a registration. Nothing keeps an AuditHead object in a session, so
+#: there is no stale copy to overwrite it.
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_MOVE_HEAD = (update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_APPEND = insert(AuditEvent.__table__)
+
+
+def record_event(type_: EventType, *, actor, subject: str | None = None, **details) -> int:
+    """Appends one event inside the caller's write transaction (db.transaction()); returns its seq."""
     if not db.in_write():
         raise RuntimeError("audit events are written only inside db.transaction()")
     leaked = FORBIDDEN_KEYS.intersection(details)
     if leaked:
         raise ValueError(f"refusing to log secret fields: {sorted(leaked)}")
     session = db.session()
-    head = session.get(AuditHead, 1)
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    seq = head.seq + 1
+    current = session.execute(_HEAD).first()
+    seq, prev = (current.seq + 1, current.hash) if current else (1, GENESIS)
     at = utcnow()
     name = actor_name(actor)
+    type_value = EventType(type_).value
     data = canonical_data(details)
-    digest = chain_hash(head.hash, seq, at, EventType(type_).value, name, subject, data)
-    event = AuditEvent(seq=seq, at=at, type=EventType(type_).value, actor=name, subject=subject,
-                       data=data, hash=digest)
-    session.add(event)
-    head.seq, head.hash = seq, digest
-    session.flush()
-    return event
+    digest = chain_hash(prev, seq, at, type_value, name, subject, data)
+    session.execute(_APPEND, {"seq": seq, "at": at, "type": type_value, "actor": name, "subject": subject,
+                              "data": data, "hash": digest})
+    if current is None:
+        session.execute(insert(AuditHead.__table__), {"id": 1, "seq": seq, "hash": digest})
+    else:
+        session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    return seq
 
 
 def record_denied(actor, *, path: str, method: str, reason: str) -> None:
@@ -119,7 +127,7 @@ def verify_chain(batch: int = 20000) -> Verification:
         cursor.close()
     finally:
         raw.close()
-    head = db.session.get(AuditHead, 1)
+    head = db.session.execute(_HEAD).first()
     if head is not None and (head.seq != count or head.hash != prev):
         return Verification(False, count, prev, count + 1 if head.seq > count else head.seq,
                             f"記録の末尾が一致しません（末尾は {head.seq} 番のはずが {count} 番です）。"
@@ -128,7 +136,7 @@ def verify_chain(batch: int = 20000) -> Verification:
 
 
 def head() -> tuple[int, str]:
-    row = db.session.get(AuditHead, 1)
+    row = db.session.execute(_HEAD).first()
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 

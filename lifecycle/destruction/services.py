@@ -36,8 +36,8 @@ from ..clock import to_jst, today_jst, utcnow
 from ..db import row_id
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, PolicyViolation
 from ..extensions import db
-from ..items.models import CodeCounter, Item
-from ..items.services import describe, get_item
+from ..items.models import Item
+from ..items.services import describe, get_item, next_number
 from ..policy import services as policy
 from ..states import KIND_LABELS, Kind, State
 from . import files
@@ -358,12 +358,7 @@ def _load_items(codes: list[str]) -> list[Item]:
 
 
 def _next_code(year: int) -> str:
-    counter = db.session.get(CodeCounter, ("DS", year))
-    if counter is None:
-        counter = CodeCounter(prefix="DS", year=year, last=0)
-        db.session.add(counter)
-    counter.last += 1
-    return f"DS-{year}-{counter.last:06d}"
+    return f"DS-{year}-{next_number('DS', year):06d}"
 
 
 def _planned(value) -> date | None:

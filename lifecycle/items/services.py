@@ -4,7 +4,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import defaultload
 
 from .. import validation as v
@@ -35,15 +35,25 @@ MAX_LEASE_YEARS = 15
 _LINE_BREAKS = ("\n", "\r", "\t")
 
 
+_COUNTERS = CodeCounter.__table__
+_BUMP_COUNTER = (update(_COUNTERS).where(_COUNTERS.c.prefix == bindparam("p"), _COUNTERS.c.year == bindparam("y"))
+                 .values(last=_COUNTERS.c.last + 1).returning(_COUNTERS.c.last))
+
+
+def next_number(prefix: str, year: int) -> int:
+    """The next serial of a code series (items, destruction batches), unique because writers are
+    serialised (see db.transaction). One Core UPDATE … RETURNING: no counter object to flush."""
+    last = db.session.execute(_BUMP_COUNTER, {"p": prefix, "y": year}).scalar()
+    if last is None:
+        last = 1
+        db.session.execute(insert(_COUNTERS), {"prefix": prefix, "year": year, "last": last})
+    return last
+
+
 def next_code(kind: Kind, year: int) -> str:
-    """F-2026-000123: unique because writers are serialised (see db.transaction)."""
+    """F-2026-000123."""
     prefix = CODE_PREFIX[kind]
-    counter = db.session.get(CodeCounter, (prefix, year))
-    if counter is None:
-        counter = CodeCounter(prefix=prefix, year=year, last=0)
-        db.session.add(counter)
-    counter.last += 1
-    return f"{prefix}-{year}-{counter.last:06d}"
+    return f"{prefix}-{year}-{next_number(prefix, year):06d}"
 
 
 # The holder's role grants are not needed to show an item: loaded only if asked. Built once, as

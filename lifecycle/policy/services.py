@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, select
+
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.roles import Role
@@ -68,11 +70,14 @@ def _parse(policy: Policy, raw):
     return value
 
 
+_VALUE = select(PolicySetting.value).where(PolicySetting.key == bindparam("key"))
+
+
 def get(key: str):
     """The policy's current value (the override if an admin set one, else the default)."""
     policy = POLICIES[key]
-    row = db.session.get(PolicySetting, key)
-    return policy.default if row is None else _parse(policy, row.value)
+    value = db.session.execute(_VALUE, {"key": key}).scalar()  # a column, not an object: cheaper
+    return policy.default if value is None else _parse(policy, value)
 
 
 def all_values() -> list[tuple[Policy, object]]:
