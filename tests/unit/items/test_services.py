@@ -292,3 +292,42 @@ def test_an_item_shows_the_same_as_an_object_and_as_a_ledger_row(app, world):
         get_visible_row(world["auditor"], "F-1999-999999")
     with pytest.raises(NotFound):
         get_visible_row(world["auditor"], "F-2026\x00")
+
+
+def test_refused_input_is_answered_without_waiting_for_other_writers(app, world):
+    """Input is checked before the write lock is taken: a registration with a mistake is refused
+    at once even while another writer holds the lock, and a valid one waits for it."""
+    from tests.conftest import BACKEND
+    if BACKEND != "sqlite":
+        pytest.skip("the lock file is SQLite's; PostgreSQL's advisory lock is checked by the concurrency tests")
+    import fcntl
+    import os
+
+    items, events = counts()
+    db.session.rollback()
+    holder = os.open(db.engine.url.database + "-writer.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another writer in the middle of its transaction
+    try:
+        with pytest.raises(Invalid, match="件名"):
+            register_item(world["registrar"], {"kind": "form", "title": "", "business": "car-tax", "sheets": 1})
+        with pytest.raises(Invalid, match="利用事務"):
+            register_item(world["registrar"], {"kind": "form", "title": "帳票", "business": "nothing", "sheets": 1})
+        done = threading.Event()
+
+        def valid():
+            with app.app_context():
+                register_item("system:test", {"kind": "form", "title": "待つ帳票", "business": "car-tax",
+                                              "sheets": 1}, holder_login="registrar")
+                db.session.remove()
+            done.set()
+
+        writer = threading.Thread(target=valid)
+        writer.start()
+        assert not done.wait(0.5)
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    assert done.wait(10)
+    writer.join()
+    db.session.rollback()
+    assert counts() == (items + 1, events + 1)
