@@ -43,6 +43,8 @@ _BUMP_COUNTER = (update(_COUNTERS).where(_COUNTERS.c.prefix == bindparam("p"), _
 def next_number(prefix: str, year: int) -> int:
     """The next serial of a code series (items, destruction batches), unique because writers are
     serialised (see db.transaction). One Core UPDATE … RETURNING: no counter object to flush."""
+    if not db.in_write():  # Core statements pass the session's flush guard: refuse them here
+        raise RuntimeError("code counters move only inside db.transaction()")
     last = db.session.execute(_BUMP_COUNTER, {"p": prefix, "y": year}).scalar()
     if last is None:
         last = 1

@@ -104,3 +104,16 @@ def test_sqlite_writers_wait_on_the_lock_file_and_go_on_when_it_is_released(app)
     assert time.monotonic() - start < 1  # woken at once, not after a busy-handler sleep
     db.session.rollback()
     assert verify_chain().events == 1
+
+
+def test_counters_and_events_move_only_inside_a_transaction(app):
+    from lifecycle.items.services import next_number
+
+    with pytest.raises(RuntimeError, match="db.transaction"):
+        next_number("F", 2026)
+    with pytest.raises(RuntimeError, match="db.transaction"):
+        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="stray")
+    db.session.rollback()
+    assert verify_chain().events == 0
+    with db.transaction():
+        assert (next_number("F", 2026), next_number("F", 2026)) == (1, 2)
