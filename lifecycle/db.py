@@ -4,8 +4,8 @@ Writes are serialised: SQLite transactions that write queue on a lock file and t
 BEGIN IMMEDIATE, and PostgreSQL ones take a transaction-scoped advisory lock first. The audit log
 is a single hash chain, so its appends are serial anyway; taking the lock at the start instead of
 at the append also makes every read inside a write transaction see the latest committed state,
-which is what keeps two people from both accepting the same hand-off. Nothing is written outside transaction(): the session
-refuses to flush there.
+which is what keeps two people from both accepting the same hand-off. Nothing is written outside
+transaction(): the session refuses to flush there.
 """
 from __future__ import annotations
 
@@ -190,10 +190,11 @@ class Database:
         if session.in_transaction():
             session.rollback()  # leave any read snapshot so the write sees the newest data
         token = _writing.set(True)
-        lock = self._writer_lock
-        if lock is not None:
-            lock.acquire()
+        lock, locked = self._writer_lock, False
         try:
+            if lock is not None:
+                lock.acquire()
+                locked = True
             if self.is_sqlite:
                 session.connection()
             else:
@@ -207,6 +208,6 @@ class Database:
             session.rollback()
             raise
         finally:
-            if lock is not None:
+            if locked:
                 lock.release()
             _writing.reset(token)

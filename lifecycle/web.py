@@ -8,8 +8,8 @@ from functools import wraps
 
 from flask import (Flask, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
-from flask_login import current_user, logout_user
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -86,12 +86,12 @@ class PageSessions(SecureCookieSessionInterface):
     API request. Nothing the API does may rely on the session; it gets an empty one."""
 
     def open_session(self, app, request):
-        if request.path.startswith("/api/"):
+        if wants_json():
             return self.session_class()
         return super().open_session(app, request)
 
     def save_session(self, app, session, response) -> None:
-        if request.path.startswith("/api/"):
+        if wants_json():
             return
         super().save_session(app, session, response)
 

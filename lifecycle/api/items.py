@@ -1,7 +1,6 @@
 """Items over the API (API.md "Items"): register, list the ledger, one item with its events, scan."""
 from __future__ import annotations
 
-
 from flask import request
 
 from ..audit.events import event_label

@@ -257,12 +257,12 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
             _refuse_duplicate_device(fields)
         code = next_code(kind, to_jst(now).year)
         session.execute(_INSERT_ITEM, {
-            "code": code, "kind": kind, "status": INITIAL[kind].value, "title": title,
+            **_EMPTY_ROW, "code": code, "kind": kind, "status": INITIAL[kind].value, "title": title,
             "location": location, "holder_id": holder_id, "department_id": department_id,
             "business_id": business_id,
             "created_by_id": actor.id if isinstance(actor, User) else None,
             "created_by": actor if isinstance(actor, str) else actor.login, "created_at": now,
-            **{column: None for column in _KIND_COLUMNS}, **fields})
+            **fields})
         retention_until = fields.get("retention_until")
         record_event(EventType.ITEM_REGISTERED, actor=actor, subject=code, kind=kind.value,
                      title=title, holder=holder_login, department=department_code,
@@ -272,11 +272,8 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
 
 
 _INSERT_ITEM = insert(Item.__table__)
-#: Every kind's own columns, so that one compiled INSERT serves all three kinds.
-_KIND_COLUMNS = ("retention_until", "output_at", "terminal", "sheets", "contains_my_number", "media_type",
-                 "record_count", "recipient", "encrypted", "due_back", "device_type", "asset_tag", "model",
-                 "serial", "lessor", "lease_contract", "lease_start", "lease_end", "has_storage",
-                 "holds_my_number_data")
+#: Every column but the id, empty: each kind fills its own, and one compiled INSERT serves all three.
+_EMPTY_ROW = dict.fromkeys(column.name for column in Item.__table__.c if not column.primary_key)
 
 
 def describe(item: Item) -> str:
