@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..extensions import db
-from .models import ApiToken, RoleGrant, User
+from .models import ApiToken, Business, Department, RoleGrant, User
 
 #: Names of departments are not versioned with the user; a renamed department shows up within this.
 SNAPSHOT_SECONDS = 60.0
@@ -104,6 +104,29 @@ def snapshot_by_token_hash(token_hash: str) -> User | None:
     None. Read it; `attach` it before passing it to anything that writes."""
     row = db.session.connection().execute(_VERSION_BY_TOKEN, {"token_hash": token_hash}).first()
     return None if row is None else _cache.snapshot(row.id, row.auth_version)
+
+
+_names: tuple | None = None  # (engine, good until, names)
+
+
+def master_names(load) -> dict[str, dict[str, str]]:
+    """`load()`'s names of departments and businesses, read again after SNAPSHOT_SECONDS: every
+    item page shows them in its event details, and reading them was a twentieth of the page. A
+    master renamed in another process shows within that time, as department names in the user
+    snapshots do; a change flushed in this one drops the copy at once (below)."""
+    global _names
+    found = _names
+    if found is None or found[0] is not db.engine or found[1] < time.monotonic():
+        found = _names = (db.engine, time.monotonic() + SNAPSHOT_SECONDS, load())
+    return found[2]
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_master_names(session: Session, _context, _instances) -> None:
+    global _names
+    if _names is not None and any(isinstance(obj, (Department, Business))
+                                  for obj in (*session.new, *session.dirty, *session.deleted)):
+        _names = None
 
 
 @event.listens_for(Session, "before_flush")

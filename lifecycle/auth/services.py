@@ -78,7 +78,12 @@ _MASTER_NAMES = union_all(select(literal("department").label("master"), Departme
 
 
 def master_names() -> dict[str, dict[str, str]]:
-    """Code → name of every department and business, so event details read as words."""
+    """Code → name of every department and business, so event details read as words (shared:
+    read it, never change it)."""
+    return cache.master_names(_read_master_names)
+
+
+def _read_master_names() -> dict[str, dict[str, str]]:
     names: dict[str, dict[str, str]] = {"department": {}, "business": {}}
     for master, code, name in db.session.connection().execute(_MASTER_NAMES):
         names[master][code] = name

@@ -184,7 +184,15 @@ def active_batch_of(item: Item) -> DestructionBatch | None:
     return db.session.scalar(_ACTIVE_BATCH_OF, {"item_id": item.id})
 
 
+_IN_ANY_BATCH = select(DestructionBatchItem.__table__.c.batch_id).where(
+    DestructionBatchItem.__table__.c.item_id == bindparam("item_id")).limit(1)
+
+
 def batches_of(item: Item) -> list[DestructionBatch]:
+    # Most items were never in a batch: outside a write (where the ORM query's autoflush counts)
+    # a Core look at the index answers that for a third of what that query costs finding nothing.
+    if not db.in_write() and db.session.connection().execute(_IN_ANY_BATCH, {"item_id": item.id}).first() is None:
+        return []
     return list(db.session.scalars(_BATCHES_OF, {"item_id": item.id}))
 
 

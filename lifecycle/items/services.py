@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import defaultload
@@ -301,6 +302,40 @@ def get_visible_item(user, code: str) -> Item:
 def get_visible_row(user, code: str):
     """The item as a ledger row (items/queries.LEDGER_COLUMNS), for showing without changing it."""
     return _visible(user, _found(code, queries.item_row))
+
+
+class ShownItem:
+    """An item as a page shows it: its ledger row (queries.LEDGER_COLUMNS) with the rest of what
+    the page and the sections other domains add to it read of an Item (the state rules, and the
+    holder, department and business as records), for a third of the cost of loading the Item with
+    them as objects. It only shows: whatever changes an item loads the Item under the write lock."""
+
+    __slots__ = ("_row", "holder", "department", "business")
+
+    def __init__(self, row) -> None:
+        self._row = row
+        self.holder = SimpleNamespace(id=row.holder_id, login=row.holder_login, name=row.holder_name)
+        self.department = SimpleNamespace(id=row.department_id, code=row.department_code, name=row.department_name)
+        self.business = (None if row.business_code is None else
+                         SimpleNamespace(code=row.business_code, name=row.business_name, basis=row.business_basis))
+
+    def __getattr__(self, name: str):
+        return getattr(self._row, name)
+
+    @property
+    def state_kind(self) -> Kind:
+        return Kind(self._row.kind)
+
+    @property
+    def audit_subject(self) -> str:
+        return self._row.code
+
+    def is_overdue(self, as_of: date) -> bool:
+        return queries.row_overdue(self._row, as_of)
+
+
+def get_visible_shown(user, code: str) -> ShownItem:
+    return ShownItem(get_visible_row(user, code))
 
 
 def _visible(user, item):

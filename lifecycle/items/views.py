@@ -25,7 +25,7 @@ from . import queries
 from .forms import FORMS
 from .models import Item
 from .panels import panels_for
-from .services import get_visible_item, register_item
+from .services import get_visible_shown, register_item
 
 bp = Blueprint("items", __name__)
 
@@ -192,7 +192,7 @@ def new():
 @bp.route("/items/<code>")
 @login_required
 def show(code: str):
-    item = get_visible_item(current_user, code)
+    item = get_visible_shown(current_user, code)
     today, kind = today_jst(), Kind(item.kind)
     return render_template(
         "items/show.html", item=item, kind=kind, kind_label=KIND_LABELS[kind],

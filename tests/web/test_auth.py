@@ -1,3 +1,4 @@
+import re
 import time
 
 import pytest
@@ -5,6 +6,7 @@ from sqlalchemy import select
 
 from lifecycle.audit.models import AuditEvent
 from lifecycle.extensions import db
+from lifecycle.seeds import DEMO_PASSWORD
 
 
 def test_login_page_is_japanese_with_csrf_field(app):
@@ -183,3 +185,40 @@ def test_the_session_cookie_is_refreshed_once_a_minute_not_on_every_page(app, cl
     assert "lifecycle_session=" in refreshed.headers.get("Set-Cookie", "")
     with client.session_transaction() as session:
         assert int(time.time()) - session["seen"] < 5
+
+
+def _menu(html: str) -> list[tuple[str, str, bool]]:
+    nav = re.search(r'<nav class="mainnav".*?</nav>', html, re.S).group(0)
+    return [(href, label, bool(current)) for href, current, label in
+            re.findall(r'<a href="([^"]+)"( class="active" aria-current="page")?>([^<]+)</a>', nav)]
+
+
+def test_the_menu_follows_each_users_roles_and_marks_the_page_shown(app, login, world):
+    """The menu is kept per set of roles: users with other roles never get each other's entries."""
+    admin, auditor = app.test_client(), app.test_client()
+    admin.post("/login", data={"login": "admin", "password": DEMO_PASSWORD})
+    auditor.post("/login", data={"login": "auditor", "password": DEMO_PASSWORD})
+    admin_menu = _menu(admin.get("/items?kind=medium").get_data(as_text=True))
+    auditor_menu = _menu(auditor.get("/items?kind=medium").get_data(as_text=True))
+    assert ("/admin/users", "管理", False) in admin_menu
+    assert "管理" not in [label for _h, label, _c in auditor_menu] and "監査ログ" in [l for _h, l, _c in auditor_menu]
+    for menu in (admin_menu, auditor_menu):  # of the three ledgers only the one shown is marked
+        assert [(label, current) for _h, label, current in menu if "管理簿" in label] == [
+            ("帳票管理簿", False), ("媒体管理簿", True), ("機器管理簿", False)]
+    again = _menu(admin.get("/").get_data(as_text=True))
+    assert [label for _h, label, current in again if current] == ["ホーム"]
+    assert [(h, label) for h, label, _c in again] == [(h, label) for h, label, _c in admin_menu]
+
+
+def test_a_granted_or_revoked_role_changes_the_menu_on_the_next_page(client, login, world):
+    from lifecycle.auth.services import grant_role, revoke_role
+
+    def labels():
+        return [label for _h, label, _c in _menu(client.get("/").get_data(as_text=True))]
+
+    login("registrar")
+    assert "監査ログ" not in labels()
+    grant_role(world["admin"], "registrar", "auditor")
+    assert "監査ログ" in labels()
+    revoke_role(world["admin"], "registrar", "auditor")
+    assert "監査ログ" not in labels()

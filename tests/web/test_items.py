@@ -436,3 +436,25 @@ def test_api_scan(api, world):
     assert "偽造" in body["error"]["message"]
     assert event_count(EventType.LABEL_FORGED) == 1
     assert api("registrar2").get(f"/api/v1/scan/{payload}").status_code == 403
+
+
+def test_a_business_added_meanwhile_reads_as_its_name_on_the_next_item_page(client, login, world):
+    """Item pages keep the masters' names between requests; a change is seen on the next page."""
+    from lifecycle.auth.services import create_business
+    login("bulk")
+    assert client.get(f"/items/{form(world['bulk']).code}").status_code == 200  # names read and kept
+    create_business(world["admin"], "new-tax", "新しい税の事務", "条例第1号")
+    item = form(world["bulk"], business="new-tax")
+    html = client.get(f"/items/{item.code}").get_data(as_text=True)
+    assert "利用事務: 新しい税の事務" in html and "新しい税の事務<span" in html
+
+
+def test_item_page_of_each_kind_reads_its_masters_from_the_ledger_row(client, login, world):
+    """The page shows the row, not the Item object: holder, department and business as words."""
+    login("bulk")
+    for item, texts in ((form(world["bulk"]), ("自動車税", "市町課", "一括 花子（bulk）", "3枚")),
+                        (medium(world["bulk"]), ("旅券の発給に関する事務", "教育委員会", "1,200件")),
+                        (device(world["admin"]), ("FMV-D7000", "九州リース株式会社", "記憶装置"))):
+        html = client.get(f"/items/{item.code}").get_data(as_text=True)
+        for text in texts:
+            assert text in html, (item.code, text)
