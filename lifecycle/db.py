@@ -14,11 +14,13 @@ import enum
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -92,6 +94,35 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.connection.driver_connection.execute("BEGIN")
 
 
+#: A pooled PostgreSQL connection unused for this long is checked with a ping before use.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections that sat idle: pinging every checkout was a
+    round trip on every read and two on every write (the write takes a fresh connection). A
+    connection that dropped while idle (a database restart, a firewall's timeout) is replaced
+    before anyone uses it; one that was in use seconds ago is used as it is, and if the database
+    went away meanwhile, the first request to find out fails whole (rolled back, the Japanese
+    500 page) and SQLAlchemy discards the rest of the pool with it."""
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection, record, _proxy):
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer")
+
+
 class WriterLock:
     """Queues SQLite writers of every process of one instance on a lock file before BEGIN IMMEDIATE.
 
@@ -142,7 +173,8 @@ class Database:
             self._writer_lock = WriterLock(path + "-writer.lock") if path and path != ":memory:" else None
         else:
             self._writer_lock = None
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_size=10, max_overflow=20)
+            _ping_when_idle(engine)
             # The session reads in driver autocommit: a page then costs its queries and nothing
             # else, where a transaction adds a BEGIN and a ROLLBACK round trip to every request.
             # Each statement sees the newest committed data either way (PostgreSQL's default READ

@@ -235,7 +235,7 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
     whole system takes a second. The input is therefore checked, and the business and policy it
     names are read, before the lock; under it the registrant's roles are checked again on their
     current version, then the code, the row and the audit event are written with Core statements
-    (the ORM's flush of an Item was a quarter of the locked time).
+    (the ORM's flush of an Item was a quarter of the locked time); the Item is read after the commit.
     """
     if not isinstance(data, dict):
         raise Invalid("登録内容が正しくありません。")
@@ -269,7 +269,7 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
                      title=title, holder=holder_login, department=department_code,
                      business=business_code,
                      retention_until=retention_until.isoformat() if retention_until else None)
-        return get_item(code)  # read in the write: the caller gets it without a read snapshot open
+    return get_item(code)  # read after the commit, so the lock is not held for it
 
 
 _INSERT_ITEM = insert(Item.__table__)

@@ -1,7 +1,10 @@
 """The transaction design of lifecycle/db.py: writes only inside transaction(), whole or not at all;
 on PostgreSQL reads run in autocommit and streams read one moment."""
+import importlib
+
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy.pool import NullPool
 
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import record_event, verify_chain
@@ -55,6 +58,29 @@ def test_reads_open_no_transaction_and_writes_do(app):
         session.execute(select(1))
         assert _driver_status() == TransactionStatus.INTRANS
         assert session.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+
+
+def _backend_pid() -> int:
+    return db.session.connection().connection.driver_connection.info.backend_pid
+
+
+@postgresql_only
+def test_a_pooled_connection_dropped_while_idle_is_replaced_before_use(app, monkeypatch):
+    """A database restart or a firewall timeout ends idle connections: the next request gets a
+    live one, not an error. Connections used moments ago are not pinged (a round trip per read)."""
+    dbmodule = importlib.import_module("lifecycle.db")  # the package exports the Database as "db"
+
+    first = _backend_pid()
+    db.session.remove()  # back to the pool
+    assert _backend_pid() == first, "the pool hands the same connection back"
+    db.session.remove()
+    monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkin counts as idle
+    other = create_engine(db.engine.url, poolclass=NullPool)  # not a connection from the pool
+    with other.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    other.dispose()
+    assert db.session.execute(select(1)).scalar() == 1
+    assert _backend_pid() != first
 
 
 @postgresql_only
