@@ -212,6 +212,13 @@ class Database:
         if connection.connection.driver_connection.info.transaction_status == TransactionStatus.IDLE:
             connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
+    def end_read(self) -> None:
+        """Ends the read snapshot (SQLite's read transaction) and keeps what was read loaded: for a
+        service that reads after its write, so its caller's next read sees what others wrote
+        meanwhile. Nothing may have changed outside transaction(): the flush guard refuses it."""
+        if not _writing.get():
+            self.session.commit()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """The one write transaction of an action: commit once at the outermost level or roll back."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from .clock import to_jst
+from .clock import jst_wall
 
 # (first day of the era, name); newest first.
 ERAS = (
@@ -32,8 +32,7 @@ def wareki_date(value: date | datetime | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = to_jst(value)
-        value = value.date()
+        value = jst_wall(value).date()
     return f"{_year_text(value)}{value.month}月{value.day}日"
 
 
@@ -41,7 +40,7 @@ def wareki_datetime(value: datetime | None) -> str:
     """令和8年11月22日 14時05分 (JST)."""
     if value is None:
         return ""
-    local = to_jst(value)
+    local = jst_wall(value)
     return f"{wareki_date(local.date())} {local.hour}時{local.minute:02d}分"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -140,14 +141,18 @@ def head() -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-_EVENTS_FOR = (select(AuditEvent.__table__).where(AuditEvent.subject == bindparam("subject"))
+_EVENT_COLUMNS = AuditEvent.__table__.c
+_EVENTS_FOR = (select(*_EVENT_COLUMNS).where(AuditEvent.subject == bindparam("subject"))
                .order_by(AuditEvent.seq))
+#: An event as a plain named tuple: reading a column of a SQLAlchemy row by name costs about what
+#: building the whole tuple does, and an item's page and JSON read seven columns of ten events.
+EventRow = namedtuple("EventRow", [column.key for column in _EVENT_COLUMNS])
 
 
-def events_for(subject: str) -> list:
-    """The subject's events, oldest first, as read-only rows with the columns as attributes:
-    an item page shows them all, and rows cost a tenth of what mapped objects do."""
-    return db.session.connection().execute(_EVENTS_FOR, {"subject": subject}).all()
+def events_for(subject: str) -> list[EventRow]:
+    """The subject's events, oldest first, read-only, with the columns as attributes: an item
+    page shows them all, and rows cost a tenth of what mapped objects do."""
+    return [EventRow(*row) for row in db.session.connection().execute(_EVENTS_FOR, {"subject": subject})]
 
 
 @dataclass(frozen=True)
