@@ -49,7 +49,7 @@ def wants_json() -> bool:
 def fixed_url(endpoint: str, **values) -> str:
     """url_for for links that are the same on every page of a deployment (the menu, the static
     files, the header's forms): built once per script root and kept on the app, as building the
-    page frame's fifteen of them anew was a third of rendering an item page."""
+    page frame's fifteen of them anew was a tenth of rendering an item page."""
     cache = current_app.extensions.setdefault("lifecycle.fixed_urls", {})
     key = (request.script_root, endpoint, *sorted(values.items()))
     found = cache.get(key)

@@ -10,7 +10,24 @@ from ..db import Base, enum_column
 from ..states import Kind
 
 
-class Item(Base):
+class ItemRules:
+    """What the state machine, the audit log and the overdue rule ask of an item: the same for the
+    Item and for the ShownItem a page reads (items/services.py)."""
+
+    @property
+    def state_kind(self) -> Kind:
+        return Kind(self.kind)
+
+    @property
+    def audit_subject(self) -> str:
+        return self.code
+
+    def is_overdue(self, as_of: date) -> bool:
+        from .queries import row_overdue  # the one rule, shared with ledger rows and the SQL filter
+        return row_overdue(self, as_of)
+
+
+class Item(ItemRules, Base):
     """One ledger entry. One table for the three kinds keeps the custody, destruction and audit
     machinery kind-agnostic; columns that belong to one kind are null for the others."""
     __tablename__ = "items"
@@ -80,18 +97,6 @@ class Item(Base):
         # Free-text search reads only this narrow index instead of every row.
         Index("ix_items_kind_title_location", "kind", "title", "location", "department_id", "created_at"),
     )
-
-    @property
-    def state_kind(self) -> Kind:
-        return Kind(self.kind)
-
-    @property
-    def audit_subject(self) -> str:
-        return self.code
-
-    def is_overdue(self, as_of: date) -> bool:
-        from .queries import row_overdue  # the one rule, shared with ledger rows and the SQL filter
-        return row_overdue(self, as_of)
 
     # The names of a ledger row (items/queries.LEDGER_COLUMNS), so that one function shows an
     # item whether it was loaded as an object (after a change) or read as a row (to show it).
