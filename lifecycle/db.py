@@ -116,11 +116,9 @@ def _ping_when_idle(engine: Engine) -> None:
         if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
             return
         try:
-            alive = engine.dialect.do_ping(dbapi_connection)
+            engine.dialect.do_ping(dbapi_connection)  # returns True or raises
         except Exception as exc:
             raise DisconnectionError("the pooled connection did not answer") from exc
-        if not alive:
-            raise DisconnectionError("the pooled connection did not answer")
 
 
 class WriterLock:
