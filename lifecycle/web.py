@@ -9,6 +9,7 @@ from functools import wraps
 from flask import (Flask, current_app, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -105,21 +106,72 @@ def current_reader():
     return getattr(g, "api_snapshot", None) or current_actor()
 
 
+#: Verified page cookies and signed CSRF tokens kept per process (see PageSessions); past this
+#: many the memory is simply cleared, at the cost of verifying or signing once more.
+KEPT_SESSIONS = 4096
+
+
 class PageSessions(SecureCookieSessionInterface):
     """The signed session cookie is for pages only. The JSON API authenticates by bearer token
     alone, so a cookie sent with an API request is neither read nor answered: that spares
     verifying it and deriving its signer on every API call, and no browser session can ride on an
-    API request. Nothing the API does may rely on the session; it gets an empty one."""
+    API request. Nothing the API does may rely on the session; it gets an empty one.
+
+    A page's cookie, once verified, is remembered until it would expire: a browser sends the same
+    value on every page for a minute (idle_timeout renews it no more often), the same signed value
+    always holds the same contents, and checking its signature and decoding it was a fifteenth of
+    an item page. Only cookies holding plain values are kept, so each request's copy is its own.
+    """
+
+    def __init__(self) -> None:
+        self._opened: dict[str, tuple[bytes | str, float, dict]] = {}  # value: (key, good until, data)
 
     def open_session(self, app, request):
         if wants_json():
             return self.session_class()
-        return super().open_session(app, request)
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value or not app.secret_key:
+            return super().open_session(app, request)
+        found = self._opened.get(value)
+        if found is not None and found[0] == app.secret_key and time.time() < found[1]:
+            return self.session_class(found[2])
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = self.get_signing_serializer(app).loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if isinstance(data, dict) and all(isinstance(v, (str, int, float, bool, type(None))) for v in data.values()):
+            if len(self._opened) >= KEPT_SESSIONS:
+                self._opened.clear()
+            self._opened[value] = (app.secret_key, signed_at.timestamp() + max_age, data)
+        return self.session_class(data)
 
     def save_session(self, app, session, response) -> None:
         if wants_json():
             return
         super().save_session(app, session, response)
+
+
+_signed_csrf: dict[tuple, str] = {}  # (secret key, the session's raw token): its signed form
+
+
+def _reuse_signed_csrf() -> None:
+    """Flask-WTF signs the session's CSRF token anew for every page (a twentieth of an item page),
+    although tokens never expire here (WTF_CSRF_TIME_LIMIT is None: the session bounds them), so
+    one signed form serves every page of a session. Flask-WTF takes a token already in `g`."""
+    raw = session.get("csrf_token")
+    if raw is not None:
+        signed = _signed_csrf.get((current_app.secret_key, raw))
+        if signed is not None:
+            g.csrf_token = signed
+
+
+def _keep_signed_csrf() -> None:
+    signed, raw = g.get("csrf_token"), session.get("csrf_token")
+    if signed is not None and raw is not None:
+        if len(_signed_csrf) >= KEPT_SESSIONS:
+            _signed_csrf.clear()
+        _signed_csrf[(current_app.secret_key, raw)] = signed
 
 
 def _audit_refusal(status: int, reason: str) -> None:
@@ -162,6 +214,17 @@ def init_app(app: Flask) -> None:
             session["seen"] = now
             session.permanent = True
         return None
+
+    @app.before_request
+    def reuse_signed_csrf():
+        if not request.path.startswith(("/static/", "/api/")):
+            _reuse_signed_csrf()
+
+    @app.after_request
+    def keep_signed_csrf(response):
+        if not request.path.startswith(("/static/", "/api/")):
+            _keep_signed_csrf()
+        return response
 
     @app.after_request
     def security_headers(response):

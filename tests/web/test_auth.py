@@ -222,3 +222,56 @@ def test_a_granted_or_revoked_role_changes_the_menu_on_the_next_page(client, log
     assert "監査ログ" in labels()
     revoke_role(world["admin"], "registrar", "auditor")
     assert "監査ログ" not in labels()
+
+
+def _open(app, cookie: str):
+    with app.test_request_context("/", headers={"Cookie": f"lifecycle_session={cookie}"}) as ctx:
+        return app.session_interface.open_session(app, ctx.request)
+
+
+def test_a_remembered_session_cookie_is_refused_once_altered_or_expired(app, client, login, monkeypatch):
+    login("admin")
+    assert client.get("/").status_code == 200
+    cookie = client.get_cookie("lifecycle_session").value
+    assert _open(app, cookie)["_user_id"]  # verified once, now remembered
+    altered = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
+    assert "_user_id" not in _open(app, altered)
+    client.set_cookie("lifecycle_session", altered)
+    assert client.get("/").status_code == 302
+    later = time.time() + 31 * 60  # past PERMANENT_SESSION_LIFETIME
+    monkeypatch.setattr("lifecycle.web.time.time", lambda: later)
+    assert "_user_id" not in _open(app, cookie)
+
+
+def test_each_request_gets_its_own_copy_of_a_remembered_session(app, client, login):
+    login("admin")
+    cookie = client.get_cookie("lifecycle_session").value
+    first = _open(app, cookie)
+    first["_user_id"] = "999"
+    first["extra"] = "x"
+    again = _open(app, cookie)
+    assert again["_user_id"] != "999" and "extra" not in again
+
+
+def test_one_signed_csrf_token_serves_a_session_and_only_that_session(app, world):
+    from flask import g
+    app.config["WTF_CSRF_ENABLED"] = True
+
+    def token_on(client, path: str) -> str:
+        g.pop("csrf_token", None)  # the fixture's app context outlives each request; a server's does not
+        page = client.get(path).get_data(as_text=True)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+    client, other = app.test_client(), app.test_client()
+    first = token_on(client, "/login")
+    assert token_on(client, "/login") == first
+    theirs = token_on(other, "/login")
+    assert theirs != first
+    refused = client.post("/login", data={"login": "admin", "password": DEMO_PASSWORD, "csrf_token": theirs})
+    assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+    assert client.post("/login", data={"login": "admin", "password": DEMO_PASSWORD,
+                                       "csrf_token": first}).status_code == 302
+    token = token_on(client, "/")
+    assert token_on(client, "/items?kind=form") == token
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/").status_code == 302  # signed out
