@@ -79,7 +79,21 @@ def _load_detached(user_id: int) -> User | None:
     with Session(db.engine, expire_on_commit=False) as session:
         user = session.get(User, user_id, options=[joinedload(User.department), selectinload(User.grants)])
         session.expunge_all()
-        return user
+    if user is not None:
+        user.__dict__[_SHARED] = True  # not a mapped attribute: merge() leaves it behind
+    return user
+
+
+_SHARED = "_lifecycle_shared_snapshot"
+
+
+@event.listens_for(Session, "before_attach")
+def _refuse_shared_snapshot(_session: Session, instance) -> None:
+    """A snapshot serves every request of its process (and every thread): attached to one
+    request's session, that session's commit or rollback would expire it for all of them. A
+    service that writes is given attach()'s copy (web.current_actor); reaching here is a bug."""
+    if instance.__dict__.get(_SHARED):
+        raise RuntimeError("a shared user snapshot cannot join a session: pass attach(snapshot)")
 
 
 _cache = UserCache()
@@ -92,11 +106,17 @@ _VERSION_BY_TOKEN = (select(User.id, User.auth_version).join(ApiToken, ApiToken.
                             User.active.is_(True)))
 
 
-def user_by_id(user_id: int) -> User | None:
-    """An active user by id (the session cookie's user) in the request's session, or None."""
+def user_by_id(user_id: int, *, copy: bool = True) -> User | None:
+    """An active user by id (the session cookie's user), or None: in the request's session, or
+    with `copy=False` the shared snapshot itself, for a request that only reads (copying it into
+    the session was a twentieth of an item page)."""
     version = db.session.connection().execute(_VERSION_BY_ID, {"user_id": user_id}).scalar()
     snapshot = None if version is None else _cache.snapshot(user_id, version)
-    return None if snapshot is None else attach(snapshot)
+    return snapshot if snapshot is None or not copy else attach(snapshot)
+
+
+def is_shared(user) -> bool:
+    return user is not None and user.__dict__.get(_SHARED, False)
 
 
 def snapshot_by_token_hash(token_hash: str) -> User | None:

@@ -27,8 +27,11 @@ def init_app(app) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
+        """A page that only shows (GET, HEAD) gets the user's shared snapshot as current_user;
+        whatever it hands to a service that writes goes through web.current_actor(), which
+        copies it into the request's session."""
         try:
-            return cache.user_by_id(int(user_id))
+            return cache.user_by_id(int(user_id), copy=request.method not in ("GET", "HEAD"))
         except ValueError:
             return None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple
 from datetime import date, timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -10,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .. import states
+from ..audit.events import EventType, event_label
 from ..audit.services import events_for
 from ..auth.roles import Role
 from ..auth.services import list_businesses, list_departments, master_names
@@ -20,7 +22,7 @@ from ..home.views import register_panel
 from ..labels import services as labels
 from ..policy import services as policy
 from ..states import ITEM_KINDS, KIND_LABELS, Kind, states_of
-from ..wareki import wareki_date
+from ..wareki import wareki_date, wareki_datetime
 from . import queries
 from .forms import FORMS
 from .models import Item
@@ -50,8 +52,17 @@ DETAIL_LABELS = {
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    app.jinja_env.filters["event_details"] = event_details
     register_panel("items/_panel_mine.html", _my_items_panel, order=20)
+
+
+#: A row of the item page's timeline, in words: the page shows every event of the item, and
+#: putting each into words here rather than by filters in the template halves the rows' cost.
+TimelineRow = namedtuple("TimelineRow", "seq at label actor details hash short_hash forged")
+
+
+def timeline(events, names: dict) -> list[TimelineRow]:
+    return [TimelineRow(e.seq, wareki_datetime(e.at), event_label(e.type), e.actor, event_details(e.data, names),
+                        e.hash, e.hash[:16], e.type == EventType.LABEL_FORGED) for e in events]
 
 
 def event_details(data: str, names: dict | None = None) -> str:
@@ -196,8 +207,7 @@ def show(code: str):
     today, kind = today_jst(), Kind(item.kind)
     return render_template(
         "items/show.html", item=item, kind=kind, kind_label=KIND_LABELS[kind],
-        events=events_for(item.code), panels=panels_for(item, current_user),
-        names=master_names(),
+        timeline=timeline(events_for(item.code), master_names()), panels=panels_for(item, current_user),
         overdue=item.is_overdue(today), today=today, layouts=labels.layouts(),
         lease_warning_until=(today + timedelta(days=policy.get("device.lease_warning_days"))
                              if kind == Kind.DEVICE else None))

@@ -13,7 +13,7 @@ from lifecycle.clock import today_jst
 from lifecycle.extensions import db
 from lifecycle.items.models import Item
 from lifecycle.items.schemas import label_payload
-from lifecycle.wareki import wareki_date
+from lifecycle.wareki import wareki_date, wareki_datetime
 from tests.factories import device, form, medium
 
 
@@ -224,6 +224,7 @@ def test_item_page_shows_facts_timeline_and_print_button(client, login, world):
         assert text in html, text
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.subject == item.code))
     assert event.hash[:16] in html and f'title="{event.hash}"' in html
+    assert f'<td class="num">{event.seq}</td><td>{wareki_datetime(event.at)}</td><td>登録</td>' in html
     assert "件名: 旅券 一括提供データ" in html  # event details in words, not JSON
     assert "所属: 市町課" in html and "種別: 媒体" in html and "利用事務: 旅券の発給に関する事務" in html
 
@@ -278,7 +279,10 @@ def test_a_forged_label_shows_a_warning_and_is_audited(client, login, world):
     # through the scan box too, and the item's timeline shows it
     client.get("/scan", query_string={"q": f"http://lifecycle.test/s/{forged}"}, follow_redirects=True)
     assert event_count(EventType.LABEL_FORGED) == before + 2
-    assert "偽造ラベルの読取り" in client.get(f"/items/{item.code}").get_data(as_text=True)
+    page = client.get(f"/items/{item.code}").get_data(as_text=True)
+    rows = re.findall(r"<tr( class=\"highlight\")?>\s*<td class=\"num\">(\d+)</td><td>[^<]*</td><td>([^<]*)</td>", page)
+    assert [label for _h, _seq, label in rows].count("偽造ラベルの読取り") == 2
+    assert all(bool(h) == (label == "偽造ラベルの読取り") for h, _seq, label in rows)  # only those stand out
 
 
 def test_scanning_an_unknown_code_says_so(client, login, world):

@@ -121,6 +121,36 @@ def test_reads_use_the_snapshot_and_writes_a_copy_of_it(app, api, world):
     assert {"registrar2", "bulk"} <= set(actors)
 
 
+def test_pages_that_only_show_use_the_snapshot_and_writes_from_pages_a_copy(app, client, login, world):
+    """A GET page's current_user is the shared snapshot; a page that writes on GET (a label PDF,
+    a refused page) and a POST name the user in their events without ever attaching it."""
+    code = form(world["registrar"]).code
+    login("registrar")
+    from flask import g
+    assert client.get(f"/items/{code}").status_code == 200
+    snapshot = cache._cache._snapshots[world["registrar"].id][2]
+    assert g._login_user is snapshot  # the fixture's app context keeps the last request's user
+    assert client.get(f"/labels/{code}.pdf").status_code == 200  # label:printed, on GET
+    assert client.get("/audit/verify").status_code == 403  # access:denied, on GET
+    assert client.post(f"/custody/items/{code}/transfer", data={"to": "registrar2", "note": ""}).status_code == 302
+    assert g._login_user is not snapshot and not cache.is_shared(g._login_user)
+    assert inspect(snapshot).detached and cache._cache._snapshots[world["registrar"].id][2] is snapshot
+    db.session.rollback()
+    actors = db.session.execute(select(AuditEvent.type, AuditEvent.actor).where(AuditEvent.type.in_(
+        ("label:printed", "access:denied", "custody:transfer_requested")))).all()
+    assert {("label:printed", "registrar"), ("access:denied", "registrar")} <= set(actors)
+    assert any(t.startswith("custody:") and a == "registrar" for t, a in actors)
+
+
+def test_a_shared_snapshot_refuses_to_join_a_session(app, world):
+    import pytest
+    snapshot = cache.user_by_id(world["auditor"].id, copy=False)
+    assert cache.is_shared(snapshot) and not cache.is_shared(cache.attach(snapshot))
+    with pytest.raises(RuntimeError, match="shared user snapshot"):
+        db.session.add(snapshot)
+    assert inspect(snapshot).detached
+
+
 def _user_reads(statements: list[str]) -> list[str]:
     return [s for s in statements if "FROM users" in s and "auth_version" not in s.split("FROM")[0]
             or "FROM role_grants" in s or "FROM departments" in s]
