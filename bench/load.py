@@ -7,7 +7,8 @@ With 100,000 items and 1,000,000 audit events in the database it measures, in on
   same gunicorn settings (and, for reference, by gunicorn with 2 sync workers; on PostgreSQL also
   the same page reading its row from the server); each ceiling after a short warm-up;
 - their p99 latency at 200 requests per second (a fixed schedule, see PACE_LUA);
-- registration (POST /api/v1/items) p99 at 100 per second.
+- registration (POST /api/v1/items) p99 at 100 per second;
+- for reference, the bare page's p99 at 200 per second: what this machine's tail is at that rate.
 Usage: .venv/bin/python bench/load.py [sqlite|postgresql] [WORKERSxTHREADS ...]   (default: the serve default)
 With BENCH_WORK=DIR the seeded database is kept in DIR and reused by the next run with the same DIR.
 Needs `wrk` (apt-get install wrk). Traffic goes to 127.0.0.1 only; every wrk run is time-bounded.
@@ -181,6 +182,8 @@ def measure(work: Path, env: dict, token: str, workers: int, threads: int) -> di
     bare = start_bare(work / "bare.db", bare_port, workers, threads)
     bare_script = work / "bare.lua"
     bare_script.write_text('request = function() return wrk.format("GET", "/row") end')
+    bare_paced = work / "bare-200.lua"
+    bare_paced.write_text(PACE_LUA % period_ms(200) + 'request = function() return wrk.format("GET", "/row") end')
     time.sleep(5)  # start-up jobs (purge, checkpoint, scan) run once right after start
     results = {}
     bearer = ("Authorization", f"Bearer {token}")
@@ -198,6 +201,9 @@ def measure(work: Path, env: dict, token: str, workers: int, threads: int) -> di
             results[f"{name} ceiling"] = wrk(base, ceiling, connections=16, seconds=10)
             paced = work / f"{name}-200.lua"
             paced.write_text(GET_LUA % (period_ms(200), work / paths, *header))
+            if name == "item page (HTML)":  # what this machine's tail is at that rate, for reference
+                results["bare page at 200/s"] = wrk(f"http://127.0.0.1:{bare_port}", bare_paced, connections=10,
+                                                    seconds=15)
             results[f"{name} at 200/s"] = wrk(base, paced, connections=10, seconds=15)
         post = work / "post.lua"
         post.write_text(POST_LUA % (period_ms(100), token))

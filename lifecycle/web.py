@@ -163,6 +163,11 @@ class PageSessions(SecureCookieSessionInterface):
     def open_session(self, app, request):
         if wants_json():
             return self.session_class()
+        session = self._open(app, request)
+        _reuse_signed_csrf(app, session)
+        return session
+
+    def _open(self, app, request):
         value = request.cookies.get(self.get_cookie_name(app))
         if not value or not app.secret_key:
             return super().open_session(app, request)
@@ -183,29 +188,31 @@ class PageSessions(SecureCookieSessionInterface):
     def save_session(self, app, session, response) -> None:
         if wants_json():
             return
+        _keep_signed_csrf(app, session)
         super().save_session(app, session, response)
 
 
 _signed_csrf: dict[tuple, str] = {}  # (secret key, the session's raw token): its signed form
 
 
-def _reuse_signed_csrf() -> None:
+def _reuse_signed_csrf(app, session) -> None:
     """Flask-WTF signs the session's CSRF token anew for every page (a twentieth of an item page),
     although tokens never expire here (WTF_CSRF_TIME_LIMIT is None: the session bounds them), so
-    one signed form serves every page of a session. Flask-WTF takes a token already in `g`."""
-    raw = session.get("csrf_token")
+    one signed form serves every page of a session. Flask-WTF takes a token already in `g`; the
+    page's session is opened after its app context, so `g` is there."""
+    raw = dict.get(session, "csrf_token")  # not session.get: looking must not mark it accessed
     if raw is not None:
-        signed = _signed_csrf.get((current_app.secret_key, raw))
+        signed = _signed_csrf.get((app.secret_key, raw))
         if signed is not None:
             g.csrf_token = signed
 
 
-def _keep_signed_csrf() -> None:
-    signed, raw = g.get("csrf_token"), session.get("csrf_token")
+def _keep_signed_csrf(app, session) -> None:
+    signed, raw = g.get("csrf_token"), dict.get(session, "csrf_token")
     if signed is not None and raw is not None:
         if len(_signed_csrf) >= KEPT_SESSIONS:
             _signed_csrf.clear()
-        _signed_csrf[(current_app.secret_key, raw)] = signed
+        _signed_csrf[(app.secret_key, raw)] = signed
 
 
 def _audit_refusal(status: int, reason: str) -> None:
@@ -248,17 +255,6 @@ def init_app(app: Flask) -> None:
             session["seen"] = now
             session.permanent = True
         return None
-
-    @app.before_request
-    def reuse_signed_csrf():
-        if not request.path.startswith(("/static/", "/api/")):
-            _reuse_signed_csrf()
-
-    @app.after_request
-    def keep_signed_csrf(response):
-        if not request.path.startswith(("/static/", "/api/")):
-            _keep_signed_csrf()
-        return response
 
     @app.after_request
     def security_headers(response):
