@@ -10,9 +10,9 @@ from functools import wraps
 from flask import (Flask, current_app, flash, g, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import BadSignature
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from itsdangerous import BadSignature
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
