@@ -133,7 +133,9 @@ def users():
             _flash_error(exc)
     elif form.errors:
         flash("入力内容を確認してください（研修受講日は YYYY-MM-DD の形式です）。", "error")
-    return render_template("admin/users.html", form=form, users=services.list_users())
+    # A refused form is answered 422, as every other form's refusal is.
+    return render_template("admin/users.html", form=form, users=services.list_users()), \
+        422 if request.method == "POST" else 200
 
 
 @admin.route("/users/<login>")
