@@ -49,26 +49,16 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def fixed_url(endpoint: str, **values) -> str:
-    """url_for for links that are the same on every page of a deployment (the menu, the static
-    files, the header's forms): built once per script root and kept on the app, as building the
-    page frame's fifteen of them anew was a tenth of rendering an item page."""
-    cache = current_app.extensions.setdefault("lifecycle.fixed_urls", {})
-    key = (request.script_root, endpoint, *sorted(values.items()))
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = url_for(endpoint, **values)
-    return found
-
-
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def shaped_url(endpoint: str, **values) -> str:
-    """url_for for links that differ only by an item code or the like (the item page's own
-    links, a ledger's rows): the URL is built once per endpoint and script root with a marker in
-    place of each value, and the values are put in after (url_for cost a twentieth of an item
-    page). Values that would need quoting, and endpoints that take no text, go to url_for."""
+    """url_for for the links of every page (the page frame's static files and forms) and for
+    links that differ only by an item code or the like (the item page's own, a ledger's rows):
+    the URL is built once per endpoint and script root with a marker in place of each value, and
+    the values are put in after (building the frame's links anew was a tenth of rendering an item
+    page, the item page's own a twentieth). Values that would need quoting, and endpoints that
+    take no text, go to url_for."""
     if not all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in values.values()):
         return url_for(endpoint, **values)
     shapes = current_app.extensions.setdefault("lifecycle.url_shapes", {})
@@ -119,17 +109,18 @@ def role_required(*roles):
 
 def current_actor():
     """The acting user of this request (the API's token user or the signed-in user), in the
-    request's session: what services that change anything are given."""
-    user = getattr(g, "api_user", None)
-    if user is None and (snapshot := getattr(g, "api_snapshot", None)) is not None:
-        user = g.api_user = attach(snapshot)
+    request's session: what services that change anything are given. A shared snapshot (the
+    token's user, or a page's that only shows: auth/views.load_user) is copied in once."""
+    user = g.get("actor")
     if user is not None:
         return user
-    if not current_user.is_authenticated:
-        return None
-    user = current_user._get_current_object()
-    if is_shared(user):  # a page that only shows holds the shared snapshot (auth/views.load_user)
-        user = g.page_user = g.get("page_user") or attach(user)
+    user = g.get("api_snapshot")
+    if user is None:
+        if not current_user.is_authenticated:
+            return None
+        user = current_user._get_current_object()
+    if is_shared(user):
+        user = g.actor = attach(user)
     return user
 
 
@@ -159,12 +150,13 @@ class PageSessions(SecureCookieSessionInterface):
 
     def __init__(self) -> None:
         self._opened: dict[str, tuple[bytes | str, float, dict]] = {}  # value: (key, good until, data)
+        self._signed_csrf: dict[tuple, str] = {}  # (secret key, the session's raw token): signed
 
     def open_session(self, app, request):
         if wants_json():
             return self.session_class()
         session = self._open(app, request)
-        _reuse_signed_csrf(app, session)
+        self._reuse_signed_csrf(app, session)
         return session
 
     def _open(self, app, request):
@@ -180,39 +172,36 @@ class PageSessions(SecureCookieSessionInterface):
         except BadSignature:
             return self.session_class()
         if isinstance(data, dict) and all(isinstance(v, (str, int, float, bool, type(None))) for v in data.values()):
-            if len(self._opened) >= KEPT_SESSIONS:
-                self._opened.clear()
-            self._opened[value] = (app.secret_key, signed_at.timestamp() + max_age, data)
+            _keep(self._opened, value, (app.secret_key, signed_at.timestamp() + max_age, data))
         return self.session_class(data)
 
     def save_session(self, app, session, response) -> None:
         if wants_json():
             return
-        _keep_signed_csrf(app, session)
+        self._keep_signed_csrf(app, session)
         super().save_session(app, session, response)
 
-
-_signed_csrf: dict[tuple, str] = {}  # (secret key, the session's raw token): its signed form
-
-
-def _reuse_signed_csrf(app, session) -> None:
-    """Flask-WTF signs the session's CSRF token anew for every page (a twentieth of an item page),
+    def _reuse_signed_csrf(self, app, session) -> None:
+        """Flask-WTF signs the session's CSRF token anew for every page (a twentieth of an item page),
     although tokens never expire here (WTF_CSRF_TIME_LIMIT is None: the session bounds them), so
     one signed form serves every page of a session. Flask-WTF takes a token already in `g`; the
-    page's session is opened after its app context, so `g` is there."""
-    raw = dict.get(session, "csrf_token")  # not session.get: looking must not mark it accessed
-    if raw is not None:
-        signed = _signed_csrf.get((app.secret_key, raw))
-        if signed is not None:
-            g.csrf_token = signed
+        page's session is opened after its app context, so `g` is there."""
+        raw = dict.get(session, "csrf_token")  # not session.get: looking must not mark it accessed
+        if raw is not None:
+            signed = self._signed_csrf.get((app.secret_key, raw))
+            if signed is not None:
+                g.csrf_token = signed
+
+    def _keep_signed_csrf(self, app, session) -> None:
+        signed, raw = g.get("csrf_token"), dict.get(session, "csrf_token")
+        if signed is not None and raw is not None:
+            _keep(self._signed_csrf, (app.secret_key, raw), signed)
 
 
-def _keep_signed_csrf(app, session) -> None:
-    signed, raw = g.get("csrf_token"), dict.get(session, "csrf_token")
-    if signed is not None and raw is not None:
-        if len(_signed_csrf) >= KEPT_SESSIONS:
-            _signed_csrf.clear()
-        _signed_csrf[(app.secret_key, raw)] = signed
+def _keep(cache: dict, key, value) -> None:
+    if len(cache) >= KEPT_SESSIONS:
+        cache.clear()
+    cache[key] = value
 
 
 def _audit_refusal(status: int, reason: str) -> None:
@@ -315,7 +304,6 @@ def init_app(app: Flask) -> None:
     def navigation():
         user = current_user if current_user.is_authenticated else None
         return {"nav_links": _menu(user) if user is not None else [],
-                "fixed_url": fixed_url,
                 "shaped_url": shaped_url,
                 "organisation": app.config["ORGANISATION_NAME"],
                 "has_endpoint": lambda name: name in app.view_functions,

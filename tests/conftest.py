@@ -105,10 +105,10 @@ def running_app(database_url: str, instance: Path):
     @application.before_request
     def forget_request_user():
         # The fixture keeps one app context open for the whole test, so `g` would otherwise carry
-        # the previous request's user (Flask-Login's cache, the API token user) into the next one.
+        # the previous request's user (Flask-Login's cache, the acting user) into the next one.
         from flask import g
         g.pop("_login_user", None)
-        g.pop("api_user", None)
+        g.pop("actor", None)
         g.pop("api_snapshot", None)
 
     with application.app_context():

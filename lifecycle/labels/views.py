@@ -40,7 +40,7 @@ def _actor():
         user = user_for_token(token)
         if user is None:
             raise Unauthenticated("認証が必要です。Authorization ヘッダーに有効な Bearer トークンを指定してください。")
-        g.api_user = user  # so a refusal is audited under this user's name
+        g.actor = user  # so a refusal is audited under this user's name
         return user
     if current_user.is_authenticated:
         return current_user._get_current_object()
