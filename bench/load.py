@@ -59,7 +59,7 @@ for line in io.lines("%s") do paths[#paths + 1] = line end
 local header = "%s"
 local value = "%s"
 request = function()
-  return wrk.format("GET", paths[math.random(#paths)], {[header] = value})
+  return wrk.format("GET", paths[math.random(#paths)], {[header] = value, ["User-Agent"] = "%s"})
 end
 """
 
@@ -73,6 +73,10 @@ end
 """
 
 WRK_THREADS = 2
+#: The one browser the signed-in page runs are made as: signed in with it and requesting with it.
+#: Flask-Login's session protection marks a session whose address or browser changed as not fresh,
+#: and a wrk that sent no User-Agent after a sign-in that did had every page re-sign its cookie.
+BROWSER = "Mozilla/5.0 (lifecycle bench)"
 
 
 def period_ms(rate: float) -> float:
@@ -129,11 +133,22 @@ def browser_cookie(base: str) -> str:
 
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", BROWSER)]
     page = opener.open(f"{base}/login").read().decode()
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode({"login": "bulk", "password": DEMO_PASSWORD, "csrf_token": csrf}).encode()
     opener.open(f"{base}/login", data=form)
     return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def check_cookie_kept(base: str, path: str, cookie: str) -> None:
+    """A browser's pages within the minute send back the cookie they got; if the server signed a
+    new one for each, the runs would measure that, so say so."""
+    import urllib.request
+
+    answer = urllib.request.urlopen(urllib.request.Request(base + path, headers={"Cookie": cookie, "User-Agent": BROWSER}))
+    if answer.headers.get("Set-Cookie"):
+        print("  warning: the signed-in page sets a new cookie on every request", flush=True)
 
 
 def start_bare(database: Path, port: int, workers: int, threads: int, pg_url: str | None = None) -> subprocess.Popen:
@@ -192,15 +207,17 @@ def measure(work: Path, env: dict, token: str, workers: int, threads: int) -> di
                                     ("item page (HTML)", "pages.txt", None)):
             # Signed in just before: a browser keeps the cookie the server renews once a minute
             # (web.idle_timeout), while wrk would send the first one for ever.
-            header = header or ("Cookie", browser_cookie(base))
+            if header is None:
+                header = ("Cookie", browser_cookie(base))
+                check_cookie_kept(base, (work / paths).read_text().split()[0], header[1])
             ceiling = work / f"{name}-max.lua"
-            ceiling.write_text(GET_LUA % (0, work / paths, *header))
+            ceiling.write_text(GET_LUA % (0, work / paths, *header, BROWSER))
             wrk(base, ceiling, connections=16, seconds=3)  # warm-up: caches filled, not measured
             results[f"bare page before the {name} ceiling"] = wrk(
                 f"http://127.0.0.1:{bare_port}", bare_script, connections=16, seconds=10)
             results[f"{name} ceiling"] = wrk(base, ceiling, connections=16, seconds=10)
             paced = work / f"{name}-200.lua"
-            paced.write_text(GET_LUA % (period_ms(200), work / paths, *header))
+            paced.write_text(GET_LUA % (period_ms(200), work / paths, *header, BROWSER))
             if name == "item page (HTML)":  # what this machine's tail is at that rate, for reference
                 results["bare page at 200/s"] = wrk(f"http://127.0.0.1:{bare_port}", bare_paced, connections=10,
                                                     seconds=15)
