@@ -27,7 +27,8 @@ STATUS_FILTERS = (State.AWAITING_WITNESS.value, State.COMPLETED.value, State.CAN
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    register_item_panel("destruction/_item_panel.html", item_panel, order=60)
+    register_item_panel("destruction/_item_panel.html", item_panel, order=60,
+                        probes={services.IN_ANY_BATCH: services.in_any_batch_probe()})
     register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)
 
     @app.context_processor

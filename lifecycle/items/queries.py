@@ -23,6 +23,7 @@ from ..errors import Invalid
 from ..extensions import db
 from ..states import ITEM_KINDS, FINAL, Kind, State, states_of
 from .models import Item
+from .panels import ITEM_PROBES
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -279,6 +280,18 @@ _ROW_BY_CODE = _joined(select(*LEDGER_COLUMNS)).where(Item.code == bindparam("co
 def item_row(code: str):
     """One item as a ledger row (None if there is none), for views that show it and change nothing."""
     return db.session.connection().execute(_ROW_BY_CODE, {"code": code}).first()  # Core: no ORM context
+
+
+_PAGE_ROWS: dict[tuple, Select] = {}  # the probes' names: the item page's statement
+
+
+def item_page_row(code: str):
+    """item_row with the values the item page's sections read of it (panels.ITEM_PROBES)."""
+    names = tuple(ITEM_PROBES)
+    statement = _PAGE_ROWS.get(names)
+    if statement is None:
+        statement = _PAGE_ROWS[names] = _ROW_BY_CODE.add_columns(*ITEM_PROBES.values())
+    return db.session.connection().execute(statement, {"code": code}).first()
 
 
 def ledger_count(filters: LedgerFilters, user, *, cap: int | None = None, where: list | None = None) -> int:

@@ -323,7 +323,7 @@ class ShownItem(ItemRules):
 
 
 def get_visible_shown(user, code: str) -> ShownItem:
-    return ShownItem(get_visible_row(user, code))
+    return ShownItem(_visible(user, _found(code, queries.item_page_row)))
 
 
 def _visible(user, item):
