@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import namedtuple
 from functools import wraps
 
 from flask import (Flask, current_app, flash, g, jsonify, redirect, render_template, request, session,
@@ -53,12 +54,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def shaped_url(endpoint: str, **values) -> str:
-    """url_for for the links of every page (the page frame's static files and forms) and for
-    links that differ only by an item code or the like (the item page's own, a ledger's rows):
-    the URL is built once per endpoint and script root with a marker in place of each value, and
-    the values are put in after (building the frame's links anew was a tenth of rendering an item
-    page, the item page's own a twentieth). Values that would need quoting, and endpoints that
-    take no text, go to url_for."""
+    """url_for for links that differ only by an item code or the like (the item page's own, a
+    ledger's rows): the URL is built once per endpoint and script root with a marker in place of
+    each value, and the values are put in after (building the item page's own links anew was a
+    twentieth of the page). Values that would need quoting, and endpoints that take no text, go to
+    url_for."""
     if not all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in values.values()):
         return url_for(endpoint, **values)
     shapes = current_app.extensions.setdefault("lifecycle.url_shapes", {})
@@ -90,6 +90,23 @@ def _menu(user) -> list[tuple[str, str, bool]]:
     here, kind = request.endpoint, request.args.get("kind")
     return [(href, label, here == endpoint and (wanted is None or wanted == kind))
             for endpoint, wanted, label, href in menu]
+
+
+#: The links of every page's frame (base.html); scan is None where the app has no scanning page.
+Frame = namedtuple("Frame", "css js home scan logout")
+
+
+def _frame() -> Frame:
+    """Built once per script root and kept on the app: the frame's links are the same on every
+    page, and building them on each was 2 % of an item page (5.96 → 5.83 M instructions)."""
+    frames = current_app.extensions.setdefault("lifecycle.frames", {})
+    frame = frames.get(request.script_root)
+    if frame is None:
+        scan = url_for("items.scan") if "items.scan" in current_app.view_functions else None
+        frame = frames[request.script_root] = Frame(
+            url_for("static", filename="app.css"), url_for("static", filename="app.js"),
+            url_for("home.dashboard"), scan, url_for("auth.logout"))
+    return frame
 
 
 def role_required(*roles):
@@ -304,6 +321,7 @@ def init_app(app: Flask) -> None:
     def navigation():
         user = current_user if current_user.is_authenticated else None
         return {"nav_links": _menu(user) if user is not None else [],
+                "frame": _frame(),
                 "shaped_url": shaped_url,
                 "organisation": app.config["ORGANISATION_NAME"],
                 "has_endpoint": lambda name: name in app.view_functions,

@@ -33,3 +33,15 @@ def test_any_value_gives_the_same_link_as_url_for(app, value, base, link):
 def test_an_id_in_a_numeric_route_goes_to_url_for(app):
     with app.test_request_context("/"):
         assert shaped_url("destruction.batch", batch_id=7) == url_for("destruction.batch", batch_id=7)
+
+
+@pytest.mark.parametrize("prefix", ("", "/lifecycle"))
+def test_the_page_frame_links_carry_the_script_root_each_request_arrives_under(client, login, prefix):
+    """The frame's links are kept per script root: a proxy serving the app under a prefix and
+    one serving it at the root, in turn, each get their own."""
+    login("registrar")
+    for root in (prefix, "/other" if prefix else "/lifecycle", prefix):
+        page = client.get("/", base_url=f"http://localhost{root}/").get_data(as_text=True)
+        for link in (f'href="{root}/static/app.css"', f'src="{root}/static/app.js"', f'action="{root}/scan"',
+                     f'action="{root}/logout"', f'<a href="{root}/">住基ネット'):
+            assert link in page
