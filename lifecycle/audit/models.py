@@ -16,10 +16,12 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime, index=True)  #: naive UTC
     type: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(64), index=True)  #: a login or "system:…"
-    subject: Mapped[str | None] = mapped_column(String(64), index=True)  #: item code, "user:x", …
+    subject: Mapped[str | None] = mapped_column(String(64))  #: item code, "user:x", …
     data: Mapped[str] = mapped_column(Text)  #: canonical JSON, hashed as stored, never re-serialised
     hash: Mapped[str] = mapped_column(String(64))
 
+    # By subject in order (an item's timeline, custody reports); it also serves any lookup by
+    # subject alone, so there is no index on subject by itself for every append to keep up.
     __table_args__ = (Index("ix_audit_events_subject_seq", "subject", "seq"),)
 
 

@@ -38,7 +38,6 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_actor'), ['actor'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_events_subject'), ['subject'], unique=False)
         batch_op.create_index('ix_audit_events_subject_seq', ['subject', 'seq'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_type'), ['type'], unique=False)
 
@@ -447,7 +446,6 @@ def downgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_type'))
         batch_op.drop_index('ix_audit_events_subject_seq')
-        batch_op.drop_index(batch_op.f('ix_audit_events_subject'))
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
         batch_op.drop_index(batch_op.f('ix_audit_events_actor'))
 
