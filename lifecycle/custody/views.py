@@ -6,8 +6,7 @@ import unicodedata
 from datetime import date
 
 import click
-from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, render_template,
-                   request, url_for)
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_login import current_user
 
@@ -20,15 +19,13 @@ from ..items.panels import register_item_panel
 from ..reports.render import render_custody_pdf
 from ..scheduler import register_job
 from ..states import Kind, State
-from ..web import role_required
+from ..web import item_url, role_required
 from ..wareki import wareki_date
 from . import report, services
 from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
 
 bp = Blueprint("custody", __name__)
 CLI_ACTOR = "system:cli"
-#: The item page belongs to the items package; these are the endpoint names it may use.
-ITEM_ENDPOINTS = ("items.show", "items.item", "items.detail")
 
 
 def init_app(app) -> None:
@@ -41,13 +38,6 @@ def init_app(app) -> None:
     register_job(services.JOB, services.JOB_LABEL, services.scheduled_scan,
                  interval=lambda config: int(config.get("EXCEPTION_SCAN_INTERVAL_SECONDS", 86400)))
     app.cli.add_command(exceptions_group)
-
-
-def item_url(code: str) -> str:
-    for endpoint in ITEM_ENDPOINTS:
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint, code=code)
-    return f"/items/{code}"
 
 
 def _back(default: str) -> str:

@@ -14,7 +14,7 @@ from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..states import Kind, State
-from ..web import role_required
+from ..web import item_url, role_required
 from . import report, services
 from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
 
@@ -34,11 +34,6 @@ def init_app(app) -> None:
     @app.context_processor
     def destruction_helpers():
         return {"item_url": item_url, "method_label": services.METHOD_LABELS.get}
-
-
-def item_url(code: str) -> str:
-    """The item page (the items blueprint); its URL is fixed even before that page exists."""
-    return f"/items/{code}"
 
 
 def flash_refusal(exc: DomainError) -> None:

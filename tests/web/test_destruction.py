@@ -311,6 +311,16 @@ def test_the_item_page_asks_whether_a_batch_holds_the_item_in_its_own_statement(
     assert batch["code"] in held_page and len(held_reads) == 2  # the row, then the batches themselves
 
 
+@pytest.mark.parametrize("root", ("", "/lifecycle"))
+def test_a_batch_page_links_its_items_under_the_script_root(client, login, world, api, root):
+    codes = forms(world)
+    batch = create(api("registrar"), codes).get_json()
+    login("registrar")
+    page = client.get(f"/destructions/{batch['id']}", base_url=f"http://localhost{root}/").get_data(as_text=True)
+    for code in codes:
+        assert f'href="{root}/items/{code}"' in page
+
+
 def test_dashboard_panel_for_the_witness(client, login, world, api):
     create(api("registrar"), forms(world))
     login("security")
