@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import request
 
 from ..audit.events import event_label
-from ..audit.services import events_for
 from ..clock import iso
 from ..items import queries
 from ..items.schemas import item_json
-from ..items.services import get_visible_row, register_item
+from ..items.services import get_visible_row, get_visible_with_events, register_item
 from ..jsonout import loads_event_data
 from ..labels.services import resolve_label
 from ..states import ITEM_KINDS, states_of
@@ -111,9 +110,9 @@ def items_list():
                          optional=KIND_FIELDS),
           errors=(403, 404))
 def items_get(code: str):
-    item = get_visible_row(current_reader(), code)
+    item, events = get_visible_with_events(current_reader(), code)
     data = item_json(item)
-    data["events"] = [event_json(e) for e in events_for(item.code)]
+    data["events"] = [event_json(e) for e in events]
     return ok(data)
 
 

@@ -141,12 +141,12 @@ def head() -> tuple[int, str]:
     return (row.seq, row.hash) if row else (0, GENESIS)
 
 
-_EVENT_COLUMNS = AuditEvent.__table__.c
-_EVENTS_FOR = (select(*_EVENT_COLUMNS).where(AuditEvent.subject == bindparam("subject"))
+EVENT_COLUMNS = tuple(AuditEvent.__table__.c)
+_EVENTS_FOR = (select(*EVENT_COLUMNS).where(AuditEvent.subject == bindparam("subject"))
                .order_by(AuditEvent.seq))
 #: An event as a plain named tuple: reading a column of a SQLAlchemy row by name costs about what
 #: building the whole tuple does, and an item's page and JSON read seven columns of ten events.
-EventRow = namedtuple("EventRow", [column.key for column in _EVENT_COLUMNS])
+EventRow = namedtuple("EventRow", [column.key for column in EVENT_COLUMNS])
 
 
 def events_for(subject: str) -> list[EventRow]:

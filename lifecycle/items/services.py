@@ -322,8 +322,16 @@ class ShownItem(ItemRules):
                          SimpleNamespace(code=row.business_code, name=row.business_name, basis=row.business_basis))
 
 
-def get_visible_shown(user, code: str) -> ShownItem:
-    return ShownItem(_visible(user, _found(code, queries.item_page_row)))
+def get_visible_with_events(user, code: str):
+    """(the item as a ledger row, its events oldest first), for the item's JSON."""
+    row, events = _found(code, queries.item_with_events)
+    return _visible(user, row), events
+
+
+def get_visible_shown(user, code: str) -> tuple[ShownItem, list]:
+    """(the item as its page shows it, its events oldest first)."""
+    row, events = _found(code, lambda normalised: queries.item_with_events(normalised, probes=True))
+    return ShownItem(_visible(user, row)), events
 
 
 def _visible(user, item):

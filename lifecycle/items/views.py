@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from .. import states
 from ..audit.events import EventType, event_label
-from ..audit.services import events_for
 from ..auth.roles import Role
 from ..auth.services import list_businesses, list_departments, master_names
 from ..clock import today_jst
@@ -203,11 +202,11 @@ def new():
 @bp.route("/items/<code>")
 @login_required
 def show(code: str):
-    item = get_visible_shown(current_user, code)
+    item, events = get_visible_shown(current_user, code)
     today, kind = today_jst(), Kind(item.kind)
     return render_template(
         "items/show.html", item=item, kind=kind, kind_label=KIND_LABELS[kind],
-        timeline=timeline(events_for(item.code), master_names()), panels=panels_for(item, current_user),
+        timeline=timeline(events, master_names()), panels=panels_for(item, current_user),
         overdue=item.is_overdue(today), today=today, layouts=labels.layouts(),
         lease_warning_until=(today + timedelta(days=policy.get("device.lease_warning_days"))
                              if kind == Kind.DEVICE else None))

@@ -203,3 +203,41 @@ def test_my_items_counts_per_kind_and_status(world):
     assert queries.holder_status_counts(world["bulk"]) == {("form", "registered"): 3,
                                                            ("medium", "registered"): 1}
     assert queries.holder_overdue_counts(world["bulk"]) == {"form": 1}
+
+
+def test_an_item_comes_with_its_own_events_in_order_and_nothing_of_another(world):
+    from lifecycle.audit.events import EventType
+    from lifecycle.audit.models import AuditEvent
+    from lifecycle.audit.services import events_for, record_event
+
+    first, second = form(world["registrar"]), form(world["registrar"])
+    with db.transaction():
+        for subject in (first.code, second.code, first.code, first.code):
+            record_event(EventType.LABEL_PRINTED, actor="registrar", subject=subject, layout="a4-12")
+    row, events = queries.item_with_events(first.code)
+    assert row.code == first.code and row.title == first.title
+    assert events == events_for(first.code)
+    assert [e.seq for e in events] == sorted(e.seq for e in events) and len(events) == 4
+    assert {e.subject for e in events} == {first.code}
+    with_probes, same = queries.item_with_events(first.code, probes=True)
+    assert same == events and with_probes.code == first.code
+    assert queries.item_with_events("F-2026-999999") is None
+    with db.transaction():  # an item with no events at all (say, loaded in bulk) still shows
+        db.session.execute(AuditEvent.__table__.delete().where(AuditEvent.subject == second.code))
+    row, events = queries.item_with_events(second.code)
+    assert row.code == second.code and events == []
+
+
+def test_postgresql_reads_an_item_and_its_events_in_one_statement_sqlite_in_two(world):
+    from sqlalchemy import event
+
+    code = form(world["registrar"]).code
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        row, events = queries.item_with_events(code, probes=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert row.code == code and [e.type for e in events] == ["item:registered"]
+    assert len(statements) == (2 if db.is_sqlite else 1)
