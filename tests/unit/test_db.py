@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import record_event, verify_chain
 from lifecycle.auth.models import Department
+from lifecycle.db import SQLITE_MMAP_BYTES
 from lifecycle.extensions import db
 from lifecycle.items.models import Item
 from tests import factories
@@ -143,3 +144,14 @@ def test_counters_and_events_move_only_inside_a_transaction(app):
     assert verify_chain().events == 0
     with db.transaction():
         assert (next_number("F", 2026), next_number("F", 2026)) == (1, 2)
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite connection settings: checked in the SQLite pass")
+def test_every_sqlite_connection_gets_the_settings_the_ledger_relies_on(app):
+    """WAL and synchronous=NORMAL (the issue's SQLite), foreign keys, waiting for the writer's
+    lock, and a memory map over the whole file (a shorter one reads the rest page by page)."""
+    with db.engine.connect() as conn:
+        setting = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                   for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "mmap_size")}
+    assert setting == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 30000,
+                       "mmap_size": SQLITE_MMAP_BYTES}
