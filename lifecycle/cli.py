@@ -53,6 +53,17 @@ def init_command():
     applied = init_instance()
     click.echo(f"instance: {current_app.instance_path}")
     click.echo("データベースを最新の構成に更新しました。" if applied else "データベースは最新です。")
+    _warn_if_not_vacuumed()
+
+
+AUTOVACUUM_OFF = ("警告: この PostgreSQL サーバーは autovacuum が無効です。書込みのたびに同じ行（監査ログの"
+                  "先頭、管理番号の採番）が更新されるため、無効のままでは古い行が残り続け、登録が次第に遅く"
+                  "なります。postgresql.conf で autovacuum = on（既定値）にしてください。")
+
+
+def _warn_if_not_vacuumed() -> None:
+    if db.autovacuum_off():
+        click.echo(AUTOVACUUM_OFF, err=True)
 
 
 departments = AppGroup("departments", help="所属 (departments).")
@@ -237,6 +248,7 @@ def serve_command(host, port, workers, threads):
     from . import server
 
     init_instance()
+    _warn_if_not_vacuumed()
     db.session.remove()
     db.engine.dispose()  # the workers fork from here: they must not inherit open connections
     workers = workers or server.default_workers()

@@ -196,6 +196,16 @@ class Database:
     def in_write(self) -> bool:
         return _writing.get()
 
+    def autovacuum_off(self) -> bool:
+        """Whether this PostgreSQL server runs without autovacuum (never so for SQLite). Every
+        write updates the same few rows (the audit chain's head, the item-code counters), so
+        without vacuuming their tables keep every old version: measured, registration p99 at 100/s
+        went from 35 ms to 96–220 ms within 5,000 registrations, and back to 52 ms after VACUUM."""
+        if self.is_sqlite:
+            return False
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SHOW autovacuum").scalar() == "off"
+
     def on_write_begin(self, hook) -> None:
         """`hook(session)` runs once the write lock is held, before the action: the rollback that
         left the read snapshot expired every object the request had loaded, and a hook may put

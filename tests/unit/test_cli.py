@@ -1,6 +1,7 @@
 from sqlalchemy import text
 
 from lifecycle.auth.services import get_user
+from lifecycle.cli import AUTOVACUUM_OFF
 from lifecycle.extensions import db
 
 
@@ -9,6 +10,20 @@ def test_init_is_idempotent(runner):
     second = runner.invoke(args=["init"])
     assert first.exit_code == 0 and second.exit_code == 0
     assert "データベースは最新です" in second.output
+
+
+def test_init_warns_when_the_postgresql_server_does_not_vacuum(runner):
+    """The warning follows the server's own setting: this machine's PostgreSQL runs without
+    autovacuum (its conf.d/90-ci.conf), a production one with it; SQLite never warns."""
+    with runner.app.app_context():
+        if db.is_sqlite:
+            expected = False
+        else:
+            with db.engine.connect() as conn:
+                expected = conn.exec_driver_sql("SHOW autovacuum").scalar() == "off"
+    result = runner.invoke(args=["init"])
+    assert result.exit_code == 0
+    assert (AUTOVACUUM_OFF in result.output) is expected
 
 
 def test_master_data_and_users(runner):
