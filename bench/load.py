@@ -124,10 +124,9 @@ def seed(instance: Path, database_url: str) -> tuple[list[str], str, str]:
 
 def vacuum(database_url: str) -> None:
     """What autovacuum does on a production server, done before each measurement: this machine's
-    PostgreSQL runs without it (conf.d/90-ci.conf). Without it the rows every write updates (the
-    audit chain's head, the code counters) keep each old version, and a freshly loaded table has
-    no visibility map: registration p99 at 100/s drifted from 35 to 96–220 ms over three runs, and
-    was 52 ms again after VACUUM."""
+    PostgreSQL runs without it (conf.d/90-ci.conf). Unvacuumed, a freshly loaded table has no
+    visibility map, and the one-row audit head kept 300 pages of old versions from the bulk load
+    (every write updates it) until a VACUUM."""
     from sqlalchemy import create_engine
 
     engine = create_engine(database_url, isolation_level="AUTOCOMMIT")

@@ -57,8 +57,8 @@ def init_command():
 
 
 AUTOVACUUM_OFF = ("警告: この PostgreSQL サーバーは autovacuum が無効です。書込みのたびに同じ行（監査ログの"
-                  "先頭、管理番号の採番）が更新されるため、無効のままでは古い行が残り続け、登録が次第に遅く"
-                  "なります。postgresql.conf で autovacuum = on（既定値）にしてください。")
+                  "先頭、管理番号の採番）が更新されるため、無効のままでは古い版の行が残り続け、表が膨らみ"
+                  "ます。postgresql.conf で autovacuum = on（既定値）にしてください。")
 
 
 def _warn_if_not_vacuumed() -> None:
