@@ -31,6 +31,11 @@ def domain_errors(command):
     return wrapped
 
 
+AUTOVACUUM_OFF = ("警告: この PostgreSQL サーバーは autovacuum が無効です。書込みのたびに同じ行（監査ログの"
+                  "先頭、管理番号の採番）が更新されるため、無効のままでは古い版の行が残り続け、表が膨らみ"
+                  "ます。postgresql.conf で autovacuum = on（既定値）にしてください。")
+
+
 def init_instance() -> bool:
     config_file = current_app.instance_path + "/config.py"
     try:
@@ -43,6 +48,8 @@ def init_instance() -> bool:
         with db.transaction():
             record_event(EventType.SYSTEM_INITIALISED, actor=ACTOR, subject="system",
                          revision=migrate.head_revision())
+    if db.autovacuum_off():  # init and serve: whoever prepares the database hears of it
+        click.echo(AUTOVACUUM_OFF, err=True)
     return applied
 
 
@@ -53,17 +60,6 @@ def init_command():
     applied = init_instance()
     click.echo(f"instance: {current_app.instance_path}")
     click.echo("データベースを最新の構成に更新しました。" if applied else "データベースは最新です。")
-    _warn_if_not_vacuumed()
-
-
-AUTOVACUUM_OFF = ("警告: この PostgreSQL サーバーは autovacuum が無効です。書込みのたびに同じ行（監査ログの"
-                  "先頭、管理番号の採番）が更新されるため、無効のままでは古い版の行が残り続け、表が膨らみ"
-                  "ます。postgresql.conf で autovacuum = on（既定値）にしてください。")
-
-
-def _warn_if_not_vacuumed() -> None:
-    if db.autovacuum_off():
-        click.echo(AUTOVACUUM_OFF, err=True)
 
 
 departments = AppGroup("departments", help="所属 (departments).")
@@ -248,7 +244,6 @@ def serve_command(host, port, workers, threads):
     from . import server
 
     init_instance()
-    _warn_if_not_vacuumed()
     db.session.remove()
     db.engine.dispose()  # the workers fork from here: they must not inherit open connections
     workers = workers or server.default_workers()
