@@ -25,6 +25,7 @@ NAV = (
     NavEntry("custody.inbox", "引継ぎ", frozenset({Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.ADMIN})),
     NavEntry("destruction.index", "廃棄・消去", frozenset({Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN})),
     NavEntry("devices.index", "リース機器", frozenset({Role.ADMIN, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR})),
+    NavEntry("contractors.index", "委託先", frozenset({Role.ADMIN, Role.SECURITY_MANAGER, Role.AUDITOR, Role.BULK_OPERATOR})),
     NavEntry("mynumber.index", "個人番号の一時保存", frozenset({Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN})),
     NavEntry("reports.index", "帳票出力・統計", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR})),
     NavEntry("audit.events", "監査ログ", frozenset({Role.AUDITOR, Role.ADMIN})),

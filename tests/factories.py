@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from lifecycle.clock import today_jst
+from lifecycle.contractors.services import CLAUSES, register_contractor
 from lifecycle.items.services import register_item
 
 _serial = iter(range(1, 10**9))
@@ -22,6 +23,33 @@ def medium(actor, **overrides):
             "encrypted": True, "due_back": (today_jst() + timedelta(days=14)).isoformat()}
     data.update(overrides)
     return register_item(actor, data)
+
+
+ALL_CLAUSES = list(CLAUSES)
+
+
+def contractor(actor, name=None, services=("erasure",), start=None, end=None, clauses=ALL_CLAUSES):
+    """A contractor whose contract is in force from a year ago for two years unless told otherwise."""
+    today = today_jst()
+    return register_contractor(actor, {
+        "name": name or f"委託業者{next(_serial)}株式会社", "services": list(services),
+        "contract": {"number": f"K-{next(_serial)}", "start": (start or today - timedelta(days=365)).isoformat(),
+                     "end": (end or today + timedelta(days=365)).isoformat(), "clauses": list(clauses)}})
+
+
+def text_pdf(*lines: str) -> bytes:
+    """A one-page PDF whose text layer holds the lines (ASCII), as a vendor's certificate would."""
+    import io
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    for n, line in enumerate(lines):
+        canvas.drawString(40, 780 - 16 * n, line)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
 
 
 def device(actor, **overrides):

@@ -73,7 +73,7 @@ def endpoint(rule: str, method: str = "GET", *, summary: str, request: dict | No
 PUBLIC: set[str] = set()
 
 #: Domain modules under lifecycle/api/ whose routes register on import.
-API_MODULES: tuple[str, ...] = ("mynumber", "items", "destruction", "devices", "custody", "reports")
+API_MODULES: tuple[str, ...] = ("mynumber", "items", "destruction", "devices", "custody", "reports", "contractors")
 
 
 def json_body() -> dict:

@@ -51,6 +51,12 @@ class EventType(StrEnum):
     ERASURE_CERTIFICATE_REJECTED = "erasure:certificate_rejected"
     DEVICE_RETURNED = "device:returned_to_lessor"
     FILE_INTEGRITY_FAILED = "file:integrity_failed"
+    # contractors (委託先)
+    CONTRACTOR_REGISTERED = "contractor:registered"
+    CONTRACT_ADDED = "contractor:contract_added"
+    PLEDGE_RECEIVED = "contractor:pledge_received"
+    SUBCONTRACTOR_APPROVED = "contractor:subcontractor_approved"
+    CONTRACTOR_INSPECTED = "contractor:inspected"
     # 個人番号 copies
     MY_NUMBER_RETAINED = "mynumber:retained"
     MY_NUMBER_REVEALED = "mynumber:revealed"
@@ -112,6 +118,11 @@ EVENT_LABELS = {
     EventType.ERASURE_CERTIFICATE_REJECTED: "消去証明書の差戻し",
     EventType.DEVICE_RETURNED: "リース会社へ返却",
     EventType.FILE_INTEGRITY_FAILED: "ファイル整合性エラー",
+    EventType.CONTRACTOR_REGISTERED: "委託先の登録",
+    EventType.CONTRACT_ADDED: "委託契約の登録",
+    EventType.PLEDGE_RECEIVED: "誓約書の受領",
+    EventType.SUBCONTRACTOR_APPROVED: "再委託の承認",
+    EventType.CONTRACTOR_INSPECTED: "委託先の実地確認",
     EventType.MY_NUMBER_RETAINED: "個人番号の一時保存",
     EventType.MY_NUMBER_REVEALED: "個人番号の表示",
     EventType.MY_NUMBER_PURGED: "個人番号の消去",

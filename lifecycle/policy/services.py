@@ -29,6 +29,9 @@ class Policy:
 DIN_PAPER = ("P-1", "P-2", "P-3", "P-4", "P-5", "P-6", "P-7")
 DIN_OPTICAL = ("O-1", "O-2", "O-3", "O-4", "O-5", "O-6", "O-7")
 DIN_MAGNETIC = ("T-1", "T-2", "T-3", "T-4", "T-5", "T-6", "T-7")
+DIN_HARD_DISK = ("H-1", "H-2", "H-3", "H-4", "H-5", "H-6", "H-7")
+DIN_ELECTRONIC = ("E-1", "E-2", "E-3", "E-4", "E-5", "E-6", "E-7")
+SANITIZATION_LEVELS = ("clear", "purge", "destroy")  #: NIST SP 800-88, weakest first
 
 POLICIES = {p.key: p for p in (
     Policy("form.retention_days", "帳票の保存期間（出力日から廃棄までの日数）", 30, 1, 3650, unit="日"),
@@ -43,6 +46,18 @@ POLICIES = {p.key: p for p in (
     Policy("destruction.min_level.paper", "紙の廃棄の最低セキュリティレベル（DIN 66399）", "P-4", choices=DIN_PAPER),
     Policy("destruction.min_level.optical", "光ディスクの廃棄の最低セキュリティレベル（DIN 66399）", "O-4", choices=DIN_OPTICAL),
     Policy("destruction.min_level.magnetic", "磁気媒体の廃棄の最低セキュリティレベル（DIN 66399）", "T-4", choices=DIN_MAGNETIC),
+    Policy("destruction.min_level.hard_disk", "ハードディスクの廃棄の最低セキュリティレベル（DIN 66399）", "H-4",
+           choices=DIN_HARD_DISK),
+    Policy("destruction.min_level.electronic", "電子記憶媒体（SSD 等）の廃棄の最低セキュリティレベル（DIN 66399）", "E-4",
+           choices=DIN_ELECTRONIC),
+    Policy("device.min_sanitization.resident_data",
+           "住基ネット・個人番号のデータを保持した機器の消去の最低レベル（NIST SP 800-88）", "purge",
+           choices=SANITIZATION_LEVELS),
+    Policy("device.min_sanitization.other", "その他の機器の消去の最低レベル（NIST SP 800-88）", "clear",
+           choices=SANITIZATION_LEVELS),
+    Policy("contractor.contract_warning_days", "委託契約の満了の事前通知（満了日の何日前から例外に挙げるか）", 60, 1, 365,
+           unit="日"),
+    Policy("contractor.inspection_interval_days", "委託先の実地確認の間隔（これを超えると例外）", 365, 1, 1095, unit="日"),
 )}
 
 

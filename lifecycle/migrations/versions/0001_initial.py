@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:20:11.782929
+Create Date: 2026-12-04 04:47:22.562799
 """
 from alembic import op
 import sqlalchemy as sa
@@ -55,6 +55,15 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_businesses')),
     sa.UniqueConstraint('code', name=op.f('uq_businesses_code'))
+    )
+    op.create_table('contractors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('services', sa.String(length=100), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contractors')),
+    sa.UniqueConstraint('name', name=op.f('uq_contractors_name'))
     )
     op.create_table('departments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -115,6 +124,30 @@ def upgrade() -> None:
     sa.Column('acquired_at', sa.DateTime(), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduler_lease'))
+    )
+    op.create_table('contractor_inspections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contractor_id', sa.Integer(), nullable=False),
+    sa.Column('inspected_on', sa.Date(), nullable=False),
+    sa.Column('by', sa.String(length=200), nullable=False),
+    sa.Column('observed', sa.Text(), nullable=True),
+    sa.Column('findings', sa.Text(), nullable=True),
+    sa.Column('follow_up', sa.Text(), nullable=True),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_contractor_inspections_contractor_id_contractors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contractor_inspections'))
+    )
+    op.create_table('contractor_subcontractors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contractor_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('services', sa.String(length=100), nullable=False),
+    sa.Column('approved_on', sa.Date(), nullable=False),
+    sa.Column('approved_by', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_contractor_subcontractors_contractor_id_contractors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contractor_subcontractors'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -253,6 +286,37 @@ def upgrade() -> None:
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stored_files_sha256'), ['sha256'], unique=False)
 
+    op.create_table('contractor_contracts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contractor_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=100), nullable=False),
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('end', sa.Date(), nullable=False),
+    sa.Column('clauses', sa.String(length=200), nullable=False),
+    sa.Column('file_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_contractor_contracts_contractor_id_contractors')),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_contractor_contracts_file_id_stored_files')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contractor_contracts'))
+    )
+    with op.batch_alter_table('contractor_contracts', schema=None) as batch_op:
+        batch_op.create_index('ix_contractor_contracts_contractor', ['contractor_id', 'start'], unique=False)
+
+    op.create_table('contractor_pledges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contractor_id', sa.Integer(), nullable=False),
+    sa.Column('fiscal_year', sa.Integer(), nullable=False),
+    sa.Column('received_on', sa.Date(), nullable=False),
+    sa.Column('signatories', sa.Text(), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=True),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_contractor_pledges_contractor_id_contractors')),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_contractor_pledges_file_id_stored_files')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contractor_pledges')),
+    sa.UniqueConstraint('contractor_id', 'fiscal_year', name=op.f('uq_contractor_pledges_contractor_id'))
+    )
     op.create_table('custody_exceptions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -395,6 +459,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_custody_exceptions_resolved_at')
 
     op.drop_table('custody_exceptions')
+    op.drop_table('contractor_pledges')
+    with op.batch_alter_table('contractor_contracts', schema=None) as batch_op:
+        batch_op.drop_index('ix_contractor_contracts_contractor')
+
+    op.drop_table('contractor_contracts')
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stored_files_sha256'))
 
@@ -428,6 +497,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_department_id'))
 
     op.drop_table('users')
+    op.drop_table('contractor_subcontractors')
+    op.drop_table('contractor_inspections')
     op.drop_table('scheduler_lease')
     op.drop_table('policy_settings')
     with op.batch_alter_table('my_number_deletions', schema=None) as batch_op:
@@ -441,6 +512,7 @@ def downgrade() -> None:
     op.drop_table('job_runs')
     op.drop_table('item_code_counters')
     op.drop_table('departments')
+    op.drop_table('contractors')
     op.drop_table('businesses')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
