@@ -37,6 +37,16 @@ def contractor(actor, name=None, services=("erasure",), start=None, end=None, cl
                      "end": (end or today + timedelta(days=365)).isoformat(), "clauses": list(clauses)}})
 
 
+PULPER = "肥後紙業リサイクル株式会社"  #: the demo's pulping contractor (seeds)
+
+
+def pulper() -> int:
+    """The id of the demo's pulping contractor, for batches that pulp."""
+    from lifecycle.contractors.services import find_by_name
+
+    return find_by_name(PULPER).id
+
+
 def text_pdf(*lines: str) -> bytes:
     """A one-page PDF whose text layer holds the lines (ASCII), as a vendor's certificate would."""
     import io

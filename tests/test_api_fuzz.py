@@ -160,7 +160,8 @@ def target(database, tmp_path_factory):
         provide_medium(bulk, media[1].code)
         TARGET.batch_id = [
             str(create_batch(registrar, items=[forms[1].code], method="shred", place="税務課 執務室").id),
-            str(create_batch(registrar, items=[forms[2].code], method="pulp", place="溶解業者").id)]
+            str(create_batch(registrar, items=[forms[2].code], method="pulp", place="溶解業者",
+                                 contractor=factories.pulper()).id)]
         request_erasure(admin, devices[0].code, "lease_end")
         TARGET.cert_id = [str(submit_certificate(bulk, devices[0].code, certificate_data(),
                                                  io.BytesIO(pdf_bytes()), "erasure.pdf").id)]

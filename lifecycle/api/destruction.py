@@ -14,6 +14,7 @@ BATCH_SCHEMA = record({
     "cancelled_by": nullable(STRING), "cancelled_at": nullable(DATE_TIME), "cancel_reason": nullable(STRING),
     "items": {"type": "array", "items": record({"code": STRING, "kind": {"type": "string", "enum": ["form", "medium", "device"]},
                                                 "title": STRING, "status": STRING})},
+    "contractor": nullable(record({"id": INTEGER, "name": STRING})),
     "certificate_required": BOOLEAN, "certificate_missing": BOOLEAN,
     "certificate": nullable(record({"id": INTEGER, "file_name": STRING, "sha256": STRING, "size": INTEGER,
                                     "uploaded_by": STRING, "uploaded_at": DATE_TIME}))})
@@ -23,6 +24,7 @@ CREATE_SCHEMA = {"type": "object", "required": ["items", "method", "place"], "pr
     "method": {"type": "string", "enum": ["shred", "pulp", "crush"]},
     "din_level": {"type": "string", "description": "DIN 66399（省略時: 紙 P-4、光ディスク O-4、MO O-4、記憶装置 T-4）"},
     "place": {"type": "string"},
+    "contractor": {"type": "integer", "description": "実施する委託先の id（溶解では必須）。その日に契約が対象にしていること"},
     "planned_on": {"type": "string", "format": "date"}}}
 
 FILE_SCHEMA = {"type": "object", "required": ["file"], "properties": {
@@ -35,7 +37,7 @@ def destruction_create():
     data = json_body()
     batch = services.create_batch(current_actor(), items=data.get("items"), method=data.get("method"),
                                   place=data.get("place"), din_level=data.get("din_level"),
-                                  planned_on=data.get("planned_on"))
+                                  planned_on=data.get("planned_on"), contractor=data.get("contractor"))
     return ok(services.batch_json(batch), 201)
 
 

@@ -30,7 +30,7 @@ from ..extensions import db
 from ..policy import services as policy
 from .models import Contract, Contractor, Inspection, Pledge, Subcontractor
 
-SERVICES = {"erasure": "データ消去", "pulping": "溶解・裁断", "leasing": "リース（機器の賃貸借）",
+SERVICES = {"erasure": "データ消去", "pulping": "溶解・裁断・破砕", "leasing": "リース（機器の賃貸借）",
             "transport": "運搬"}
 #: The clauses a 委託契約書 must carry (熊本県 2024 found one without them; 山口県 2024, 北九州市 2021).
 CLAUSES = {

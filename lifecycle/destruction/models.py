@@ -51,11 +51,14 @@ class DestructionBatch(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
+    #: The contractor who performs it (溶解 always; 裁断・破砕 when done by one), contracts.models.
+    contractor_id: Mapped[int | None] = mapped_column(ForeignKey("contractors.id"))
 
     creator: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
     witness: Mapped[User | None] = relationship(foreign_keys=[witness_id], lazy="joined")
     department: Mapped[Department | None] = relationship(lazy="joined")
     certificate: Mapped[StoredFile | None] = relationship(lazy="joined")
+    contractor: Mapped["Contractor | None"] = relationship("Contractor", lazy="joined")
     entries: Mapped[list["DestructionBatchItem"]] = relationship(
         back_populates="batch", lazy="selectin", order_by="DestructionBatchItem.position",
         cascade="all, delete-orphan")

@@ -38,6 +38,7 @@ from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Policy
 from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item, next_number
+from ..contractors.services import require_coverage
 from ..policy import services as policy
 from ..states import KIND_LABELS, Kind, State
 from . import files
@@ -391,10 +392,24 @@ def _planned(value) -> date | None:
     return planned
 
 
+def contracted_service(material: str) -> str:
+    """What a contractor does when it destroys this material: disks go to the erasure vendor."""
+    return "erasure" if material == "storage" else "pulping"
+
+
+def _contractor(method: str, material: str, value, on: date):
+    """The contractor named for the batch, covered for the work on that day; pulping needs one."""
+    if value in (None, "") and method != "pulp":
+        return None
+    return require_coverage(value, contracted_service(material), on)
+
+
 # --- actions ----------------------------------------------------------------------------------
 
-def create_batch(actor, *, items, method, place, din_level=None, planned_on=None) -> DestructionBatch:
-    """Puts items into a batch awaiting its witness; every item moves to awaiting_destruction."""
+def create_batch(actor, *, items, method, place, din_level=None, planned_on=None,
+                 contractor=None) -> DestructionBatch:
+    """Puts items into a batch awaiting its witness; every item moves to awaiting_destruction.
+    `contractor`: the id of the contractor who performs it (required for pulping)."""
     with db.transaction() as session:
         require_role(actor, Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER,
                      message="廃棄の申請には登録担当・一括利用担当・セキュリティ管理者のいずれかの権限が必要です。")
@@ -422,6 +437,7 @@ def create_batch(actor, *, items, method, place, din_level=None, planned_on=None
             created_by=actor if isinstance(actor, str) else actor.login,
             department_id=actor.department_id if isinstance(actor, User) else loaded[0].department_id,
             created_at=now)
+        batch.contractor = _contractor(method, material, contractor, planned or today_jst())
         session.add(batch)
         session.flush()
         for position, item in enumerate(loaded):
@@ -436,7 +452,8 @@ def create_batch(actor, *, items, method, place, din_level=None, planned_on=None
         session.flush()
         record_event(EventType.DESTRUCTION_REQUESTED, actor=actor, subject=batch.audit_subject,
                      items=[item.code for item in loaded], method=method, material=material,
-                     din_level=level, place=place, planned_on=planned.isoformat() if planned else None)
+                     din_level=level, place=place, planned_on=planned.isoformat() if planned else None,
+                     contractor=batch.contractor.name if batch.contractor else None)
         return batch
 
 
@@ -448,6 +465,8 @@ def witness_batch(actor, batch_id) -> DestructionBatch:
         if isinstance(actor, User) and batch.created_by_id == actor.id:
             raise Forbidden("廃棄を申請・実施した本人は、その廃棄の立会者になれません（職務の分離）。"
                             "別のセキュリティ管理者に立会いを依頼してください。", code="separation_of_duties")
+        if batch.contractor_id is not None:  # the contract must still cover the work on the day
+            require_coverage(batch.contractor_id, contracted_service(batch.material), today_jst())
         states.transition(batch, State.COMPLETED, actor=actor, event=EventType.DESTRUCTION_WITNESSED,
                           performer=batch.created_by, items=[i.code for i in batch.items],
                           method=batch.method, din_level=batch.din_level)
@@ -586,6 +605,8 @@ def batch_json(batch: DestructionBatch) -> dict:
         "cancel_reason": batch.cancel_reason,
         "items": [{"code": i.code, "kind": str(Kind(i.kind)), "title": i.title, "status": i.status}
                   for i in batch.items],
+        "contractor": None if batch.contractor is None else {"id": batch.contractor.id,
+                                                             "name": batch.contractor.name},
         "certificate_required": batch.certificate_required,
         "certificate_missing": batch.certificate_missing,
         "certificate": None if cert is None else {

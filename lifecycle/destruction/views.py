@@ -15,6 +15,7 @@ from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..states import Kind, State
 from ..web import item_url, role_required
+from ..contractors.services import list_contractors
 from . import report, services
 from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
 
@@ -72,7 +73,9 @@ def _render_index(codes: list[str], values: dict | None = None, status: int = 20
         selection=services.preview_selection(current_user, codes) if may_create else [],
         codes=codes, may_create=may_create, values=values or {},
         method_choices=METHOD_CHOICES, level_choices=LEVEL_CHOICES, defaults_text=DEFAULTS_TEXT,
-        material_labels=services.MATERIAL_LABELS), status
+        material_labels=services.MATERIAL_LABELS,
+        contractors=[c for c in list_contractors() if {"pulping", "erasure"} & set(c.service_keys)]
+        if may_create else []), status
 
 
 @bp.route("/destructions", methods=["POST"])
@@ -80,11 +83,12 @@ def _render_index(codes: list[str], values: dict | None = None, status: int = 20
 def create():
     form = request.form
     codes = [c for c in form.getlist("codes") if c]
-    values = {k: form.get(k, "") for k in ("method", "din_level", "place", "planned_on")}
+    values = {k: form.get(k, "") for k in ("method", "din_level", "place", "planned_on", "contractor")}
     try:
         batch = services.create_batch(current_user, items=codes, method=values["method"],
                                       din_level=values["din_level"], place=values["place"],
-                                      planned_on=values["planned_on"] or None)
+                                      planned_on=values["planned_on"] or None,
+                                      contractor=values["contractor"] or None)
     except DomainError as exc:
         flash_refusal(exc)
         return _render_index(list(dict.fromkeys(c.strip().upper()[:20] for c in codes))[:500], values,

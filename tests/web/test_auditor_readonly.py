@@ -60,7 +60,8 @@ def objects(app, world):
     given = factories.form(registrar)
     transfer = request_transfer(registrar, given.code, "security2")
     doomed = factories.form(registrar)
-    batch = create_batch(registrar, items=[doomed.code], method="pulp", place="委託業者")
+    batch = create_batch(registrar, items=[doomed.code], method="pulp", place="委託業者",
+                         contractor=factories.pulper())
     medium = factories.medium(bulk)
     device = factories.device(admin)
     erased = factories.device(admin)

@@ -134,7 +134,7 @@ def upload(client, batch_id, data: bytes | None, name="yokai.pdf"):
 
 
 def test_api_pulp_certificate(api, world):
-    batch = create(api("registrar"), forms(world), method="pulp").get_json()
+    batch = create(api("registrar"), forms(world), method="pulp", contractor=factories.pulper()).get_json()
     assert batch["certificate_missing"] is True
     assert upload(api("registrar"), batch["id"], b"not a pdf").status_code == 422
     assert upload(api("registrar"), batch["id"], None).status_code == 422
@@ -150,7 +150,7 @@ def test_api_pulp_certificate(api, world):
 
 def test_api_certificate_over_the_limit_is_413(app, api, world):
     app.config["UPLOAD_MAX_BYTES"] = 2000
-    batch = create(api("registrar"), forms(world), method="pulp").get_json()
+    batch = create(api("registrar"), forms(world), method="pulp", contractor=factories.pulper()).get_json()
     response = upload(api("registrar"), batch["id"], pdf_bytes() + b"\n%" + b"x" * 3000)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
     assert api("registrar").get(f"/api/v1/destructions/{batch['id']}").get_json()["certificate"] is None
@@ -248,7 +248,7 @@ def test_anonymous_is_sent_to_login(client, world):
 
 
 def test_certificate_upload_download_and_report_pages(client, login, world, api):
-    batch = create(api("registrar"), forms(world), method="pulp").get_json()
+    batch = create(api("registrar"), forms(world), method="pulp", contractor=factories.pulper()).get_json()
     login("registrar")
     listing = client.get("/destructions").get_data(as_text=True)
     assert "証明書未受領" in listing
@@ -267,7 +267,7 @@ def test_certificate_upload_download_and_report_pages(client, login, world, api)
 
 
 def test_tampered_certificate_download_is_refused_and_audited(client, login, world, api):
-    batch = create(api("registrar"), forms(world), method="pulp").get_json()
+    batch = create(api("registrar"), forms(world), method="pulp", contractor=factories.pulper()).get_json()
     body = upload(api("registrar"), batch["id"], pdf_bytes()).get_json()
     path = files.path_for(body["certificate"]["sha256"])
     path.write_bytes(path.read_bytes() + b"%tamper")

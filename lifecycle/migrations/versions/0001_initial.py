@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 04:47:22.562799
+Create Date: 2026-12-04 04:49:34.898402
 """
 from alembic import op
 import sqlalchemy as sa
@@ -350,7 +350,9 @@ def upgrade() -> None:
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
     sa.Column('certificate_id', sa.Integer(), nullable=True),
+    sa.Column('contractor_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['certificate_id'], ['stored_files.id'], name=op.f('fk_destruction_batches_certificate_id_stored_files')),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_destruction_batches_contractor_id_contractors')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_destruction_batches_created_by_id_users')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_destruction_batches_department_id_departments')),
     sa.ForeignKeyConstraint(['witness_id'], ['users.id'], name=op.f('fk_destruction_batches_witness_id_users')),

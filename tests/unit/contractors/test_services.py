@@ -74,7 +74,7 @@ def test_coverage_for_a_service_not_in_the_contract_is_refused(world):
     contractor = factories.contractor(world["admin"], services=("leasing",))
     with pytest.raises(Invalid) as exc:
         services.require_coverage(contractor.id, "pulping", TODAY)
-    assert "この業務（溶解・裁断）は契約に含まれていません" in exc.value.message
+    assert "この業務（溶解・裁断・破砕）は契約に含まれていません" in exc.value.message
 
 
 def test_coverage_with_a_clause_missing_is_refused(world):

@@ -23,7 +23,7 @@ def text_of(pdf: bytes) -> str:
 def pulped(world):
     items = [factories.form(world["registrar"], title=f"課税台帳 {n}") for n in range(2)]
     batch = services.create_batch(world["registrar"], items=[i.code for i in items], method="pulp",
-                                  place="委託業者 溶解工場", din_level="P-5")
+                                  place="委託業者 溶解工場", din_level="P-5", contractor=factories.pulper())
     services.witness_batch(world["security"], batch.id)
     services.attach_certificate(world["registrar"], batch.id, io.BytesIO(pdf_bytes()), "yokai-0042.pdf")
     return services.get_batch(batch.id), items
@@ -60,7 +60,8 @@ def test_tampered_certificate_is_printed_as_an_integrity_error_and_audited(app, 
 
 def test_awaiting_batch_prints_and_missing_certificate_is_named(app, world):
     form = factories.form(world["registrar"])
-    batch = services.create_batch(world["registrar"], items=[form.code], method="pulp", place="x")
+    batch = services.create_batch(world["registrar"], items=[form.code], method="pulp", place="x",
+                                  contractor=factories.pulper())
     text = text_of(report.destruction_pdf(world["registrar"], batch.id)[1])
     assert "立会い待ち" in text and "証明書未受領" in text
 

@@ -160,7 +160,7 @@ def test_unknown_method_is_422(world, method):
 
 
 def test_japanese_method_names_are_understood(world):
-    batch = shred(world["registrar"], factories.form(world["registrar"]), method="溶解")
+    batch = shred(world["registrar"], factories.form(world["registrar"]), method="溶解", contractor=factories.pulper())
     assert batch.method == "pulp"
 
 
@@ -347,7 +347,8 @@ def test_others_cannot_cancel(world):
 # --- certificates ------------------------------------------------------------------------------
 
 def test_pulp_batch_shows_certificate_missing_until_attached(world):
-    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp")
+    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp",
+                  contractor=factories.pulper())
     assert batch.certificate_required and batch.certificate_missing
     services.witness_batch(world["security"], batch.id)
     done = services.attach_certificate(world["registrar"], batch.id, io.BytesIO(pdf_bytes()), "溶解証明書.pdf")
@@ -356,19 +357,22 @@ def test_pulp_batch_shows_certificate_missing_until_attached(world):
 
 
 def test_certificate_cannot_be_replaced_or_attached_to_a_cancelled_batch(world):
-    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp")
+    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp",
+                  contractor=factories.pulper())
     services.attach_certificate(world["registrar"], batch.id, io.BytesIO(pdf_bytes()), "a.pdf")
     with pytest.raises(Conflict) as exc:
         services.attach_certificate(world["security"], batch.id, io.BytesIO(pdf_bytes()), "b.pdf")
     assert exc.value.code == "certificate_exists"
-    other = shred(world["registrar"], factories.form(world["registrar"]), method="pulp")
+    other = shred(world["registrar"], factories.form(world["registrar"]), method="pulp",
+                  contractor=factories.pulper())
     services.cancel_batch(world["registrar"], other.id, "中止")
     with pytest.raises(Conflict):
         services.attach_certificate(world["registrar"], other.id, io.BytesIO(pdf_bytes()), "c.pdf")
 
 
 def test_certificate_attach_refused_for_strangers(world):
-    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp")
+    batch = shred(world["registrar"], factories.form(world["registrar"]), method="pulp",
+                  contractor=factories.pulper())
     with pytest.raises(Forbidden):
         services.attach_certificate(world["registrar2"], batch.id, io.BytesIO(pdf_bytes()), "a.pdf")
 
@@ -442,7 +446,8 @@ def test_destruction_exceptions(world):
 
     from lifecycle.clock import today_jst
     waiting = shred(world["registrar"], factories.form(world["registrar"]))
-    pulp = shred(world["registrar"], factories.form(world["registrar"]), method="pulp")
+    pulp = shred(world["registrar"], factories.form(world["registrar"]), method="pulp",
+                  contractor=factories.pulper())
     services.witness_batch(world["security"], pulp.id)
     rows = services.list_destruction_exceptions(today_jst() + timedelta(days=3))
     found = {(r.batch.id, r.category) for r in rows}

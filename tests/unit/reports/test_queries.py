@@ -155,7 +155,8 @@ def findings_world(world):
     waiting = factories.form(registrar, title="立会い待ちの帳票")
     pulped = factories.form(registrar, title="溶解した帳票")
     create_batch(registrar, items=[waiting.code], method="shred", place="税務課 執務室")
-    pulp = create_batch(registrar, items=[pulped.code], method="pulp", place="委託業者 工場")
+    pulp = create_batch(registrar, items=[pulped.code], method="pulp", place="委託業者 工場",
+                        contractor=factories.pulper())
     witness_batch(world["security2"], pulp.id)
     medium = factories.medium(bulk, title="返却されない媒体")
     provide_medium(bulk, medium.code)
