@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make run HOST=0.0.0.0 PORT=5001: where the server listens
+HOST ?= 127.0.0.1
+PORT ?= 5000
 
 .PHONY: run test test-sqlite test-postgresql bench clean migration
 
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/lifecycle init
 	$(BIN)/lifecycle demo --if-empty
-	$(BIN)/lifecycle serve --host 127.0.0.1 --port 5000
+	$(BIN)/lifecycle serve --host $(HOST) --port $(PORT)
 
 test: test-sqlite test-postgresql
 

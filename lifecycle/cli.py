@@ -243,6 +243,10 @@ def serve_command(host, port, workers, threads):
     """Production server (gunicorn workers, each with the scheduler; one of them leads)."""
     from . import server
 
+    problem = server.address_problem(host, port)
+    if problem:
+        click.echo(problem, err=True)
+        sys.exit(1)
     init_instance()
     db.session.remove()
     db.engine.dispose()  # the workers fork from here: they must not inherit open connections

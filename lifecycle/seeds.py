@@ -29,10 +29,10 @@ BUSINESSES = (
     ("sme-loan", "中小企業設備近代化資金の債権管理に関する事務", "県条例"),
 )
 
-#: login, name, department, roles
+#: login, name, department, roles. The name is the person's only: pages add the department.
 USERS = (
-    ("admin", "市町 太郎（市町課長）", "shicho", ("admin",)),
-    ("admin2", "県庁 次郎（市町課 課長補佐）", "shicho", ("admin",)),
+    ("admin", "市町 太郎", "shicho", ("admin",)),
+    ("admin2", "県庁 次郎", "shicho", ("admin",)),
     ("bulk", "一括 花子", "shicho", ("bulk_operator", "registrar")),
     ("registrar", "登録 一郎", "zeimu", ("registrar",)),
     ("registrar2", "旅券 二郎", "ryoken", ("registrar",)),

@@ -14,9 +14,41 @@ and a killed worker's lease passes to another.
 """
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 from gunicorn.app.base import BaseApplication
+
+
+def address_problem(host: str, port: int) -> str | None:
+    """Why gunicorn could not listen on host:port, as one Japanese line; None if it can.
+
+    Tried here, before gunicorn starts, because gunicorn's own answer to a busy port is several
+    English lines repeated for five seconds. The socket is bound as gunicorn binds it (with
+    SO_REUSEADDR) and closed at once.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return f"ホスト名「{host}」が見つかりません。127.0.0.1 や 0.0.0.0 などを指定してください（例: make run HOST=127.0.0.1）。"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(1)
+        except OSError as exc:
+            other = 5001 if port != 5001 else 5002
+            if exc.errno == errno.EADDRINUSE:
+                return (f"ポート {port} は既に使われています。"
+                        f"別のポートを指定してください（例: make run PORT={other}）。")
+            if exc.errno == errno.EACCES:
+                return (f"ポート {port} を使う権限がありません。1024 以上のポートを指定してください"
+                        f"（例: make run PORT={other}）。")
+            return (f"{host} のポート {port} で待ち受けできません（{exc.strerror}）。"
+                    "別のホストまたはポートを指定してください（例: make run HOST=127.0.0.1 PORT=5001）。")
+    return None
 
 
 def default_workers() -> int:

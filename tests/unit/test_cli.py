@@ -81,3 +81,50 @@ def test_audit_verify_ok_and_broken(runner):
         conn.execute(text("UPDATE audit_events SET data = '{}' WHERE seq = 3"))
     broken = runner.invoke(args=["audit", "verify"])
     assert broken.exit_code == 1 and broken.output.startswith("broken at event 3: ")
+
+
+def _listening_socket():
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock
+
+
+def test_serve_on_a_busy_port_says_so_in_one_japanese_line(runner, monkeypatch):
+    from lifecycle import server
+
+    started = []
+    monkeypatch.setattr(server, "serve", lambda *a, **k: started.append(a))
+    with _listening_socket() as busy:
+        port = busy.getsockname()[1]
+        result = runner.invoke(args=["serve", "--host", "127.0.0.1", "--port", str(port)])
+    assert result.exit_code == 1 and not started
+    assert result.stderr.strip() == (f"ポート {port} は既に使われています。"
+                                     "別のポートを指定してください（例: make run PORT=5001）。")
+    assert "Traceback" not in result.output and "Address" not in result.output
+
+
+def test_serve_starts_on_a_free_port(runner, monkeypatch):
+    from lifecycle import server
+
+    started = []
+    monkeypatch.setattr(server, "serve", lambda host, port, **k: started.append((host, port)))
+    with _listening_socket() as probe:
+        port = probe.getsockname()[1]
+    result = runner.invoke(args=["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert started == [("127.0.0.1", port)]
+
+
+def test_make_run_takes_host_and_port():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(["make", "-n", "-W", "pyproject.toml", "run", "HOST=0.0.0.0", "PORT=5001"], cwd=root,
+                         capture_output=True, text=True, check=True).stdout
+    assert "serve --host 0.0.0.0 --port 5001" in out
+    default = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert "serve --host 127.0.0.1 --port 5000" in default
