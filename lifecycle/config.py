@@ -15,6 +15,8 @@ INSTANCE_CONFIG_TEMPLATE = '''\
 # UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 # SESSION_COOKIE_SECURE = True                  # when served over TLS
 # REQUIRE_WITNESSED_STORAGE_DESTRUCTION = False # 総務省ガイドライン（令和2年）の物理破壊を返却の条件にする
+# 署名付き確認点の写し（1行1件）。データベースとは別のディスクやサーバー、追記のみの場所を推奨:
+# CHECKPOINT_LOG = "/var/log/lifecycle/checkpoints.jsonl"
 '''
 
 #: Environment variables and the config key each one sets, with its type.
@@ -28,6 +30,7 @@ ENVIRONMENT = {
     "LIFECYCLE_SCHEDULER_HEARTBEAT_SECONDS": ("SCHEDULER_HEARTBEAT_SECONDS", int),
     "LIFECYCLE_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
     "LIFECYCLE_TRUSTED_PROXIES": ("TRUSTED_PROXIES", int),
+    "LIFECYCLE_CHECKPOINT_LOG": ("CHECKPOINT_LOG", str),
 }
 
 
@@ -48,6 +51,11 @@ def defaults(instance_path: Path) -> dict:
         #: limit and the audit trail see the client's address instead of the proxy's.
         "TRUSTED_PROXIES": 0,
         "RATELIMIT_HEADERS_ENABLED": False,
+        #: Every signed audit checkpoint is also appended here, one JSON line each, so that deleting
+        #: checkpoint rows from the database does not delete the evidence (`lifecycle audit verify
+        #: --checkpoints FILE`). A relative path is taken from the instance folder. Best on another
+        #: disk or host than the database, in a place its writers can only append to.
+        "CHECKPOINT_LOG": "audit/checkpoints.jsonl",
         "ARGON2_TIME_COST": 3,
         "ARGON2_MEMORY_COST": 65536,
         "SESSION_COOKIE_NAME": "lifecycle_session",

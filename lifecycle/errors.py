@@ -61,3 +61,9 @@ class Invalid(DomainError):
 
 class PolicyViolation(Invalid):
     code = "policy_violation"
+
+
+class AuditLogFault(DomainError):
+    """The audit log cannot do what an action needs of it (its head row is gone, or a signed
+    checkpoint could not be written outside the database): an administrator has to look."""
+    status, code = 500, "audit_log_fault"

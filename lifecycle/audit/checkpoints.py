@@ -1,13 +1,16 @@
-"""Signed checkpoints of the chain head and the self-contained export auditors verify offline.
+"""Signed checkpoints of the chain head, the verification against them, and the self-contained
+export auditors verify offline.
 
 The signed message and the event encoding are spelled out in tools/verify_audit_export.py, which
-must keep working on a machine without this package: change both together or neither.
+must keep working on a machine without this package: change both together or neither. The lines
+of the checkpoint log (CHECKPOINT_LOG) have the fields of the export's checkpoints.json.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -16,10 +19,12 @@ from sqlalchemy import select
 
 from .. import crypto
 from ..clock import iso, utcnow
+from ..errors import AuditLogFault, Invalid
 from ..extensions import db
+from ..wareki import wareki_datetime
 from .events import EventType
 from .models import AuditCheckpoint, AuditEvent
-from .services import head, record_event
+from .services import SignedHead, Verification, head, record_event, verify_chain
 
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_export.py"
 
@@ -33,7 +38,14 @@ def _key_id(public_pem: bytes) -> str:
 
 
 def sign_checkpoint(actor) -> AuditCheckpoint:
-    """Signs the current head; the checkpoint event itself becomes the next link."""
+    """Signs the current head; the checkpoint event itself becomes the next link.
+
+    Once committed, the checkpoint is also appended to the checkpoint log outside the database
+    (append_to_log). A crash between the commit and the append leaves a checkpoint in the database
+    without its line in the file; verifying against the file checks the lines it has.
+    """
+    if db.in_write():
+        raise RuntimeError("a checkpoint is signed in a transaction of its own: its line follows the commit")
     instance = current_app.instance_path
     with db.transaction() as session:
         seq, head_hash = head()
@@ -47,7 +59,102 @@ def sign_checkpoint(actor) -> AuditCheckpoint:
         session.flush()
         record_event(EventType.CHECKPOINT_SIGNED, actor=actor, subject=f"checkpoint:{checkpoint.id}",
                      seq=seq, head=head_hash)
-        return checkpoint
+    append_to_log(checkpoint)
+    return checkpoint
+
+
+def checkpoint_log() -> Path:
+    """The file every signed checkpoint is appended to (CHECKPOINT_LOG, relative to instance/)."""
+    return Path(current_app.instance_path) / current_app.config["CHECKPOINT_LOG"]
+
+
+def append_to_log(checkpoint: AuditCheckpoint) -> None:
+    """Appends the checkpoint as one JSON line and waits until it is on disk: a copy of the
+    evidence that deleting rows from the database does not delete."""
+    path = checkpoint_log()
+    record = {"id": checkpoint.id, "seq": checkpoint.seq, "head": checkpoint.head_hash,
+              "created_at": checkpoint.created_at.isoformat(timespec="microseconds"),
+              "key_id": checkpoint.key_id, "signature": checkpoint.signature}
+    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            if os.write(fd, line) != len(line):  # one O_APPEND write: lines appended at once stay whole
+                raise OSError(0, "短い書込み")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:  # the new file's name must survive a crash too
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+    except OSError as exc:
+        raise AuditLogFault(f"確認点 第{checkpoint.id}号はデータベースに記録しましたが、確認点ファイル {path} に"
+                            f"書き込めませんでした（{exc.strerror or exc}）。ファイルの場所と権限を確認し、"
+                            "システム管理者に連絡してください。") from exc
+
+
+def _signed(public_pem: bytes, seq: int, head_hash: str, created_at: str, signature: str) -> bool:
+    try:
+        return crypto.verify_signature(public_pem, bytes.fromhex(signature),
+                                       checkpoint_message(seq, head_hash, created_at))
+    except ValueError:
+        return False
+
+
+def _database_checkpoints(public_pem: bytes) -> list[SignedHead]:
+    rows = db.session.execute(select(AuditCheckpoint.id, AuditCheckpoint.seq, AuditCheckpoint.head_hash,
+                                     AuditCheckpoint.created_at, AuditCheckpoint.signature)
+                              .order_by(AuditCheckpoint.id))
+    return [SignedHead(f"確認点 第{id_}号", seq, head_hash, _signed(
+                public_pem, seq, head_hash, created.isoformat(timespec="microseconds"), signature))
+            for id_, seq, head_hash, created, signature in rows]
+
+
+def read_checkpoint_file(file: str | os.PathLike, public_pem: bytes) -> list[SignedHead]:
+    """The checkpoints of a checkpoint log (or a copy of one). A last line without its newline is
+    an append a crash cut short and is passed over; any other line that cannot be read is refused."""
+    checkpoints = []
+    with open(file, encoding="utf-8") as handle:
+        lines = handle.readlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or (number == len(lines) and not line.endswith("\n")):
+            continue
+        try:
+            entry = json.loads(line)
+            seq, head_hash = int(entry["seq"]), str(entry["head"])
+            created, signature = str(entry["created_at"]), str(entry["signature"])
+        except (ValueError, KeyError, TypeError):
+            raise Invalid(f"確認点ファイル {file} の {number} 行目を読み取れません（1行に1件の JSON のはずです）。") from None
+        checkpoints.append(SignedHead(f"確認点ファイル {number} 行目（確認点 第{entry.get('id')}号）", seq, head_hash,
+                                      _signed(public_pem, seq, head_hash, created, signature)))
+    return checkpoints
+
+
+def verify_log(actor, *, checkpoint_file: str | os.PathLike | None = None) -> Verification:
+    """Verifies the chain against every signed checkpoint of the database, and of a checkpoint
+    file when one is given, and records the verification: the page, the API and the CLI all
+    verify through this."""
+    public_pem = crypto.public_key_pem(current_app.instance_path)
+    db.end_read()  # the checkpoints as of now, not of the request's first read
+    checkpoints = _database_checkpoints(public_pem)
+    if checkpoint_file is not None:
+        checkpoints += read_checkpoint_file(checkpoint_file, public_pem)
+    result = verify_chain(checkpoints)
+    try:
+        with db.transaction():
+            record_event(EventType.AUDIT_VERIFIED, actor=actor, ok=result.ok, events=result.events,
+                         broken_at=result.broken_at, checkpoints=len(checkpoints))
+    except AuditLogFault:
+        if result.ok:
+            raise
+        # The head row is gone or moved back, as the result names: nothing can be appended until
+        # an administrator has put it right.
+    return result
 
 
 def latest_checkpoint() -> AuditCheckpoint | None:
@@ -62,7 +169,6 @@ def checkpoint_line(checkpoint: AuditCheckpoint | None) -> str | None:
     """One line for the foot of printed reports."""
     if checkpoint is None:
         return None
-    from ..wareki import wareki_datetime
     return (f"監査ログ確認点 第{checkpoint.id}号（{wareki_datetime(checkpoint.created_at)}）: "
             f"記録 {checkpoint.seq} 件、末尾ハッシュ {checkpoint.head_hash[:16]}…、署名鍵 {checkpoint.key_id}")
 
@@ -120,10 +226,9 @@ def record_export(actor, count: int) -> None:
 
 def signature_ok(checkpoint: AuditCheckpoint) -> bool:
     """Checked whenever a checkpoint is printed, so a forged checkpoint row shows as a warning."""
-    message = checkpoint_message(checkpoint.seq, checkpoint.head_hash,
-                                 checkpoint.created_at.isoformat(timespec="microseconds"))
     try:
-        return crypto.verify_signature(crypto.public_key_pem(current_app.instance_path),
-                                       bytes.fromhex(checkpoint.signature), message)
+        public_pem = crypto.public_key_pem(current_app.instance_path)
     except (ValueError, OSError):
         return False
+    return _signed(public_pem, checkpoint.seq, checkpoint.head_hash,
+                   checkpoint.created_at.isoformat(timespec="microseconds"), checkpoint.signature)

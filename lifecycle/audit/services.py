@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import namedtuple
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..clock import utcnow
+from ..errors import AuditLogFault
 from ..extensions import db
 from .events import EventType
 from .models import AuditEvent, AuditHead
@@ -52,6 +55,10 @@ _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
 _MOVE_HEAD = (update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 _APPEND = insert(AuditEvent.__table__)
+_ANY_EVENT = select(AuditEvent.seq).limit(1)
+
+HEAD_MISSING = "監査ログの末尾の記録が見つかりません。監査ログを検証し、システム管理者に連絡してください。"
+HEAD_BEHIND = "監査ログの末尾の記録が最後の記録を指していません。監査ログを検証し、システム管理者に連絡してください。"
 
 
 def record_event(type_: EventType, *, actor, subject: str | None = None, **details) -> int:
@@ -63,14 +70,22 @@ def record_event(type_: EventType, *, actor, subject: str | None = None, **detai
         raise ValueError(f"refusing to log secret fields: {sorted(leaked)}")
     session = db.session()
     current = session.execute(_HEAD).first()
-    seq, prev = (current.seq + 1, current.hash) if current else (1, GENESIS)
+    if current is not None:
+        seq, prev = current.seq + 1, current.hash
+    elif session.execute(_ANY_EVENT).first() is None:
+        seq, prev = 1, GENESIS  # the very first event
+    else:  # appending at 1 again would fork the chain (and fail on the key): refuse the action
+        raise AuditLogFault(HEAD_MISSING)
     at = utcnow()
     name = actor_name(actor)
     type_value = EventType(type_).value
     data = canonical_data(details)
     digest = chain_hash(prev, seq, at, type_value, name, subject, data)
-    session.execute(_APPEND, {"seq": seq, "at": at, "type": type_value, "actor": name, "subject": subject,
-                              "data": data, "hash": digest})
+    try:
+        session.execute(_APPEND, {"seq": seq, "at": at, "type": type_value, "actor": name, "subject": subject,
+                                  "data": data, "hash": digest})
+    except IntegrityError:  # an event already holds this seq: the head row was moved back
+        raise AuditLogFault(HEAD_BEHIND) from None
     if current is None:
         session.execute(insert(AuditHead.__table__), {"id": 1, "seq": seq, "hash": digest})
     else:
@@ -99,19 +114,103 @@ class Verification:
         return {"ok": False, "broken_at": self.broken_at, "reason": self.reason, "events": self.events}
 
 
-def verify_chain(batch: int = 20000) -> Verification:
-    """Walks the whole chain in seq order and names the first event that does not fit.
+@dataclass(frozen=True)
+class SignedHead:
+    """A signed checkpoint as verification uses it, from the database or the checkpoint file:
+    "the chain had `seq` events ending in `head`", and whether its signature holds."""
+    name: str  #: how a person finds it: 「確認点 第3号」, 「確認点ファイル 4 行目（確認点 第3号）」
+    seq: int
+    head: str
+    signature_ok: bool
+
+
+def _broken(at: int, prev: str, reason: str) -> Verification:
+    """Everything before event `at` was found in order."""
+    return Verification(False, at - 1, prev, at, reason)
+
+
+def _forged(checkpoint: SignedHead) -> str:
+    return (f"{checkpoint.name}の署名が正しくありません。確認点が偽造または改変されています"
+            "（このシステムの公開鍵で検証できません）。")
+
+
+def _checkpoint_fault(found: list[SignedHead], seq: int, digest: str, proven: int) -> str | None:
+    """Why the checkpoints of event `seq` do not hold, if they do not; `proven` is the last
+    event a checkpoint has vouched for."""
+    for checkpoint in found:
+        if not checkpoint.signature_ok:
+            return _forged(checkpoint)
+        if checkpoint.head != digest:
+            return (f"{checkpoint.name}に署名されたハッシュと、第 {seq} 番の記録のハッシュが一致しません。"
+                    f"第 {proven + 1}〜{seq} 番のいずれかの記録が改変され、以降のハッシュが計算し直された"
+                    "可能性があります。")
+    return None
+
+
+def _end_fault(head_row, count: int, prev: str, checkpoints: Sequence[SignedHead]) -> Verification | None:
+    """What the walk cannot see: the tail. A checkpoint's own event follows the head it signs, so
+    a checkpoint of `seq` needs at least seq + 1 events and a head row past it."""
+    beyond = sorted((c for c in checkpoints if c.seq >= count), key=lambda c: c.seq)
+    if beyond:
+        checkpoint = beyond[0]
+        if not checkpoint.signature_ok:
+            reason = _forged(checkpoint)
+        elif checkpoint.seq > count:
+            reason = (f"{checkpoint.name}は第 {checkpoint.seq} 番までの記録に署名していますが、記録は第 {count} 番"
+                      "で終わっています。末尾の記録が削除された可能性があります。")
+        else:
+            reason = (f"{checkpoint.name}の署名自体の記録（第 {count + 1} 番）がありません。"
+                      "末尾の記録が削除された可能性があります。")
+        return _broken(count + 1, prev, reason)
+    if head_row is None:
+        if count == 0:
+            return None  # nothing recorded yet: the first event starts the chain
+        return _broken(count + 1, prev, f"監査ログの末尾の記録（audit_head）がありません。記録は第 {count} 番まで"
+                       "連続していますが、それより後の記録が削除されていないことを確かめられず、新しい記録も"
+                       "書けません。システム管理者に連絡してください。")
+    head_seq, head_hash = head_row
+    latest = max(checkpoints, key=lambda c: c.seq, default=None)
+    if latest is not None and head_seq <= latest.seq:
+        return _broken(head_seq + 1, prev, f"監査ログの末尾の記録が第 {head_seq} 番を指していますが、{latest.name}"
+                       f"は第 {latest.seq} 番までに署名され、その署名自体が第 {latest.seq + 1} 番に記録されています。"
+                       "末尾が戻された可能性があります。")
+    if head_seq > count:
+        return _broken(count + 1, prev, f"記録は第 {count} 番で終わっていますが、監査ログの末尾の記録は第 {head_seq} 番"
+                       "を指しています。末尾の記録が削除された可能性があります。")
+    if head_seq < count:
+        return _broken(head_seq + 1, prev, f"監査ログの末尾の記録が第 {head_seq} 番を指していますが、記録は第 {count} 番"
+                       "まであります。末尾が戻された可能性があります。")
+    if head_hash != prev:
+        return _broken(count, prev, f"監査ログの末尾の記録のハッシュが、第 {count} 番の記録のハッシュと一致しません。")
+    return None
+
+
+def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000) -> Verification:
+    """Walks the whole chain in seq order and names the first event that does not fit: a hash
+    that does not follow, a gap, a checkpoint whose signature fails or that the chain does not
+    pass through (a rewrite that recomputed every later hash), a checkpoint past the end, and a
+    head row that is missing or does not name the last event (a deleted tail).
 
     Reads through the raw DB-API cursor: at a million rows the ORM's row processing costs more
     than the hashing. SQLite hands back `at` as stored text ("YYYY-MM-DD HH:MM:SS.ffffff"),
-    PostgreSQL as a datetime; both are brought to the isoformat that was hashed.
+    PostgreSQL as a datetime; both are brought to the isoformat that was hashed. The head row and
+    the events are read in one snapshot, so appends meanwhile are not taken for a broken tail;
+    the checkpoints, read before it, are all inside that snapshot.
     """
-    prev, expected, count = GENESIS, 1, 0
+    wanted: dict[int, list[SignedHead]] = {}
+    for checkpoint in checkpoints:
+        wanted.setdefault(checkpoint.seq, []).append(checkpoint)
+    prev, expected, count, proven = GENESIS, 1, 0, 0
     sha256, join = hashlib.sha256, SEP.join
     db.session.rollback()
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
+        cursor.execute("BEGIN" if db.is_sqlite else "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute("SELECT seq, hash FROM audit_head WHERE id = 1")
+        head_row = cursor.fetchone()
+        if 0 in wanted and (fault := _checkpoint_fault(wanted[0], 0, GENESIS, 0)):
+            return _broken(1, prev, fault)
         cursor.execute("SELECT seq, at, type, actor, subject, data, hash FROM audit_events ORDER BY seq")
         while rows := cursor.fetchmany(batch):
             for seq, at, type_, actor, subject, data, stored in rows:
@@ -124,16 +223,16 @@ def verify_chain(batch: int = 20000) -> Verification:
                 if sha256(text.encode()).hexdigest() != stored:
                     return Verification(False, count, prev, seq,
                                         "ハッシュが一致しません。このイベントの内容、または前後の順序が改変されています。")
+                if seq in wanted:
+                    if fault := _checkpoint_fault(wanted[seq], seq, stored, proven):
+                        return _broken(seq, prev, fault)
+                    proven = seq
                 prev, expected, count = stored, expected + 1, count + 1
         cursor.close()
     finally:
+        raw.rollback()
         raw.close()
-    head = db.session.execute(_HEAD).first()
-    if head is not None and (head.seq != count or head.hash != prev):
-        return Verification(False, count, prev, count + 1 if head.seq > count else head.seq,
-                            f"記録の末尾が一致しません（末尾は {head.seq} 番のはずが {count} 番です）。"
-                            "末尾のイベントが削除された可能性があります。")
-    return Verification(True, count, prev)
+    return _end_fault(head_row, count, prev, checkpoints) or Verification(True, count, prev)
 
 
 def head() -> tuple[int, str]:
