@@ -12,7 +12,7 @@ from ..auth.roles import Role
 from ..errors import Invalid
 from ..web import role_required
 from ..scheduler import register_job
-from . import checkpoints, services
+from . import checkpoints, describe, services
 from .events import EVENT_LABELS, EventType
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -54,7 +54,7 @@ def events():
     except ValueError:
         page = 1
     rows, total = services.search_events(flt, page=page, per_page=50)
-    return render_template("audit/events.html", rows=rows, total=total, page=page, per_page=50,
+    return render_template("audit/events.html", rows=describe.event_rows(rows), total=total, page=page, per_page=50,
                            args=args, event_types=EVENT_LABELS)
 
 

@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from ..audit.describe import load_names
 from ..auth.roles import Role
 from ..errors import DomainError
 from ..extensions import db
@@ -48,10 +49,14 @@ def policies():
             flash("フォームの有効期限が切れました。もう一度操作してください。", "error")
             status = 400
     rows = []
-    for policy, value in services.all_values():
-        setting = db.session.get(PolicySetting, policy.key)
+    values = services.all_values()
+    settings = {policy.key: db.session.get(PolicySetting, policy.key) for policy, _value in values}
+    names = load_names(s.updated_by for s in settings.values() if s is not None)
+    for policy, value in values:
+        setting = settings[policy.key]
         rows.append({"policy": policy, "value": value, "text": _value_text(policy, value),
                      "default": _value_text(policy, policy.default), "setting": setting,
+                     "updated_by": names.person(setting.updated_by) if setting else "",
                      "is_bool": isinstance(policy.default, bool),
                      "is_int": isinstance(policy.default, int) and not isinstance(policy.default, bool)})
     return render_template("admin/policies.html", rows=rows, form=form), status

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -132,27 +133,59 @@ class Fitter:
         return w
 
     def wrap(self, text: str, width: float, max_lines: int | None = None) -> list[str]:
-        """Breaks at any character (Japanese has no spaces), keeping 、。」 off line starts."""
+        """Breaks at any character (Japanese has no spaces), keeping 、。」 off line starts and a
+        person's 名前（所属） on one line when it fits on one."""
         lines: list[str] = []
         for para in text.splitlines() or [""]:
             para = self.clean(para)
             if len(para) * self._max_char <= width:
                 lines.append(para)
                 continue
-            start, used = 0, 0.0
-            for i, ch in enumerate(para):
-                w = self._char(ch)
-                if used + w > width and i > start:
-                    cut = i - 1 if ch in NO_LINE_START and i - 1 > start else i
+            start, used, previous = 0, 0.0, 0
+            for token_start, token in _tokens(para):
+                w = sum(self._char(c) for c in token)
+                if len(token) > 1 and w > width:  # a name longer than a line: broken like other text
+                    for i, ch in enumerate(token, token_start):
+                        cw = self._char(ch)
+                        if used + cw > width and i > start:
+                            cut = i - 1 if ch in NO_LINE_START and i - 1 > start else i
+                            lines.append(para[start:cut])
+                            start = cut
+                            used = sum(self._char(c) for c in para[start:i])
+                        used += cw
+                    previous = token_start
+                    continue
+                if used + w > width and token_start > start:
+                    cut = token_start
+                    if len(token) == 1 and token in NO_LINE_START and previous > start:
+                        cut = previous  # the character (or the whole name) before it goes along
                     lines.append(para[start:cut])
                     start = cut
-                    used = sum(self._char(c) for c in para[start:i])
+                    used = sum(self._char(c) for c in para[start:token_start])
                 used += w
+                previous = token_start
             lines.append(para[start:])
         if max_lines is not None and len(lines) > max_lines:
             rest = "".join(lines[max_lines - 1:])
             lines = lines[:max_lines - 1] + [self.ellipsize(rest, width)]
         return lines
+
+
+#: A person as pages and reports write one: 登録 一郎（税務課）, or a system actor's name.
+_PERSON = re.compile(r"[^\s、。，,:：「」『』（）()]{1,10}[ 　][^\s、。，,:：「」『』（）()]{1,10}（[^（）]{1,30}）"
+                     r"|システム（[^（）]{1,12}）")
+
+
+def _tokens(text: str):
+    """(offset, token): each person's name as one token, every other character as its own."""
+    at = 0
+    for match in _PERSON.finditer(text):
+        for i in range(at, match.start()):
+            yield i, text[i]
+        yield match.start(), match.group()
+        at = match.end()
+    for i in range(at, len(text)):
+        yield i, text[i]
 
 
 class TextRun:
