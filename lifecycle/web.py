@@ -231,7 +231,8 @@ def _audit_refusal(status: int, reason: str) -> None:
     try:
         from .extensions import db
         db.session.rollback()
-        record_denied(current_actor(), path=request.path, method=request.method, reason=reason)
+        record_denied(current_actor(), path=request.path, method=request.method, reason=reason,
+                      address=request.remote_addr)
     except Exception:  # the refusal must still reach the user even if the log write fails
         log.exception("could not record a denied request")
 

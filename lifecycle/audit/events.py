@@ -10,6 +10,7 @@ class EventType(StrEnum):
     LOGGED_OUT = "auth:logged_out"
     TOKEN_ISSUED = "auth:token_issued"
     ACCESS_DENIED = "access:denied"
+    ACCESS_DENIED_REPEATED = "access:denied_repeated"
     USER_CREATED = "user:created"
     USER_UPDATED = "user:updated"
     USER_DEACTIVATED = "user:deactivated"
@@ -80,6 +81,7 @@ EVENT_LABELS = {
     EventType.LOGGED_OUT: "ログアウト",
     EventType.TOKEN_ISSUED: "APIトークン発行",
     EventType.ACCESS_DENIED: "アクセス拒否",
+    EventType.ACCESS_DENIED_REPEATED: "アクセス拒否（同じ接続元から1分間に繰返し）",
     EventType.USER_CREATED: "利用者登録",
     EventType.USER_UPDATED: "利用者情報変更",
     EventType.USER_DEACTIVATED: "利用者の利用停止",

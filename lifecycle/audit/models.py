@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
@@ -45,3 +45,14 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     key_id: Mapped[str] = mapped_column(String(16))  #: first 16 hex of SHA-256 of the public key
     signature: Mapped[str] = mapped_column(String(128))  #: Ed25519, hex
+
+
+class DeniedCount(Base):
+    """Anonymous refusals from one address within one minute. The first is an `access:denied`
+    event; the others are only counted here, and `record_denied` writes the count as one
+    `access:denied_repeated` event once the minute is over (then the row goes)."""
+    __tablename__ = "audit_denied_counts"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)  #: the client's, "" if unknown
+    minute: Mapped[datetime] = mapped_column(DateTime, primary_key=True)  #: naive UTC, seconds zero
+    repeats: Mapped[int] = mapped_column(Integer, default=0)  #: refusals after the first, not yet logged

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..clock import utcnow
+from ..clock import iso, utcnow
 from ..errors import AuditLogFault
 from ..extensions import db
 from .events import EventType
-from .models import AuditEvent, AuditHead
+from .models import AuditEvent, AuditHead, DeniedCount
 
 GENESIS = "0" * 64
 SEP = "\x1f"
@@ -93,11 +93,52 @@ def record_event(type_: EventType, *, actor, subject: str | None = None, **detai
     return seq
 
 
-def record_denied(actor, *, path: str, method: str, reason: str) -> None:
-    """A refused request is itself an event, in a transaction of its own (the refused one rolled back)."""
-    with db.transaction():
-        record_event(EventType.ACCESS_DENIED, actor=actor, path=path[:200], method=method,
-                     reason=reason[:200])
+_COUNT_AGAIN = (update(DeniedCount.__table__)
+                .where(DeniedCount.address == bindparam("from_address"), DeniedCount.minute == bindparam("window"))
+                .values(repeats=DeniedCount.repeats + 1))
+
+
+def record_denied(actor, *, path: str, method: str, reason: str, address: str | None = None) -> None:
+    """A refused request is itself an event, in a transaction of its own (the refused one rolled back).
+
+    Anonymous refusals are grouped per address and minute, so that a stream of them cannot flood
+    the log: the first of a minute is an event, the others are counted in the database (every
+    worker and server adds to the same row), and the count becomes one `access:denied_repeated`
+    event when the next minute's first anonymous refusal comes, or the scheduled job. A signed-in
+    user's or a token's refusals are one event each.
+    """
+    details = {"path": path[:200], "method": method, "reason": reason[:200]}
+    if address:
+        details["addr"] = address[:64]
+    with db.transaction() as session:
+        if actor is not None:
+            record_event(EventType.ACCESS_DENIED, actor=actor, **details)
+            return
+        minute, source = utcnow().replace(second=0, microsecond=0), (address or "")[:64]
+        if session.execute(_COUNT_AGAIN, {"from_address": source, "window": minute}).rowcount:
+            return
+        summarise_denied(before=minute)  # the earlier minutes' counts come first in the log
+        session.execute(insert(DeniedCount.__table__), {"address": source, "minute": minute, "repeats": 0})
+        record_event(EventType.ACCESS_DENIED, actor=None, **details)
+
+
+def summarise_denied(before: datetime | None = None) -> int:
+    """Writes each finished minute's count of further anonymous refusals as one event and forgets
+    the minute; returns how many events it wrote. Safe to run twice: a minute goes with its event."""
+    before = before or utcnow().replace(second=0, microsecond=0)
+    with db.transaction() as session:
+        rows = session.execute(select(DeniedCount.address, DeniedCount.minute, DeniedCount.repeats)
+                               .where(DeniedCount.minute < before)
+                               .order_by(DeniedCount.minute, DeniedCount.address)).all()
+        written = 0
+        for address, minute, repeats in rows:
+            if repeats:
+                record_event(EventType.ACCESS_DENIED_REPEATED, actor=None, addr=address, minute=iso(minute),
+                             repeats=repeats)
+                written += 1
+        if rows:
+            session.execute(delete(DeniedCount.__table__).where(DeniedCount.minute < before))
+    return written
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ def init_app(app) -> None:
     register_job("audit_checkpoint", "監査ログ確認点の署名",
                  lambda: 1 if checkpoints.sign_checkpoint("system:scheduler") else 0,
                  interval=lambda config: int(config.get("CHECKPOINT_INTERVAL_SECONDS", 86400)))
+    register_job("audit_denied_counts", "匿名のアクセス拒否の件数の記録", services.summarise_denied,
+                 interval=lambda _config: 300)
 
 
 def _day(value: str | None, label: str) -> date | None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 04:49:34.898402
+Create Date: 2026-12-04 05:18:14.036056
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,6 +24,12 @@ def upgrade() -> None:
     sa.Column('key_id', sa.String(length=16), nullable=False),
     sa.Column('signature', sa.String(length=128), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_checkpoints'))
+    )
+    op.create_table('audit_denied_counts',
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.Column('minute', sa.DateTime(), nullable=False),
+    sa.Column('repeats', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('address', 'minute', name=op.f('pk_audit_denied_counts'))
     )
     op.create_table('audit_events',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -524,5 +530,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_events_actor'))
 
     op.drop_table('audit_events')
+    op.drop_table('audit_denied_counts')
     op.drop_table('audit_checkpoints')
     # ### end Alembic commands ###
