@@ -129,12 +129,15 @@ def users_token(login):
 @domain_errors
 def demo_command(if_empty):
     """Loads sample departments, businesses and users."""
-    from .seeds import DEMO_PASSWORD, load_demo
+    from .seeds import DEMO_PASSWORD, load_demo, load_demo_items
 
     if if_empty and auth.count_users() > 0:
         click.echo("利用者が登録済みのため、デモデータは読み込みませんでした。")
         return
     logins = load_demo()
+    items = load_demo_items()
+    if items:
+        click.echo(f"帳票・媒体・機器の例を {len(items)} 件登録しました（引継ぎ中・廃棄待ち・保存期限超過など）。")
     click.echo("デモデータを読み込みました。次の利用者でログインできます"
                f"（パスワードはいずれも {DEMO_PASSWORD}）:")
     for login, name in logins:

@@ -90,3 +90,81 @@ def _load_contractors() -> None:
         contractors.record_inspection(ACTOR, contractor.id, {
             "on": "2026-06-10", "by": "安全 管理子（市町課）", "observed": "作業場所の入退室管理と媒体の保管状況",
             "findings": "なし"})
+
+
+DEMO_MY_NUMBER = "123456789018"  #: a made-up number with a valid check digit (no real person's)
+
+
+def load_demo_items() -> list[str]:
+    """Items in every state, made by the demo users through the real services (so the audit log
+    says who did what), for a first tour: a hand-off waiting, a form past its retention, a medium
+    out on loan, a batch awaiting its witness, a destroyed form, a device awaiting its erasure
+    certificate and a retained 個人番号. Does nothing if any item exists; returns the codes made."""
+    from datetime import datetime, timedelta
+
+    from .auth.services import get_user
+    from .clock import today_jst
+    from .custody import services as custody
+    from .destruction import services as destruction
+    from .devices import services as devices
+    from .items.queries import LedgerFilters, ledger_count
+    from .items.services import register_item
+    from .mynumber import services as mynumber
+
+    if ledger_count(LedgerFilters(), ACTOR):
+        return []
+    user = {login: get_user(login) for login, *_ in USERS}
+    made = []
+
+    def form(login, title, **extra):
+        item = register_item(user[login], {"kind": "form", "title": title, "business": extra.pop("business", "car-tax"),
+                                           "sheets": 2, "contains_my_number": False, **extra})
+        made.append(item.code)
+        return item
+
+    today = today_jst()
+    # 登録済: just registered.
+    form("registrar", "自動車税 課税台帳 出力（令和8年度 第1期）", location="税務課 書庫A-3")
+    # 保管中 after a hand-off: registered at the 旅券センター, accepted at 税務課.
+    handed = form("registrar2", "旅券 住民票照会結果 一覧", business="passport", location="旅券センター 金庫")
+    transfer = custody.request_transfer(user["registrar2"], handed.code, "registrar", note="照会結果の確認のため")
+    custody.accept_transfer(user["registrar"], transfer.id, location="税務課 書庫A-1")
+    form("registrar2", "旅券 申請者 住民票照会結果", business="passport", location="旅券センター 金庫")
+    # 引継ぎ中: waiting for 旅券 二郎 to accept.
+    moving = form("registrar", "自動車税 減免申請 照会結果", location="税務課 書庫A-3")
+    custody.request_transfer(user["registrar"], moving.code, "registrar2", note="旅券センターでの確認用")
+    # 保存期限超過: printed 45 days ago and registered only now.
+    printed = (datetime.combine(today - timedelta(days=45), datetime.min.time()) + timedelta(hours=10)).isoformat()
+    form("registrar", "自動車税 滞納整理 照会結果（期限超過）", output_at=printed, location="税務課 書庫B-1")
+    # 廃棄待ち: a batch awaiting its witness.
+    waiting = form("registrar", "自動車税 課税資料（廃棄予定）", location="税務課 書庫A-3")
+    destruction.create_batch(user["registrar"], items=[waiting.code], method="shred", place="税務課 シュレッダー室")
+    # 廃棄済: shredded by 登録 一郎, witnessed by 保護 守.
+    done = form("registrar", "自動車税 課税資料（令和7年度）", location="税務課 書庫A-3")
+    batch = destruction.create_batch(user["registrar"], items=[done.code], method="shred", place="税務課 シュレッダー室")
+    destruction.witness_batch(user["security2"], batch.id)
+    # 提供中: a medium out on loan, due back today (the services take no past due date; from
+    # tomorrow it is overdue and on the exceptions list), and one returned.
+    for title, returned in (("旅券 一括提供データ（教育委員会）", False), ("自動車税 一括照会データ（県税事務所）", True)):
+        medium = register_item(user["bulk"], {
+            "kind": "medium", "title": title, "business": "passport" if not returned else "car-tax",
+            "media_type": "CD-R", "record_count": 1200, "recipient": "教育委員会", "encrypted": True,
+            "due_back": (today + timedelta(days=14)).isoformat(), "location": "市町課 金庫"})
+        made.append(medium.code)
+        custody.provide_medium(user["bulk"], medium.code, due_back=today.isoformat())
+        if returned:
+            custody.return_medium(user["bulk"], medium.code)
+    # 使用中 and 消去依頼中: leased devices, one waiting for the vendor's erasure certificate.
+    for n, erase in ((1, False), (2, True)):
+        device = register_item(user["bulk"], {
+            "kind": "device", "title": f"住基ネット 業務端末 市町課{n}", "device_type": "業務端末",
+            "asset_tag": f"DEMO-{n:04d}", "model": "FMV-D7000", "serial": f"SN-DEMO-{n:04d}",
+            "lessor": "九州リース株式会社", "lease_contract": "L-2021-0042", "lease_start": "2021-04-01",
+            "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": True})
+        made.append(device.code)
+        if erase:
+            devices.request_erasure(user["bulk"], device.code, reason="lease_end", note="リース満了に伴う返却")
+    # 保存中: a 個人番号 kept for a 照会 until the policy's default retention ends.
+    mynumber.record_copy(user["bulk"], {"my_number": DEMO_MY_NUMBER, "provided_to": "県税事務所",
+                                        "reason": "自動車税の課税のための照会（番号法 別表第一）"})
+    return made

@@ -140,12 +140,30 @@ class ExceptionCategory(StrEnum):
 #: In the order the report lists them.
 CATEGORY_LABELS = {
     ExceptionCategory.MEDIUM_OVERDUE: "返却期限超過の媒体",
-    ExceptionCategory.RETENTION_PASSED: "保存期限超過の帳票",
+    ExceptionCategory.RETENTION_PASSED: "保存期限超過の帳票・媒体",  # returned media too
     ExceptionCategory.AWAITING_WITNESS: "立会い待ちの廃棄",
     ExceptionCategory.CERTIFICATE_MISSING: "証明書未受領",
     ExceptionCategory.LEASE_ENDED_UNERASED: "リース満了後に消去証明のない機器",
     ExceptionCategory.PURGE_FAILED: "自動消去の失敗・未実行",
 }
+
+
+#: Item codes begin with their kind: F- 帳票, M- 媒体, D- 機器.
+_CODE_KINDS = {"F-": "帳票", "M-": "媒体", "D-": "機器"}
+
+
+def section_label(category: ExceptionCategory, codes: Iterable[str], *, complete: bool = True) -> str:
+    """A section's heading by what it holds: 保存期限超過の帳票 for forms only, …の媒体 for media
+    only, …の帳票・媒体 for both or when some rows are not listed (`complete` False)."""
+    label = CATEGORY_LABELS[category]
+    if category != ExceptionCategory.RETENTION_PASSED or not complete:
+        return label
+    kinds = {_CODE_KINDS.get((code or "")[:2]) for code in codes}
+    if kinds == {"帳票"}:
+        return "保存期限超過の帳票"
+    if kinds == {"媒体"}:
+        return "保存期限超過の媒体"
+    return label
 
 
 @dataclass(frozen=True)
@@ -540,7 +558,8 @@ def render_exceptions_pdf(report: ExceptionsReport) -> bytes:
                 continue
             flow.need(60)
             flow.skip(13)
-            _text(canvas, frame.left + 4, flow.y, f"{CATEGORY_LABELS[cat]}（{n}件）", 9)
+            label = section_label(cat, (r.code for r in group.rows if r.category == cat))
+            _text(canvas, frame.left + 4, flow.y, f"{label}（{n}件）", 9)
             flow.skip(5)
             table = Table(flow, ["管理番号", "件名", "内容"], [9, 20, 22], size=8)
             table.header()

@@ -18,7 +18,8 @@ from ..states import ITEM_KINDS, KIND_LABELS
 from ..web import role_required
 from . import queries, statistics
 from .csvkit import iter_csv
-from .render import CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf
+from .render import (CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf,
+                     section_label)
 from .svg import bar_chart
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -103,7 +104,8 @@ def exceptions():
         return _refusal(exc)
     findings = queries.compute_findings(as_of)
     return render_template("reports/exceptions.html", findings=findings, as_of=as_of,
-                           categories=list(CATEGORY_LABELS.items()), limit=queries.PAGE_LIMIT)
+                           categories=list(CATEGORY_LABELS.items()), limit=queries.PAGE_LIMIT,
+                           section_label=section_label)
 
 
 @bp.route("/exceptions.pdf")

@@ -45,3 +45,17 @@ def test_nothing_to_report():
     report = ExceptionsReport(date(2026, 11, 22), [ExceptionGroup("税務課", [])], IMPRINT)
     text = text_of(render_exceptions_pdf(report))
     assert "該当なし" in text and "1 / 1 頁" in text
+
+
+def test_a_retention_section_is_labelled_by_what_it_holds():
+    from lifecycle.reports.render import section_label
+
+    assert section_label(Cat.RETENTION_PASSED, ["F-2026-000001"]) == "保存期限超過の帳票"
+    assert section_label(Cat.RETENTION_PASSED, ["M-2026-000003"]) == "保存期限超過の媒体"
+    assert section_label(Cat.RETENTION_PASSED, ["F-2026-000001", "M-2026-000003"]) == "保存期限超過の帳票・媒体"
+    assert section_label(Cat.RETENTION_PASSED, ["F-2026-000001"], complete=False) == "保存期限超過の帳票・媒体"
+    report = ExceptionsReport(date(2026, 11, 22), [ExceptionGroup("市町課", [
+        ExceptionRow(Cat.RETENTION_PASSED, "M-2026-000003", "旅券 一括提供データ", "媒体、保存期限 令和8年11月1日")])],
+        IMPRINT)
+    text = text_of(render_exceptions_pdf(report))
+    assert "保存期限超過の媒体（1件）" in text and "保存期限超過の帳票（" not in text
