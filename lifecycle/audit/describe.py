@@ -69,9 +69,9 @@ class Names:
         return self.contractors.get(str(ref), str(ref))
 
 
-def load_names(logins: Iterable[str] = ()) -> Names:
-    """Names for these logins (with their departments), every department, business and contractor.
-    The masters are a few dozen rows; users are looked up only for the logins asked for."""
+def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
+    """Names for these logins (with their departments), and unless `masters` is False every
+    department, business and contractor (a few dozen rows); users only for the logins asked for."""
     from ..auth.models import Business, Department, User
     from ..contractors.models import Contractor
     from ..extensions import db
@@ -83,6 +83,8 @@ def load_names(logins: Iterable[str] = ()) -> Names:
             select(User.login, User.name, Department.name).outerjoin(Department, Department.id == User.department_id)
             .where(User.login.in_(chunk))).all()
         users.update({login: (name, dept or "") for login, name, dept in rows})
+    if not masters:
+        return Names(users)
     departments = dict(db.session.execute(select(Department.code, Department.name)).all())
     businesses = dict(db.session.execute(select(Business.code, Business.name)).all())
     contractors = {str(i): name for i, name in db.session.execute(select(Contractor.id, Contractor.name)).all()}
@@ -97,6 +99,21 @@ def person_name(user) -> str:
         return user.name
     department = getattr(user, "department", None)
     return f"{user.name}（{department.name}）" if department is not None else user.name
+
+
+def person(value) -> str:
+    """The `person` template filter: 名前（所属） of a User or system actor, or of a recorded login
+    ("system:…" by its Japanese name). Logins met in one request are looked up once."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        return person_name(value)
+    from flask import g, has_app_context
+
+    seen = g.setdefault("person_names", {}) if has_app_context() else {}
+    if value not in seen:
+        seen[value] = load_names([value], masters=False).person(value)
+    return seen[value]
 
 
 # --- how a value is shown ------------------------------------------------------------------

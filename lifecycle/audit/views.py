@@ -25,6 +25,7 @@ def init_app(app) -> None:
                  interval=lambda config: int(config.get("CHECKPOINT_INTERVAL_SECONDS", 86400)))
     register_job("audit_denied_counts", "匿名のアクセス拒否の件数の記録", services.summarise_denied,
                  interval=lambda _config: 300)
+    app.add_template_filter(describe.person, "person")
 
 
 def _day(value: str | None, label: str) -> date | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 from .. import states
+from ..audit.describe import person, person_name
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import User
@@ -21,9 +22,10 @@ from .services import METHOD_LONG, get_visible_batch
 
 
 def _person(user: User | None, login: str | None = None) -> str:
+    """名前（所属）; a recorded login (a system actor, an account since removed) in words too."""
     if user is not None:
-        return f"{user.name}（{user.department.name}）"
-    return login or "—"
+        return person_name(user)
+    return person(login) if login else "—"
 
 
 def _integrity(stored: StoredFile | None) -> tuple[files.Integrity | None, str, bool | None]:
@@ -105,7 +107,7 @@ def erasure_pdf(actor, code) -> tuple[str, bytes]:
         ("検証方法・結果", f"{cert.verification}　結果: {cert.verification_result or '（記載なし）'}"),
         ("消去業者・証明書番号", f"{cert.vendor}　第 {cert.certificate_no} 号"),
         ("業者側の作業者", cert.operator or "—"),
-        ("証明書の登録", f"{cert.uploaded_by}"),
+        ("証明書の登録", _person(cert.uploader, cert.uploaded_by)),
         ("記憶装置の物理破壊", f"廃棄 {destruction.code}（立会い済み）" if destruction else "記録なし"),
         ("機器の状態", states.label(item.status)),
     ]

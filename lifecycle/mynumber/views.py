@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from flask_login import current_user
 
 from ..auth.roles import Role
+from ..audit.describe import person
 from ..clock import to_utc_naive, utcnow
 from ..errors import DomainError, Gone, Invalid
 from ..home.views import register_panel
@@ -53,7 +54,7 @@ def _rule(value: str) -> str:
 
 @bp.app_template_filter("mynumber_trigger")
 def _trigger(value: str) -> str:
-    return TRIGGER_LABELS.get(value, value)
+    return TRIGGER_LABELS.get(value) or person(value)  # a person's early purge: 名前（所属）
 
 
 def _purge_alert_panel(user):

@@ -16,11 +16,10 @@ PACKAGE = Path(describe.__file__).resolve().parents[1]
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 #: Arguments of record_event / transition that are not details.
 NOT_DETAILS = {"actor", "subject", "event"}
-#: Call sites whose keys come from elsewhere (another module's method or a caller's **kwargs);
-#: the world of test_every_key_recorded_in_a_full_world_is_declared records them for real.
+#: Call sites whose keys come from another module's callers' **kwargs; the world of
+#: tests/web/test_what_people_see.py records them for real and checks every key it stored.
 DYNAMIC = {
-    ("devices/services.py", "submit_certificate"),  # **found.details(): devices/evidence.py
-    ("reports/queries.py", "record_report"),  # **details from the report views
+    ("reports/queries.py", "record_report"),  # **details from the report views (tests/web/test_what_people_see.py)
 }
 
 
@@ -102,9 +101,27 @@ def _dict_keys(node: ast.expr, module: _Module, function) -> set[str]:
             for ret in (n for n in ast.walk(helper) if isinstance(n, ast.Return) and n.value is not None):
                 keys |= _dict_keys(ret.value, module, helper)
             return keys
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args:
+        # **found.details(): the one method of that name in the package, if it returns a dict
+        methods = [(m, f) for m in _modules() for f in m.functions.values() if f.name == node.func.attr]
+        if len(methods) == 1:
+            owner, method = methods[0]
+            keys = set()
+            for ret in (n for n in ast.walk(method) if isinstance(n, ast.Return) and n.value is not None):
+                keys |= _dict_keys(ret.value, owner, method)
+            return keys
     if isinstance(node, ast.Name) and function is not None:
         return _local_keys(node.id, module, function)
     raise Unresolved(ast.dump(node)[:80])
+
+
+_MODULES: list = []
+
+
+def _modules() -> list:
+    if not _MODULES:
+        _MODULES.extend(_Module(path) for path in sorted(PACKAGE.rglob("*.py")))
+    return _MODULES
 
 
 def _local_keys(name: str, module: _Module, function: ast.FunctionDef) -> set[str]:
