@@ -20,9 +20,12 @@ import zipfile
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import func, inspect, select
 
 from . import migrate
+from .actors import Actor
 from .audit.events import EventType
+from .audit.models import AuditEvent
 from .audit.services import head, record_event, verify_chain
 from .clock import iso, utcnow
 from .errors import Conflict, Invalid
@@ -61,7 +64,7 @@ def _dump_database(target: Path) -> str:
     return "postgresql"
 
 
-def take_backup(actor, file: str | os.PathLike) -> dict:
+def take_backup(actor: Actor, file: str | os.PathLike) -> dict:
     """Writes the backup zip and returns its manifest."""
     seq, head_hash = head()
     db.session.rollback()
@@ -104,9 +107,7 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
 
 def _is_empty() -> bool:
     """No table yet, or nothing recorded but the schema's own initialisation."""
-    from sqlalchemy import func, inspect, select
 
-    from .audit.models import AuditEvent
 
     if not inspect(db.engine).has_table("audit_events"):
         return True

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from functools import wraps
 
 import click
@@ -10,14 +9,14 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from . import migrate
+from . import validation as v
 from .audit.events import EventType
 from .audit.services import record_event
 from .auth import services as auth
+from .actors import CLI as ACTOR
 from .config import INSTANCE_CONFIG_TEMPLATE
 from .errors import DomainError
 from .extensions import db
-
-ACTOR = "system:cli"
 
 
 def domain_errors(command):
@@ -91,12 +90,10 @@ def businesses_create(code, name, basis):
 
 
 def _parse_day(_ctx, _param, value):
-    if value is None:
-        return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("YYYY-MM-DD の形式で指定してください。") from None
+        return v.a_date(value, "研修受講日", required=False)
+    except DomainError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 @users.command("create")
@@ -180,6 +177,21 @@ def audit_export(file):
     count = write_export(file)
     record_export(ACTOR, count)
     click.echo(f"exported {count} events to {file}")
+
+
+@audit.command("scan-my-number")
+@domain_errors
+def audit_scan_my_number():
+    """Lists where a 個人番号 may be stored in clear (row and column, never the number); exit 1 if any."""
+    from .mynumber.scan import find_stored_numbers
+
+    found = 0
+    for hit in find_stored_numbers():
+        click.echo(str(hit))
+        found += 1
+    click.echo(f"found {found}")
+    if found:
+        sys.exit(1)
 
 
 @click.command("backup")

@@ -48,6 +48,10 @@ def row_id(value) -> int | None:
         return None
     return number if 0 < number <= MAX_ROW_ID else None
 
+#: Set in the session's info once a transaction of it committed: an error after that (in the page
+#: shown afterwards) must not tell the user that nothing was applied.
+COMMITTED = "lifecycle.committed"
+
 _writing: contextvars.ContextVar[bool] = contextvars.ContextVar("lifecycle_writing", default=False)
 
 
@@ -82,23 +86,17 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        # Reads through a memory map instead of a read() call per page, and a larger page cache:
-        # an item page reads some twenty pages of a ledger that outgrows the default 2 MB. The map
-        # covers the file up to SQLite's own limit (2 GB): 1,000,000 events are already 440 MB,
-        # and past a 256 MB map each page further in was a read() again (an item page's events
-        # came about 10 µs sooner with the whole file mapped).
+        # Reads through a memory map (the kernel's shared page cache) instead of a read() call
+        # per page, up to SQLite's own limit, and a page cache larger than the default 2 MB:
+        # seven years of audit events outgrow both.
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.execute("PRAGMA cache_size=-16384")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):
-        if _writing.get():
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # may wait for the lock: errors wrapped as usual
-        else:
-            # A deferred BEGIN takes no lock and cannot fail; every read request starts with one,
-            # so it goes straight to the driver (a twentieth of an item lookup through the engine).
-            conn.connection.driver_connection.execute("BEGIN")
+        # SQLAlchemy's recipe for pysqlite: writers take the write lock at BEGIN, readers don't.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _writing.get() else "BEGIN")
 
 
 #: A pooled PostgreSQL connection unused for this long is checked with a ping before use.
@@ -106,8 +104,8 @@ PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def _ping_when_idle(engine: Engine) -> None:
-    """SQLAlchemy's pool_pre_ping, for connections that sat idle: pinging every checkout was a
-    round trip on every read and two on every write (the write takes a fresh connection). A
+    """SQLAlchemy's pool_pre_ping, for connections that sat idle (pinging every checkout
+    would add a round trip to every request). A
     connection that dropped while idle (a database restart, a firewall's timeout) is replaced
     before anyone uses it; one that was in use seconds ago is used as it is, and if the database
     went away meanwhile, the first request to find out fails whole (rolled back, the Japanese
@@ -134,7 +132,7 @@ class WriterLock:
     Without it a writer that finds the database locked polls: SQLite's busy handler sleeps 1, 2,
     5, 10 … up to 100 ms between tries, so under a steady stream of registrations from two worker
     processes a waiting writer kept losing to the other process and a registration took up to
-    400 ms (p99 260–390 ms at 100/s). flock() waits in the kernel and wakes the next writer the
+    hundreds of milliseconds. flock() waits in the kernel and wakes the next writer the
     moment the lock is released, so the handler never sleeps; the lock goes with its process if
     that dies. Each thread of each process opens its own descriptor: flock() locks belong to one
     open file, which threads and forked children would otherwise share.
@@ -159,7 +157,6 @@ class Database:
         factory = sessionmaker(expire_on_commit=False, autoflush=True)
         event.listen(factory, "before_flush", _only_inside_transaction)
         self.session: scoped_session[Session] = scoped_session(factory)
-        self._write_begin: list = []
         self._writer_lock: WriterLock | None = None
 
     def init_app(self, app) -> None:
@@ -197,22 +194,18 @@ class Database:
     def in_write(self) -> bool:
         return _writing.get()
 
+    def committed(self) -> bool:
+        """Whether this request's (or command's) session has committed a change."""
+        return bool(self.session().info.get(COMMITTED))
+
     def autovacuum_off(self) -> bool:
         """Whether this PostgreSQL server runs without autovacuum (never so for SQLite). Every
         write updates the same few rows (the audit chain's head, the item-code counters), and
-        unvacuumed their tables keep old versions: after the load benchmark's bulk load the
-        one-row audit head took 300 pages (2.4 MB) until a VACUUM."""
+        unvacuumed their tables keep growing with old versions."""
         if self.is_sqlite:
             return False
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("SHOW autovacuum").scalar() == "off"
-
-    def on_write_begin(self, hook) -> None:
-        """`hook(session)` runs once the write lock is held, before the action: the rollback that
-        left the read snapshot expired every object the request had loaded, and a hook may put
-        back what it can prove is unchanged (auth/cache.py re-attaches the acting user)."""
-        if hook not in self._write_begin:
-            self._write_begin.append(hook)
 
     def begin_stream(self) -> None:
         """A read streamed through a PostgreSQL server-side cursor (yield_per) needs a transaction
@@ -254,10 +247,9 @@ class Database:
             else:
                 connection = session.connection(execution_options={"isolation_level": "READ COMMITTED"})
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
-            for hook in self._write_begin:
-                hook(session)
             yield session
             session.commit()
+            session.info[COMMITTED] = True
         except BaseException:
             session.rollback()
             raise

@@ -1,7 +1,6 @@
 """JSON responses through orjson.
 
-Encoding an item with its events was a fifth of an item lookup over the API with the standard
-library's encoder; orjson does the same work in a fraction of it. The output is the same JSON:
+orjson encodes an item with its events much faster than the standard library. The output is the same JSON:
 keys in insertion order, non-ASCII as UTF-8, compact. Dates and datetimes still go through
 Flask's default (which the API never relies on: its timestamps are strings already), and a value
 orjson refuses (an integer beyond 64 bits) falls back to the standard encoder. Request bodies are

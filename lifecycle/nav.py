@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth.roles import Role
+from .roles import Role
 
 EVERYONE = frozenset(Role)
 

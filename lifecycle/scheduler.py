@@ -10,43 +10,24 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from .audit.events import EventType
 from .audit.services import record_event
+from .actors import SCHEDULER as ACTOR
 from .clock import utcnow
 from .extensions import db
+from .jobs import JOBS
 from .scheduler_models import JobRun, SchedulerLease
 
 log = logging.getLogger(__name__)
 LEASE = "main"
-ACTOR = "system:scheduler"
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    label: str  #: Japanese, for the status pages
-    #: Runs in an app context; returns how many things it processed. One that fails after
-    #: committing part of its work says how much on the exception (`processed` attribute).
-    func: Callable[[], int | None]
-    interval: Callable[[dict], int]  #: seconds, read from the app config
-
-
-JOBS: dict[str, Job] = {}
-
-
-def register_job(name: str, label: str, func: Callable[[], int | None],
-                 interval: Callable[[dict], int]) -> None:
-    JOBS[name] = Job(name, label, func, interval)
-
-
-def run_job(name: str, *, triggered_by: str = ACTOR) -> JobRun:
+def run_job(name: str, *, triggered_by: str = ACTOR.login) -> JobRun:
     """Runs one job now and records the run; a failure is recorded, not raised."""
     job = JOBS[name]
     started = utcnow()

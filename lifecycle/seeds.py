@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 from .auth import services as auth
+from .actors import DEMO as ACTOR
 
-ACTOR = "system:demo"
 DEMO_PASSWORD = "lifecycle-demo-2026"
 
 DEPARTMENTS = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from .audit.services import record_event
 from .errors import InvalidTransition
 
 
@@ -179,8 +180,8 @@ def allowed(kind: Kind, current: str) -> frozenset[State]:
     return TRANSITIONS[Kind(kind)].get(State(current), frozenset())
 
 
-def can(obj: Any, to: State) -> bool:
-    return State(to) in allowed(obj.state_kind, obj.status)
+def can(kind: Kind, current: str, to: State) -> bool:
+    return State(to) in allowed(kind, current)
 
 
 def label(state: str | None) -> str:
@@ -200,7 +201,6 @@ def refusal_message(kind: Kind, name: str, current: str, to: State) -> str:
 
 def transition(obj: Any, to: State, *, actor, event, **details) -> None:
     """Moves obj (anything with state_kind, status and audit_subject) and records `event`."""
-    from .audit.services import record_event  # the audit package depends on nothing here
 
     to = State(to)
     kind = Kind(obj.state_kind)

@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 
 from .errors import Invalid
+from .mynumber.checkdigit import contains_number
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def text(value, label: str, *, max_len: int = 200, required: bool = True, field: str | None = None,
          multiline: bool = False) -> str | None:
-    """Trimmed, NFC-normalised text without control characters."""
+    """Trimmed, NFC-normalised text without control characters and without a 個人番号.
+
+    Every free-text field of every form, API body and upload passes here, so this is the one
+    place that keeps a 個人番号 out of the ledger, its labels and reports, and the audit log that
+    is kept for years and cannot be edited (checkdigit.contains_number says what counts)."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -25,6 +30,11 @@ def text(value, label: str, *, max_len: int = 200, required: bool = True, field:
         bad = _CONTROL.search(value)
     if bad:
         raise Invalid(f"{label}に使用できない制御文字が含まれています。", field=field)
+    if contains_number(value):
+        raise Invalid(f"{label}に個人番号と思われる12桁の数字が含まれています。個人番号はこの欄には記録できません"
+                      "（管理簿・帳票・監査ログに暗号化されずに残り、消せないため）。個人番号でない番号（製造番号など）"
+                      "が偶然この形に一致した場合は、数字の区切りを文字（「号」など）にするか、システム管理者に"
+                      "相談してください。", code="my_number_in_text", field=field)
     if not value:
         if required:
             raise Invalid(f"{label}を入力してください。", field=field)
@@ -59,19 +69,34 @@ def boolean(value, label: str, *, field: str | None = None) -> bool:
     raise Invalid(f"{label}は「はい」か「いいえ」で指定してください。", field=field)
 
 
+#: The days any date given to the system may fall on. Outside them a date is a typing mistake
+#: (no record here is older or newer), and 0001-01-01 or 9999-12-31 would overflow the JST/UTC
+#: day arithmetic of the queries. Every date from a form, a query string, JSON or the command
+#: line passes through a_date, so this is the one place the range is decided.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def a_date(value, label: str, *, required: bool = True, field: str | None = None) -> date | None:
-    if isinstance(value, date):
-        return value
+    """A date from YYYY-MM-DD (full-width digits too) within EARLIEST_DAY … LATEST_DAY."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFKC", value).strip()
     if value in (None, ""):
         if required:
             raise Invalid(f"{label}を入力してください。", field=field)
         return None
-    if not isinstance(value, str):
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise Invalid(f"{label}は YYYY-MM-DD の形式の正しい日付で入力してください。", field=field) from None
+    else:
         raise Invalid(f"{label}は YYYY-MM-DD の形式で入力してください。", field=field)
-    try:
-        return date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
-    except ValueError:
-        raise Invalid(f"{label}は YYYY-MM-DD の形式の正しい日付で入力してください。", field=field) from None
+    if not EARLIEST_DAY <= (day.date() if isinstance(day, datetime) else day) <= LATEST_DAY:
+        raise Invalid(f"{label}は{EARLIEST_DAY.year}年から{LATEST_DAY.year}年までの日付で指定してください。",
+                      code="date_out_of_range", field=field)
+    return day
 
 
 def code(value, label: str, *, field: str | None = None, max_len: int = 32) -> str:

@@ -5,25 +5,33 @@ from datetime import date, datetime
 
 from .clock import jst_wall
 
-# (first day of the era, name); newest first.
+# (first day of the era in this table, its name, the Western year of its 元年); newest first.
+# 明治 is counted from 明治6年1月1日 (1873-01-01), the day Japan adopted the Gregorian calendar:
+# before it the months and days were those of the lunisolar calendar, so a Gregorian date of
+# 1868–1872 (or before 明治) has no 和暦 month and day and is shown with its Western year.
 ERAS = (
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-    (date(1912, 7, 30), "大正"),
-    (date(1873, 1, 1), "明治"),
+    (date(2019, 5, 1), "令和", 2019),
+    (date(1989, 1, 8), "平成", 1989),
+    (date(1926, 12, 25), "昭和", 1926),
+    (date(1912, 7, 30), "大正", 1912),
+    (date(1873, 1, 1), "明治", 1868),
 )
 
 
-def era_year(day: date) -> tuple[str, int]:
-    for start, name in ERAS:
+def era_year(day: date) -> tuple[str, int] | None:
+    """("令和", 8) for 2026-11-22; None before 明治6年1月1日."""
+    for start, name, first_year in ERAS:
         if day >= start:
-            return name, day.year - start.year + 1
-    raise ValueError("明治6年より前の日付は和暦で表せません")
+            return name, day.year - first_year + 1
+    return None
 
 
-def _year_text(day: date) -> str:
-    name, year = era_year(day)
+def year_text(day: date) -> str:
+    """令和8年, 令和元年; 1872年 before 明治6年."""
+    era = era_year(day)
+    if era is None:
+        return f"{day.year}年"
+    name, year = era
     return f"{name}{'元' if year == 1 else year}年"
 
 
@@ -33,7 +41,7 @@ def wareki_date(value: date | datetime | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = jst_wall(value).date()
-    return f"{_year_text(value)}{value.month}月{value.day}日"
+    return f"{year_text(value)}{value.month}月{value.day}日"
 
 
 def wareki_datetime(value: datetime | None) -> str:
@@ -46,4 +54,4 @@ def wareki_datetime(value: datetime | None) -> str:
 
 def wareki_month(year: int, month: int) -> str:
     """令和8年11月, for monthly statistics."""
-    return f"{_year_text(date(year, month, 1))}{month}月"
+    return f"{year_text(date(year, month, 1))}{month}月"

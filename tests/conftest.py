@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from lifecycle import create_app
 from lifecycle.extensions import db
 from lifecycle.seeds import DEMO_PASSWORD
+from lifecycle.actors import SystemActor
 
 BACKEND = os.environ.get("LIFECYCLE_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("LIFECYCLE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -105,11 +106,10 @@ def running_app(database_url: str, instance: Path):
     @application.before_request
     def forget_request_user():
         # The fixture keeps one app context open for the whole test, so `g` would otherwise carry
-        # the previous request's user (Flask-Login's cache, the acting user) into the next one.
+        # the previous request's user (Flask-Login's, the API's actor) into the next one.
         from flask import g
         g.pop("_login_user", None)
         g.pop("actor", None)
-        g.pop("api_snapshot", None)
 
     with application.app_context():
         yield application
@@ -161,7 +161,7 @@ def api(client, world):
     from lifecycle.auth.services import issue_token
 
     def for_user(login: str) -> ApiClient:
-        return ApiClient(client, issue_token("system:test", login))
+        return ApiClient(client, issue_token(SystemActor("system:test", "テスト"), login))
 
     return for_user
 

@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, settings
 
 from lifecycle.api import API_MODULES
 from lifecycle.api import openapi as _openapi
-from lifecycle.auth.roles import Role
+from lifecycle.roles import Role
 from tests import factories
 from tests.conftest import running_app
 from tests.unit.destruction.test_services import pdf_bytes
 from tests.unit.devices.test_services import certificate_data
+from lifecycle.actors import SystemActor
 
 # create_app imports these too; the document is complete only once every route has registered.
 for _name in ("audit", *API_MODULES):
@@ -53,6 +54,7 @@ class Target:
     batch_id: list[str] = field(default_factory=list)
     cert_id: list[str] = field(default_factory=list)
     copy_id: list[str] = field(default_factory=list)
+    contractor_id: list[str] = field(default_factory=list)
 
 
 TARGET = Target()
@@ -152,7 +154,7 @@ def target(database, tmp_path_factory):
         media = [factories.medium(bulk) for _ in range(2)]
         devices = [factories.device(admin) for _ in range(2)]
         TARGET.app = app
-        TARGET.tokens = {login: issue_token("system:test", login) for login in (*ROLES, EVERY_ROLE)}
+        TARGET.tokens = {login: issue_token(SystemActor("system:test", "テスト"), login) for login in (*ROLES, EVERY_ROLE)}
         TARGET.code = [item.code for item in forms + media + devices]
         TARGET.payload = [label_payload(code) for code in TARGET.code[:3]]
         TARGET.transfer_id = [str(request_transfer(registrar, forms[0].code, "registrar2").id),
@@ -163,6 +165,7 @@ def target(database, tmp_path_factory):
             str(create_batch(registrar, items=[forms[2].code], method="pulp", place="溶解業者",
                                  contractor=factories.pulper()).id)]
         request_erasure(admin, devices[0].code, "lease_end")
+        TARGET.contractor_id = [str(factories.pulper())]
         TARGET.cert_id = [str(submit_certificate(bulk, devices[0].code, certificate_data(),
                                                  io.BytesIO(pdf_bytes()), "erasure.pdf").id)]
         TARGET.copy_id = [str(record_copy(bulk, {"my_number": "123456789018", "provided_to": "〇〇市 市民課",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from ..auth.services import snapshot_for_token
-from ..errors import BadRequest, Invalid, Unauthenticated
+from ..errors import BadRequest, Invalid
 from ..extensions import csrf
+from ..web import authenticate_bearer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -64,6 +64,8 @@ def endpoint(rule: str, method: str = "GET", *, summary: str, request: dict | No
         ENDPOINTS.append(Endpoint(rule, method, summary, request, response, status, tuple(errors),
                                   multipart, query or {}, public, body_optional))
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
+        if request is not None:
+            REQUESTS[view.__name__] = request
         if public:
             PUBLIC.add(view.__name__)
         return view
@@ -71,6 +73,8 @@ def endpoint(rule: str, method: str = "GET", *, summary: str, request: dict | No
 
 
 PUBLIC: set[str] = set()
+#: The documented request body of each view, by view name (json_body holds bodies to it).
+REQUESTS: dict[str, dict] = {}
 
 #: Domain modules under lifecycle/api/ whose routes register on import.
 API_MODULES: tuple[str, ...] = ("mynumber", "items", "destruction", "devices", "custody", "reports", "contractors")
@@ -90,7 +94,18 @@ def json_body() -> dict:
     if _has_lone_surrogate(data):
         raise BadRequest("リクエスト本文に文字として成り立たない \\u エスケープ（対になっていないサロゲート）が"
                          "含まれています。UTF-8 で表せる文字だけを送信してください。", code="malformed_json")
+    _refuse_undocumented_null(data)
     return data
+
+
+def _refuse_undocumented_null(data: dict) -> None:
+    """null only where the document says a field is nullable: a null sent for a documented string
+    or flag would otherwise be taken as if the field had been left out, and the caller not told."""
+    properties = REQUESTS.get((request.endpoint or "").removeprefix("api."), {}).get("properties", {})
+    for name, value in data.items():
+        if value is None and name in properties and not properties[name].get("nullable"):
+            raise Invalid(f"「{name}」に null は指定できません。値を指定するか、項目ごと省略してください。",
+                          code="null_not_allowed", field=name)
 
 
 def optional_json_body() -> dict:
@@ -136,12 +151,7 @@ def query_int(name: str, default: int, maximum: int) -> int:
 def authenticate():
     if request.endpoint and request.endpoint.removeprefix("api.") in PUBLIC:
         return None
-    header = request.headers.get("Authorization", "")
-    match = re.fullmatch(r"Bearer\s+(\S+)", header.strip())
-    snapshot = snapshot_for_token(match.group(1)) if match else None
-    if snapshot is None:
-        raise Unauthenticated("認証が必要です。Authorization ヘッダーに有効な Bearer トークンを指定してください。")
-    g.api_snapshot = snapshot  # web.current_actor attaches it to the session when first asked
+    authenticate_bearer()
     return None
 
 

@@ -1,6 +1,14 @@
-from ..audit.checkpoints import verify_log
-from ..auth.roles import Role
+from flask import current_app
+
+from .. import crypto
+from ..audit.checkpoints import (
+    checkpoint_json,
+    list_checkpoints,
+    sign_checkpoint,
+    verify_log,
+)
 from ..auth.services import require_role
+from ..roles import Role
 from ..web import current_actor
 from . import DATE_TIME, INTEGER, STRING, endpoint, nullable, ok, record
 
@@ -39,10 +47,7 @@ CHECKPOINT_SCHEMA = record({"id": INTEGER, "seq": INTEGER, "head": STRING,
           response=record({"checkpoints": {"type": "array", "items": CHECKPOINT_SCHEMA}, "public_key": STRING}),
           errors=(401, 403))
 def audit_checkpoints():
-    from flask import current_app
 
-    from .. import crypto
-    from ..audit.checkpoints import checkpoint_json, list_checkpoints
 
     require_role(current_actor(), Role.AUDITOR, Role.ADMIN)
     return ok({"checkpoints": [checkpoint_json(c) for c in list_checkpoints()],
@@ -52,7 +57,6 @@ def audit_checkpoints():
 @endpoint("/audit/checkpoints", "POST", summary="現在の末尾ハッシュに署名して確認点を作る",
           response=CHECKPOINT_SCHEMA, status=201, errors=(401, 403))
 def audit_sign_checkpoint():
-    from ..audit.checkpoints import checkpoint_json, sign_checkpoint
 
     actor = current_actor()
     require_role(actor, Role.AUDITOR, Role.ADMIN)

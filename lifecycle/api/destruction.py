@@ -25,7 +25,7 @@ CREATE_SCHEMA = {"type": "object", "required": ["items", "method", "place"], "pr
     "din_level": {"type": "string", "description": "DIN 66399（省略時: 紙 P-4、光ディスク O-4、MO O-4、記憶装置 T-4）"},
     "place": {"type": "string"},
     "contractor": {"type": "integer", "description": "実施する委託先の id（溶解では必須）。その日に契約が対象にしていること"},
-    "planned_on": {"type": "string", "format": "date"}}}
+    "planned_on": nullable({**DATE, "description": "予定日（null または省略: 未定）"})}}
 
 FILE_SCHEMA = {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary", "description": "PDF（20 MB まで）"}}}

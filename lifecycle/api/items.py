@@ -11,7 +11,7 @@ from ..items.services import get_visible_row, get_visible_with_events, register_
 from ..jsonout import loads_event_data
 from ..labels.services import resolve_label
 from ..states import ITEM_KINDS, states_of
-from ..web import current_actor, current_reader
+from ..web import current_actor
 from . import (BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, query_int,
                record)
 
@@ -19,7 +19,7 @@ from . import (BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, n
 KIND_FIELDS = ("business", "sheets", "contains_my_number", "terminal", "output_at", "media_type", "record_count",
                "recipient", "encrypted", "due_back", "provided_at", "returned_at", "device_type", "asset_tag",
                "model", "serial", "lessor", "lease_contract", "lease_start", "lease_end", "has_storage",
-               "holds_my_number_data")
+               "holds_my_number_data", "holds_juki_data")
 
 ITEM_SCHEMA = record({
     "code": {"type": "string", "example": "F-2026-000123"},
@@ -39,7 +39,7 @@ ITEM_SCHEMA = record({
     "device_type": nullable(STRING), "asset_tag": nullable(STRING), "model": nullable(STRING),
     "serial": nullable(STRING), "lessor": nullable(STRING), "lease_contract": nullable(STRING),
     "lease_start": nullable(DATE), "lease_end": nullable(DATE), "has_storage": nullable(BOOLEAN),
-    "holds_my_number_data": nullable(BOOLEAN),
+    "holds_my_number_data": nullable(BOOLEAN), "holds_juki_data": nullable(BOOLEAN),
 }, optional=KIND_FIELDS)
 
 REGISTER_SCHEMA = {
@@ -59,6 +59,12 @@ REGISTER_SCHEMA = {
         "serial": {"type": "string"}, "lessor": {"type": "string"}, "lease_contract": {"type": "string"},
         "lease_start": {"type": "string", "format": "date"}, "lease_end": {"type": "string", "format": "date"},
         "has_storage": {"type": "boolean"}, "holds_my_number_data": {"type": "boolean"},
+        "holds_juki_data": {"type": "boolean"},
+        "storage": {"type": "array", "description": "機器の記憶装置（消去証明書はこのシリアル番号ごとに確認します）",
+                    "items": {"type": "object", "required": ["media_type", "serial"], "properties": {
+                        "media_type": {"type": "string", "enum": ["HDD", "SSD", "NVMe", "eMMC"]},
+                        "make": {"type": "string"}, "model": {"type": "string"}, "serial": {"type": "string"},
+                        "capacity_gb": {"type": "integer"}}}},
     },
 }
 
@@ -98,7 +104,7 @@ def items_list():
     filters = queries.parse_filters(request.args)
     page = query_int("page", 1, 10**6)
     per_page = query_int("per_page", queries.DEFAULT_PER_PAGE, queries.MAX_PER_PAGE)
-    result = queries.ledger_page(filters, current_reader(), page=page, per_page=per_page)
+    result = queries.ledger_page(filters, current_actor(), page=page, per_page=per_page)
     rows = result.rows if result.page == page else []  # past the last page: none, not the last
     as_of = filters.effective_as_of
     return ok({"items": [item_json(row, as_of=as_of) for row in rows], "total": result.total,
@@ -110,7 +116,7 @@ def items_list():
                          optional=KIND_FIELDS),
           errors=(403, 404))
 def items_get(code: str):
-    item, events = get_visible_with_events(current_reader(), code)
+    item, events = get_visible_with_events(current_actor(), code)
     data = item_json(item)
     data["events"] = [event_json(e) for e in events]
     return ok(data)
@@ -120,5 +126,5 @@ def items_get(code: str):
           response=record({"genuine": {"type": "boolean", "enum": [True]}, "item": ITEM_SCHEMA}),
           errors=(403, 404))
 def scan_resolve(payload: str):
-    item = resolve_label(current_reader(), payload, find=get_visible_row)
+    item = resolve_label(current_actor(), payload, find=get_visible_row)
     return ok({"genuine": True, "item": item_json(item)})

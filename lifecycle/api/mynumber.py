@@ -1,11 +1,24 @@
 """個人番号 temporary copies (API.md "個人番号 temporary copies")."""
 from __future__ import annotations
 
+from ..auth.services import require_role
 from ..clock import iso
 from ..mynumber import services
 from ..mynumber.models import MyNumberCopy
+from ..roles import Role
 from ..web import current_actor
-from . import BOOLEAN, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, query_int, record
+from . import (
+    BOOLEAN,
+    DATE_TIME,
+    INTEGER,
+    STRING,
+    endpoint,
+    json_body,
+    nullable,
+    ok,
+    query_int,
+    record,
+)
 
 COPY_SCHEMA = record({
     "id": INTEGER, "status": STRING, "masked": {"type": "string", "example": "********9018"},
@@ -84,8 +97,6 @@ def my_number_copy_purge(copy_id: int):
                            "last_success_at": nullable(DATE_TIME), "next_run_at": nullable(DATE_TIME),
                            "live_copies": INTEGER, "overdue_copies": INTEGER}), errors=(403,))
 def my_number_purge_health():
-    from ..auth.roles import Role
-    from ..auth.services import require_role
 
     require_role(current_actor(), Role.ADMIN, Role.AUDITOR,
                  message="自動消去の実行状況は、システム管理者と監査担当が確認できます。")

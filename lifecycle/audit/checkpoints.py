@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import crypto
+from ..actors import Actor
 from ..clock import iso, utcnow
 from ..errors import AuditLogFault, Invalid
 from ..extensions import db
@@ -37,7 +38,7 @@ def _key_id(public_pem: bytes) -> str:
     return hashlib.sha256(public_pem).hexdigest()[:16]
 
 
-def sign_checkpoint(actor) -> AuditCheckpoint:
+def sign_checkpoint(actor: Actor) -> AuditCheckpoint:
     """Signs the current head; the checkpoint event itself becomes the next link.
 
     Once committed, the checkpoint is also appended to the checkpoint log outside the database
@@ -135,7 +136,7 @@ def read_checkpoint_file(file: str | os.PathLike, public_pem: bytes) -> list[Sig
     return checkpoints
 
 
-def verify_log(actor, *, checkpoint_file: str | os.PathLike | None = None) -> Verification:
+def verify_log(actor: Actor, *, checkpoint_file: str | os.PathLike | None = None) -> Verification:
     """Verifies the chain against every signed checkpoint of the database, and of a checkpoint
     file when one is given, and records the verification: the page, the API and the CLI all
     verify through this."""
@@ -219,7 +220,7 @@ EXPORT_README = """lifecycle 監査ログ出力
 """
 
 
-def record_export(actor, count: int) -> None:
+def record_export(actor: Actor, count: int) -> None:
     with db.transaction():
         record_event(EventType.AUDIT_EXPORTED, actor=actor, subject="audit", events=count)
 

@@ -12,6 +12,7 @@ from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,9 @@ from ..extensions import db
 from .events import EventType
 from .models import AuditEvent, AuditHead, DeniedCount
 
+if TYPE_CHECKING:
+    from ..actors import Actor
+
 GENESIS = "0" * 64
 SEP = "\x1f"
 
@@ -29,12 +33,9 @@ SEP = "\x1f"
 FORBIDDEN_KEYS = frozenset({"my_number", "password", "token", "secret", "plaintext"})
 
 
-def actor_name(actor) -> str:
-    if actor is None:
-        return "anonymous"
-    if isinstance(actor, str):
-        return actor
-    return actor.login
+def actor_name(actor: Actor | None) -> str:
+    """What the log records of who acted: a login, "system:…", or "anonymous"."""
+    return "anonymous" if actor is None else actor.login
 
 
 def canonical_data(details: dict) -> str:
@@ -48,9 +49,8 @@ def chain_hash(prev: str, seq: int, at: datetime, type_: str, actor: str, subjec
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: The chain head is read and moved with Core statements: an ORM flush of the event and the
-#: head was a third of a registration. Nothing keeps an AuditHead object in a session, so
-#: there is no stale copy to overwrite it.
+#: The chain head is read and moved with Core statements under the write lock: nothing keeps an
+#: AuditHead object in a session, so there is no stale copy to overwrite it.
 _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
 _MOVE_HEAD = (update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
@@ -98,7 +98,7 @@ _COUNT_AGAIN = (update(DeniedCount.__table__)
                 .values(repeats=DeniedCount.repeats + 1))
 
 
-def record_denied(actor, *, path: str, method: str, reason: str, address: str | None = None) -> None:
+def record_denied(actor: Actor, *, path: str, method: str, reason: str, address: str | None = None) -> None:
     """A refused request is itself an event, in a transaction of its own (the refused one rolled back).
 
     Anonymous refusals are grouped per address and minute, so that a stream of them cannot flood
@@ -284,14 +284,12 @@ def head() -> tuple[int, str]:
 EVENT_COLUMNS = tuple(AuditEvent.__table__.c)
 _EVENTS_FOR = (select(*EVENT_COLUMNS).where(AuditEvent.subject == bindparam("subject"))
                .order_by(AuditEvent.seq))
-#: An event as a plain named tuple: reading a column of a SQLAlchemy row by name costs about what
-#: building the whole tuple does, and an item's page and JSON read seven columns of ten events.
+#: An event as a plain named tuple, for pages and reports that only show it.
 EventRow = namedtuple("EventRow", [column.key for column in EVENT_COLUMNS])
 
 
 def events_for(subject: str) -> list[EventRow]:
-    """The subject's events, oldest first, read-only, with the columns as attributes: an item
-    page shows them all, and rows cost a tenth of what mapped objects do."""
+    """The subject's events, oldest first, read-only, with the columns as attributes."""
     return [EventRow(*row) for row in db.session.connection().execute(_EVENTS_FOR, {"subject": subject})]
 
 

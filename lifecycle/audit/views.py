@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import tempfile
 
@@ -8,40 +8,37 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_login import current_user
 
 from .. import clock
-from ..auth.roles import Role
+from .. import validation as v
+from ..actors import SCHEDULER
+from ..roles import Role
 from ..errors import Invalid
+from .. import web
 from ..web import role_required
-from ..scheduler import register_job
+from ..jobs import register_job
 from . import checkpoints, describe, services
-from .events import EVENT_LABELS, EventType
+from .events import EVENT_LABELS, EventType, event_label
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    web.hooks.record_refusal = services.record_denied
+    app.add_template_filter(event_label, "event_label")
+    app.add_template_filter(describe.person, "person")
     register_job("audit_checkpoint", "監査ログ確認点の署名",
-                 lambda: 1 if checkpoints.sign_checkpoint("system:scheduler") else 0,
+                 lambda: 1 if checkpoints.sign_checkpoint(SCHEDULER) else 0,
                  interval=lambda config: int(config.get("CHECKPOINT_INTERVAL_SECONDS", 86400)))
     register_job("audit_denied_counts", "匿名のアクセス拒否の件数の記録", services.summarise_denied,
                  interval=lambda _config: 300)
-    app.add_template_filter(describe.person, "person")
-
-
-def _day(value: str | None, label: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"{label}は YYYY-MM-DD の形式で指定してください。") from None
 
 
 @bp.route("/")
 @role_required(Role.AUDITOR, Role.ADMIN)
 def events():
     args = request.args
-    day_from, day_to = _day(args.get("from"), "開始日"), _day(args.get("to"), "終了日")
+    day_from = v.a_date(args.get("from"), "開始日", required=False, field="from")
+    day_to = v.a_date(args.get("to"), "終了日", required=False, field="to")
     event_type = args.get("type") or None
     if event_type and event_type not in {e.value for e in EventType}:
         raise Invalid("指定された種別はありません。")

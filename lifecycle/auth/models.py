@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import utcnow
 from ..db import Base, enum_column
-from .roles import Role
+from ..roles import Role
 
 
 class Department(Base):
@@ -47,14 +47,24 @@ class User(UserMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    #: Bumped by every change to the user or their grants (auth/cache.py): signed-in requests
-    #: compare it instead of reloading the user.
-    auth_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Part of the session's user id (get_id): bumped at logout, password change or reset and
+    #: deactivation, which ends every session of the person, in every server process.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     department: Mapped[Department] = relationship(lazy="joined")
     grants: Mapped[list["RoleGrant"]] = relationship(
         back_populates="user", lazy="selectin", cascade="all, delete-orphan",
         foreign_keys="RoleGrant.user_id")
+
+    is_system = False  #: a person, not actors.SystemActor
+
+    def get_id(self) -> str:
+        """Flask-Login's "alternative token": a session names the user and the epoch it began in."""
+        return f"{self.id}:{self.session_epoch}"
+
+    def end_sessions(self) -> None:
+        """Every session signed in before this no longer names a current epoch."""
+        self.session_epoch = (self.session_epoch or 0) + 1
 
     @property
     def granted_roles(self) -> set[Role]:

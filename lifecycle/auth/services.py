@@ -11,14 +11,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, literal, select, union_all
 
 from .. import validation as v
+from ..actors import AUTH, Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..clock import utcnow
+from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..extensions import db
-from . import cache
+from ..mynumber.checkdigit import contains_number
+from ..roles import ROLE_LABELS, Role
 from .models import ApiToken, Business, Department, RoleGrant, User
-from .roles import ROLE_LABELS, Role
 
 MIN_PASSWORD = 12
 MAX_FAILED_LOGINS = 5
@@ -38,15 +40,13 @@ def configure_hasher(time_cost: int, memory_cost: int) -> None:
         _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
 
-def require_role(actor, *roles: Role, message: str | None = None) -> None:
-    if not isinstance(actor, User):
-        return  # system actors (CLI, scheduler) act with the operator's authority
-    if not actor.has_role(*roles):
+def require_role(actor: Actor, *roles: Role, message: str | None = None) -> None:
+    if not actor.has_role(*roles):  # system actors (CLI, scheduler) pass: actors.py
         names = "・".join(ROLE_LABELS[r] for r in roles)
         raise Forbidden(message or f"この操作には「{names}」の権限が必要です。")
 
 
-def _require_admin(actor) -> None:
+def _require_admin(actor: Actor) -> None:
     require_role(actor, Role.ADMIN, message="この操作はシステム管理者のみが行えます。")
 
 
@@ -78,12 +78,7 @@ _MASTER_NAMES = union_all(select(literal("department").label("master"), Departme
 
 
 def master_names() -> dict[str, dict[str, str]]:
-    """Code → name of every department and business, so event details read as words (shared:
-    read it, never change it)."""
-    return cache.master_names(_read_master_names)
-
-
-def _read_master_names() -> dict[str, dict[str, str]]:
+    """Code → name of every department and business, so event details read as words."""
     names: dict[str, dict[str, str]] = {"department": {}, "business": {}}
     for master, code, name in db.session.connection().execute(_MASTER_NAMES):
         names[master][code] = name
@@ -101,7 +96,7 @@ def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.login)))
 
 
-def create_department(actor, code: str, name: str, *, system_owner: bool = False) -> Department:
+def create_department(actor: Actor, code: str, name: str, *, system_owner: bool = False) -> Department:
     """所属 master entry; exactly one may be the system owner (市町課)."""
     with db.transaction() as session:
         _require_admin(actor)
@@ -120,7 +115,7 @@ def create_department(actor, code: str, name: str, *, system_owner: bool = False
         return dept
 
 
-def create_business(actor, code: str, name: str, basis: str) -> Business:
+def create_business(actor: Actor, code: str, name: str, basis: str) -> Business:
     """利用事務 master entry with its legal basis."""
     with db.transaction() as session:
         _require_admin(actor)
@@ -146,10 +141,10 @@ def _check_password(password: str | None) -> str:
     return password
 
 
-def _check_grant(actor, user: User, role: Role) -> None:
+def _check_grant(actor: Actor, user: User, role: Role) -> None:
     """The rules of SPEC.md: an admin other than the grantee; bulk_operator only in 市町課."""
     _require_admin(actor)
-    if isinstance(actor, User) and actor.id == user.id:
+    if actor.id == user.id:
         raise Forbidden("自分自身に権限を付与・取消しすることはできません。別のシステム管理者に依頼してください。",
                         code="self_grant")
     if role == Role.BULK_OPERATOR and not user.department.is_system_owner:
@@ -166,7 +161,7 @@ def _parse_role(value) -> Role:
                       field="role") from None
 
 
-def create_user(actor, login: str, name: str, department_code: str, *, roles=(),
+def create_user(actor: Actor, login: str, name: str, department_code: str, *, roles=(),
                 trained_on: date | None = None, password: str | None = None) -> User:
     """A new account; roles follow the same grant rules as grant_role."""
     with db.transaction() as session:
@@ -190,17 +185,14 @@ def create_user(actor, login: str, name: str, department_code: str, *, roles=(),
                      trained_on=trained_on.isoformat() if trained_on else None)
         for role in dict.fromkeys(parsed):
             _check_grant(actor, user, role)
-            user.grants.append(RoleGrant(role=role, granted_by=_name(actor), granted_at=utcnow()))
+            user.grants.append(RoleGrant(role=role, granted_by=actor.login, granted_at=utcnow()))
             record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
         session.flush()
         return user
 
 
-def _name(actor) -> str:
-    return actor if isinstance(actor, str) else actor.login
 
-
-def grant_role(actor, login: str, role) -> None:
+def grant_role(actor: Actor, login: str, role) -> None:
     """Grants a role; refused for oneself and for bulk_operator outside 市町課."""
     with db.transaction() as session:
         user = get_user(login)
@@ -208,17 +200,17 @@ def grant_role(actor, login: str, role) -> None:
         _check_grant(actor, user, role)
         if role in user.granted_roles:
             raise Conflict(f"「{user.name}」には既に「{ROLE_LABELS[role]}」の権限があります。", code="duplicate")
-        user.grants.append(RoleGrant(role=role, granted_by=_name(actor), granted_at=utcnow()))
+        user.grants.append(RoleGrant(role=role, granted_by=actor.login, granted_at=utcnow()))
         session.flush()
         record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
 
 
-def revoke_role(actor, login: str, role) -> None:
+def revoke_role(actor: Actor, login: str, role) -> None:
     with db.transaction() as session:
         user = get_user(login)
         role = _parse_role(role)
         _require_admin(actor)
-        if isinstance(actor, User) and actor.id == user.id:
+        if actor.id == user.id:
             raise Forbidden("自分自身の権限を変更することはできません。", code="self_grant")
         grant = next((g for g in user.grants if Role(g.role) == role), None)
         if grant is None:
@@ -228,7 +220,7 @@ def revoke_role(actor, login: str, role) -> None:
         record_event(EventType.ROLE_REVOKED, actor=actor, subject=f"user:{login}", role=role.value)
 
 
-def record_training(actor, login: str, trained_on: date | None) -> None:
+def record_training(actor: Actor, login: str, trained_on: date | None) -> None:
     """研修受講日; clearing it suspends every role of the user."""
     with db.transaction():
         _require_admin(actor)
@@ -240,24 +232,26 @@ def record_training(actor, login: str, trained_on: date | None) -> None:
                      trained_on=trained_on.isoformat() if trained_on else None)
 
 
-def set_password(actor, login: str, password: str) -> None:
+def set_password(actor: Actor, login: str, password: str) -> None:
     with db.transaction():
         user = get_user(login)
-        if not (isinstance(actor, User) and actor.id == user.id):
+        if not (actor.id == user.id):
             _require_admin(actor)
         user.password_hash = _hasher.hash(_check_password(password))
         user.failed_logins = 0
         user.locked_until = None
+        user.end_sessions()
         record_event(EventType.PASSWORD_SET, actor=actor, subject=f"user:{login}")
 
 
-def set_active(actor, login: str, active: bool) -> None:
+def set_active(actor: Actor, login: str, active: bool) -> None:
     with db.transaction():
         _require_admin(actor)
         user = get_user(login)
-        if isinstance(actor, User) and actor.id == user.id:
+        if actor.id == user.id:
             raise Forbidden("自分自身を利用停止にすることはできません。", code="self_grant")
         user.active = active
+        user.end_sessions()
         record_event(EventType.USER_REACTIVATED if active else EventType.USER_DEACTIVATED,
                      actor=actor, subject=f"user:{login}")
 
@@ -266,24 +260,37 @@ class LoginRefused(Unauthenticated):
     pass
 
 
+#: The one answer to every refused login. A locked account gets it too: saying "locked" only
+#: for real logins would tell which logins exist after five tries (the lock is in the audit log).
+LOGIN_REFUSED = ("ログインIDまたはパスワードが正しくありません。続けて5回失敗したアカウントは15分間"
+                 "ログインできなくなります。")
+
+
+def _dummy_verify(password: str | None) -> None:
+    """Spends what verifying a real password costs, so timing does not tell the cases apart."""
+    try:
+        _hasher.verify(_DUMMY_HASH, password or "x")
+    except VerificationError:
+        pass
+
+
 def authenticate(login: str, password: str, *, remote_addr: str | None = None) -> User:
-    """Checks a password; failures count toward a 15-minute lock and are committed as events."""
+    """Checks a password; failures count toward a 15-minute lock and are committed as events.
+    Unknown, inactive and locked logins and wrong passwords get the same refusal (LOGIN_REFUSED)."""
     now = utcnow()
-    outcome: tuple[str, User | None] = ("unknown", None)
     with db.transaction():
         user = db.session.scalar(select(User).where(User.login == (login or "")[:64]))
         if user is None or not user.active or user.password_hash is None:
-            try:
-                _hasher.verify(_DUMMY_HASH, password or "x")
-            except VerificationError:
-                pass
-            record_event(EventType.LOGIN_FAILED, actor="anonymous",
-                         subject=f"user:{(login or '')[:32]}", reason="unknown_or_inactive",
+            _dummy_verify(password)
+            record_event(EventType.LOGIN_FAILED, actor=None,
+                         # what was typed is kept, unless it may be a 個人番号
+                         subject="user:?" if contains_number(login) else f"user:{(login or '')[:32]}",
+                         reason="unknown_or_inactive",
                          addr=remote_addr)
         elif user.is_locked(now):
-            record_event(EventType.LOGIN_FAILED, actor="anonymous", subject=f"user:{user.login}",
+            _dummy_verify(password)
+            record_event(EventType.LOGIN_FAILED, actor=None, subject=f"user:{user.login}",
                          reason="locked", addr=remote_addr)
-            outcome = ("locked", user)
         elif _verify(user, password):
             user.failed_logins = 0
             user.locked_until = None
@@ -292,18 +299,14 @@ def authenticate(login: str, password: str, *, remote_addr: str | None = None) -
             return user
         else:
             user.failed_logins += 1
-            record_event(EventType.LOGIN_FAILED, actor="anonymous", subject=f"user:{user.login}",
+            record_event(EventType.LOGIN_FAILED, actor=None, subject=f"user:{user.login}",
                          reason="bad_password", attempts=user.failed_logins, addr=remote_addr)
             if user.failed_logins >= MAX_FAILED_LOGINS:
                 user.locked_until = now + LOCKOUT
                 user.failed_logins = 0
-                record_event(EventType.ACCOUNT_LOCKED, actor="system:auth", subject=f"user:{user.login}",
+                record_event(EventType.ACCOUNT_LOCKED, actor=AUTH, subject=f"user:{user.login}",
                              until=user.locked_until.isoformat())
-                outcome = ("locked", user)
-    if outcome[0] == "locked":
-        raise LoginRefused("ログインに続けて失敗したため、このアカウントは15分間ロックされています。"
-                           "しばらくしてから再度お試しください。", code="account_locked")
-    raise LoginRefused("ログインIDまたはパスワードが正しくありません。", code="bad_credentials")
+    raise LoginRefused(LOGIN_REFUSED, code="bad_credentials")
 
 
 def _verify(user: User, password: str) -> bool:
@@ -313,11 +316,11 @@ def _verify(user: User, password: str) -> bool:
         return False
 
 
-def issue_token(actor, login: str) -> str:
+def issue_token(actor: Actor, login: str) -> str:
     """A new API token; only its SHA-256 is stored, so it is shown this once."""
     with db.transaction() as session:
         user = get_user(login)
-        if isinstance(actor, User) and actor.id != user.id:
+        if actor.id not in (None, user.id):
             _require_admin(actor)
         token = "lc_" + secrets.token_urlsafe(32)
         session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), created_at=utcnow()))
@@ -330,15 +333,30 @@ def _token_hash(token: str) -> str:
 
 
 def user_for_token(token: str) -> User | None:
-    snapshot = snapshot_for_token(token)
-    return None if snapshot is None else cache.attach(snapshot)
-
-
-def snapshot_for_token(token: str) -> User | None:
-    """The token's user as the shared read-only snapshot (auth/cache.py), or None."""
+    """The active user holding this unrevoked API token, or None."""
     if not token or len(token) > 200:
         return None
-    return cache.snapshot_by_token_hash(_token_hash(token))
+    return db.session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+        ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True)))
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The active user a session names ("id:epoch", User.get_id), or None once that epoch has
+    ended (logout, password change or reset, deactivation) or the session is malformed."""
+    user_id, _, epoch = str(session_id).partition(":")
+    user_id = row_id(user_id)
+    if user_id is None or not epoch.isdigit() or len(epoch) > 9:
+        return None
+    return db.session.scalar(select(User).where(User.id == user_id, User.session_epoch == int(epoch),
+                                                User.active.is_(True)))
+
+
+def end_sessions(actor: Actor) -> None:
+    """Logout: every session of the person ends, including copies of the cookie made before."""
+    with db.transaction():
+        user = get_user(actor.login)
+        user.end_sessions()
+        record_event(EventType.LOGGED_OUT, actor=actor, subject=f"user:{user.login}")
 
 
 def count_users() -> int:

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..audit.events import EventType
-from ..audit.services import record_event
 from ..errors import DomainError
-from ..extensions import db, limiter, login_manager
-from ..web import role_required
-from . import cache, services
+from ..extensions import limiter, login_manager
+from .. import web
+from ..web import flash_refusal, role_required, safe_next
+from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
-from .roles import ROLE_LABELS, Role
+from ..roles import ROLE_LABELS, Role
 
 bp = Blueprint("auth", __name__)
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -25,24 +22,11 @@ def init_app(app) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        """A page that only shows (GET, HEAD) gets the user's shared snapshot as current_user;
-        whatever it hands to a service that writes goes through web.current_actor(), which
-        copies it into the request's session."""
-        try:
-            return cache.user_by_id(int(user_id), copy=request.method not in ("GET", "HEAD"))
-        except ValueError:
-            return None
+    login_manager.user_loader(services.user_for_session)
+    web.hooks.load_token_user = services.user_for_token
 
     app.register_blueprint(bp)
     app.register_blueprint(admin)
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("home.dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -59,23 +43,18 @@ def login():
         session.clear()
         login_user(user)
         session.permanent = True
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next"), url_for("home.dashboard")))
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    with db.transaction():
-        record_event(EventType.LOGGED_OUT, actor=current_user, subject=f"user:{current_user.login}")
+    services.end_sessions(current_user)
     logout_user()
     session.clear()
     flash("ログアウトしました。", "info")
     return redirect(url_for("auth.login"))
-
-
-def _flash_error(exc: DomainError) -> None:
-    flash(exc.message, "error")
 
 
 @admin.route("/departments", methods=["GET", "POST"])
@@ -89,7 +68,7 @@ def departments():
             flash(f"所属「{dept.name}」を登録しました。", "success")
             return redirect(url_for("admin.departments"))
         except DomainError as exc:
-            _flash_error(exc)
+            flash_refusal(exc)
     return render_template("admin/departments.html", form=form,
                            departments=services.list_departments())
 
@@ -105,7 +84,7 @@ def businesses():
             flash(f"利用事務「{business.name}」を登録しました。", "success")
             return redirect(url_for("admin.businesses"))
         except DomainError as exc:
-            _flash_error(exc)
+            flash_refusal(exc)
     return render_template("admin/businesses.html", form=form,
                            businesses=services.list_businesses())
 
@@ -130,7 +109,7 @@ def users():
             flash(f"利用者「{user.name}」を登録しました。", "success")
             return redirect(url_for("admin.user", login=user.login))
         except DomainError as exc:
-            _flash_error(exc)
+            flash_refusal(exc)
     elif form.errors:
         flash("入力内容を確認してください（研修受講日は YYYY-MM-DD の形式です）。", "error")
     # A refused form is answered 422, as every other form's refusal is.
@@ -154,7 +133,7 @@ def _user_action(login: str, action, success: str):
         action()
         flash(success, "success")
     except DomainError as exc:
-        _flash_error(exc)
+        flash_refusal(exc)
     return redirect(url_for("admin.user", login=login))
 
 

@@ -18,16 +18,17 @@ from datetime import date
 from sqlalchemy import func, select
 
 from .. import validation as v
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import User
-from ..auth.roles import Role
 from ..clock import today_jst, utcnow
 from ..db import row_id
 from ..destruction import files
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
+from ..roles import Role
 from .models import Contract, Contractor, Inspection, Pledge, Subcontractor
 
 SERVICES = {"erasure": "データ消去", "pulping": "溶解・裁断・破砕", "leasing": "リース（機器の賃貸借）",
@@ -48,7 +49,7 @@ COVERAGE_CODE = "contractor_not_covered"
 
 # --- who ----------------------------------------------------------------------------------------
 
-def may_edit(actor) -> bool:
+def may_edit(actor: Actor) -> bool:
     if not isinstance(actor, User):
         return True  # the CLI and the demo loader act with the operator's authority
     if actor.has_role(Role.ADMIN):
@@ -56,16 +57,16 @@ def may_edit(actor) -> bool:
     return actor.has_role(Role.SECURITY_MANAGER) and bool(actor.department and actor.department.is_system_owner)
 
 
-def _require_editor(actor) -> None:
+def _require_editor(actor: Actor) -> None:
     if not may_edit(actor):
         raise Forbidden(EDIT_MESSAGE)
 
 
-def may_read(actor) -> bool:
+def may_read(actor: Actor) -> bool:
     return not isinstance(actor, User) or actor.has_role(*READERS)
 
 
-def _require_reader(actor) -> None:
+def _require_reader(actor: Actor) -> None:
     if not may_read(actor):
         raise Forbidden("委託先の登録簿を閲覧できるのは、システム管理者・監査担当・セキュリティ管理者・一括利用担当です。")
 
@@ -81,7 +82,7 @@ def get_contractor(contractor_id) -> Contractor:
     return found
 
 
-def get_visible_contractor(actor, contractor_id) -> Contractor:
+def get_visible_contractor(actor: Actor, contractor_id) -> Contractor:
     _require_reader(actor)
     return get_contractor(contractor_id)
 
@@ -122,7 +123,8 @@ def fiscal_year(day: date) -> int:
 def _keys(value, table: dict, label: str, field: str, *, required: bool) -> list[str]:
     if value in (None, ""):
         value = []
-    if isinstance(value, str):
+    if isinstance(value, str):  # a form's comma-separated list is free text until it is parsed
+        value = v.text(value, label, max_len=1000, required=False, field=field) or ""
         value = [part for part in value.replace("、", ",").split(",") if part.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
         raise Invalid(f"{label}は一覧（{'・'.join(table)}）で指定してください。", field=field)
@@ -167,7 +169,7 @@ def _file_details(stored) -> dict:
 
 # --- actions ------------------------------------------------------------------------------------
 
-def register_contractor(actor, data: dict, contract_file=None) -> Contractor:
+def register_contractor(actor: Actor, data: dict, contract_file=None) -> Contractor:
     """Adds a contractor with its first contract; `contract_file` is (stream, filename) of the PDF."""
     with db.transaction() as session:
         _require_editor(actor)
@@ -192,7 +194,7 @@ def register_contractor(actor, data: dict, contract_file=None) -> Contractor:
         return contractor
 
 
-def add_contract(actor, contractor_id, data: dict, contract_file=None) -> Contract:
+def add_contract(actor: Actor, contractor_id, data: dict, contract_file=None) -> Contract:
     """A renewed or amended contract; the earlier ones stay as history."""
     with db.transaction() as session:
         _require_editor(actor)
@@ -209,7 +211,7 @@ def add_contract(actor, contractor_id, data: dict, contract_file=None) -> Contra
         return contract
 
 
-def record_pledge(actor, contractor_id, data: dict, pledge_file=None) -> Pledge:
+def record_pledge(actor: Actor, contractor_id, data: dict, pledge_file=None) -> Pledge:
     """The 誓約書 of the contractor's staff for one 年度 (default: the one it was received in)."""
     with db.transaction() as session:
         _require_editor(actor)
@@ -234,7 +236,7 @@ def record_pledge(actor, contractor_id, data: dict, pledge_file=None) -> Pledge:
         return pledge
 
 
-def approve_subcontractor(actor, contractor_id, data: dict) -> Subcontractor:
+def approve_subcontractor(actor: Actor, contractor_id, data: dict) -> Subcontractor:
     """Records the prior approval of a re-subcontractor for some of the contractor's services."""
     with db.transaction() as session:
         _require_editor(actor)
@@ -256,7 +258,7 @@ def approve_subcontractor(actor, contractor_id, data: dict) -> Subcontractor:
         return sub
 
 
-def record_inspection(actor, contractor_id, data: dict) -> Inspection:
+def record_inspection(actor: Actor, contractor_id, data: dict) -> Inspection:
     """One 実地確認: when, who checked, what was seen, the findings and the follow-up."""
     with db.transaction() as session:
         _require_editor(actor)
@@ -428,7 +430,7 @@ def inspection_json(inspection: Inspection) -> dict:
 
 
 
-def file_bytes(actor, contractor_id, file_id) -> tuple:
+def file_bytes(actor: Actor, contractor_id, file_id) -> tuple:
     """A contract PDF or 誓約書 of this contractor, re-hashed first: a changed file is refused."""
     from ..destruction.services import FileIntegrityError, record_integrity_failure
 

@@ -7,60 +7,27 @@ so each printed hash can later be looked up and the chain verified from it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 
 from .. import states
+from ..actors import Actor
+from ..audit.describe import Names, details_text, load_names, names_for_events
 from ..audit.events import EventType, event_label
 from ..audit.models import AuditEvent
 from ..audit.services import events_for, head, record_event
-from ..auth.models import Department, User
 from ..clock import iso
 from ..extensions import db
-from ..items.models import Item
 from ..items.schemas import qr_url
-from ..items.services import get_visible_item
+from ..items.services import get_visible_row
 from ..reports.imprint import imprint_for
 from ..reports.render import CustodyEvent, CustodyReport, Holder
 from ..states import FINAL, KIND_LABELS, Kind, State
 from ..wareki import wareki_date
 from .models import Transfer
 
-SYSTEM_ACTORS = {"system:scheduler": "システム（自動処理）", "system:cli": "システム（コマンド）",
-                 "system:demo": "システム（初期データ）", "anonymous": "（未認証）"}
-
 EXCEPTION_NAMES = {"overdue_medium": "返却期限超過", "retention_expired": "保存期限超過"}
-
-
-@dataclass(frozen=True)
-class _Names:
-    users: dict[str, str]
-    departments: dict[str, str]
-
-    def user(self, login: str | None) -> str:
-        if not login:
-            return ""
-        if login in SYSTEM_ACTORS:
-            return SYSTEM_ACTORS[login]
-        if login.startswith("system:"):
-            return f"システム（{login.removeprefix('system:')}）"
-        name = self.users.get(login)
-        return f"{name}（{login}）" if name else login
-
-    def dept(self, code: str | None) -> str:
-        return self.departments.get(code or "", code or "")
-
-
-def _names(events: list[AuditEvent], datas: list[dict]) -> _Names:
-    logins = {e.actor for e in events}
-    for d in datas:
-        logins.update(str(d[k]) for k in ("giver", "receiver", "holder") if d.get(k))
-    users = dict(db.session.execute(select(User.login, User.name).where(User.login.in_(logins))).all()) \
-        if logins else {}
-    departments = dict(db.session.execute(select(Department.code, Department.name)).all())
-    return _Names(users, departments)
 
 
 def _day(value) -> str:
@@ -72,15 +39,17 @@ def _day(value) -> str:
         return str(value)
 
 
-def summarise(type_: str, data: dict, names: _Names) -> str:
-    """One Japanese sentence for an event, from what it recorded."""
+def summarise(type_: str, data: dict, names: Names) -> str:
+    """One Japanese sentence for an event, from what it recorded (describe.details_text for the
+    events without a sentence of their own)."""
     note = f"　備考: {data['note']}" if data.get("note") else ""
     reason = f"（理由: {data['reason']}）" if data.get("reason") else ""
-    giver = f"{names.user(data.get('giver'))}（{names.dept(data.get('giver_department'))}）"
-    receiver = f"{names.user(data.get('receiver'))}（{names.dept(data.get('receiver_department'))}）"
+    # The department recorded with the hand-off, not the person's department today.
+    giver = names.person_in(data.get("giver"), data.get("giver_department"))
+    receiver = names.person_in(data.get("receiver"), data.get("receiver_department"))
     number = f"引継ぎ第{data.get('transfer')}号" if data.get("transfer") else "引継ぎ"
     if type_ == EventType.ITEM_REGISTERED:
-        text = f"登録。保管者 {names.user(data.get('holder'))}（{names.dept(data.get('department'))}）"
+        text = f"登録。保管者 {names.person_in(data.get('holder'), data.get('department'))}"
         if data.get("retention_until"):
             text += f"、保存期限 {_day(data['retention_until'])}"
         return text
@@ -106,17 +75,10 @@ def summarise(type_: str, data: dict, names: _Names) -> str:
                 f"（期限 {_day(data.get('deadline'))}、{data.get('days_over', '')}日超過）")
     if type_ == EventType.EXCEPTION_RESOLVED:
         return f"{EXCEPTION_NAMES.get(data.get('kind'), data.get('kind'))}の解消（{states.label(data.get('status'))}）"
-    parts = []
-    if data.get("from") and data.get("to"):
-        parts.append(f"状態 {states.label(data['from'])} → {states.label(data['to'])}")
-    for key, value in data.items():
-        if key in ("from", "to") or value in (None, "", [], {}) or isinstance(value, (dict, list)):
-            continue
-        parts.append(f"{key}: {value}")
-    return "、".join(parts)[:300]
+    return details_text(type_, data, names)[:300]
 
 
-def _holders(item: Item, events: list[AuditEvent]) -> list[Holder]:
+def _holders(item, events: list[AuditEvent]) -> list[Holder]:
     accepted = list(db.session.scalars(
         select(Transfer).where(Transfer.item_id == item.id, Transfer.status == State.ACCEPTED.value)
         .order_by(Transfer.resolved_at, Transfer.id)))
@@ -124,7 +86,7 @@ def _holders(item: Item, events: list[AuditEvent]) -> list[Holder]:
         first = accepted[0]
         current = [first.giver.name, first.giver_department.name, item.created_at]
     else:
-        current = [item.holder.name, item.department.name, item.created_at]
+        current = [item.holder_name, item.department_name, item.created_at]
     holders: list[Holder] = []
     for transfer in accepted:
         holders.append(Holder(current[0], current[1], current[2], transfer.resolved_at))
@@ -139,13 +101,14 @@ def _holders(item: Item, events: list[AuditEvent]) -> list[Holder]:
     return holders
 
 
-def _fields(item: Item) -> list[tuple[str, object]]:
+def _fields(item) -> list[tuple[str, object]]:
     kind = Kind(item.kind)
     fields: list[tuple[str, object]] = [("種別", KIND_LABELS[kind]), ("状態", states.label(item.status))]
-    if item.business is not None:
-        fields.append(("利用事務", f"{item.business.name}（{item.business.basis}）"))
-    fields += [("保管者", f"{item.holder.name}（{item.holder.login}）"), ("所属", item.department.name),
-               ("保管場所", item.location or ""), ("登録日時", item.created_at), ("登録者", item.created_by)]
+    if item.business_code is not None:
+        fields.append(("利用事務", f"{item.business_name}（{item.business_basis}）"))
+    fields += [("保管者", f"{item.holder_name}（{item.department_name}）"), ("所属", item.department_name),
+               ("保管場所", item.location or ""), ("登録日時", item.created_at),
+               ("登録者", load_names([item.created_by]).person(item.created_by))]
     if kind == Kind.FORM:
         fields += [("出力日時", item.output_at), ("出力端末", item.terminal or ""),
                    ("枚数", f"{item.sheets}枚" if item.sheets else ""),
@@ -164,19 +127,19 @@ def _fields(item: Item) -> list[tuple[str, object]]:
     return fields
 
 
-def _printer(actor) -> str:
-    return actor.name if isinstance(actor, User) else SYSTEM_ACTORS.get(actor, str(actor))
+def _printer(actor: Actor) -> str:
+    return actor.name
 
 
-def _build(actor, code: str, fmt: str) -> tuple[Item, CustodyReport, list[str]]:
-    item = get_visible_item(actor, code)
+def _build(actor: Actor, code: str, fmt: str) -> tuple[object, CustodyReport, list[str]]:
+    item = get_visible_row(actor, code)
     with db.transaction():
         record_event(EventType.REPORT_GENERATED, actor=actor, subject=f"report:custody:{item.code}",
                      report="custody", item=item.code, format=fmt)
     events = events_for(item.code)
     datas = [json.loads(e.data) for e in events]
-    names = _names(events, datas)
-    rows = [CustodyEvent(seq=e.seq, at=e.at, label=event_label(e.type), actor=names.user(e.actor),
+    names = names_for_events(events, datas)
+    rows = [CustodyEvent(seq=e.seq, at=e.at, label=event_label(e.type), actor=names.person(e.actor),
                          summary=summarise(e.type, d, names), hash=e.hash)
             for e, d in zip(events, datas)]
     seq, head_hash = head()
@@ -187,7 +150,7 @@ def _build(actor, code: str, fmt: str) -> tuple[Item, CustodyReport, list[str]]:
     return item, report, [e.type for e in events]
 
 
-def build_custody_report(actor, code: str) -> CustodyReport:
+def build_custody_report(actor: Actor, code: str) -> CustodyReport:
     """Gathers the report of one item for `actor` (same visibility as the item page) and records
     that it was pulled; the head printed on it therefore includes that very event."""
     return _build(actor, code, "pdf")[1]
@@ -201,7 +164,7 @@ def _json_value(value):
     return value
 
 
-def custody_json(actor, code: str) -> dict:
+def custody_json(actor: Actor, code: str) -> dict:
     """The same content as the PDF, for auditors' own tools."""
     item, report, types = _build(actor, code, "json")
     return {

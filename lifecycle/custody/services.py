@@ -6,8 +6,6 @@ of several people pressing 受領 at once exactly one finds the hand-off still p
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,10 +13,11 @@ from sqlalchemy import bindparam, func, or_, select
 
 from .. import states
 from .. import validation as v
+from ..actors import SCHEDULER as SCHEDULER_ACTOR
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Department, RoleGrant, User
-from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import to_jst, today_jst, utcnow
 from ..db import row_id
@@ -26,8 +25,8 @@ from ..errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item, visible_to
-from ..mynumber.checkdigit import is_valid as is_my_number
 from ..policy import services as policy
+from ..roles import Role
 from ..states import Kind, State
 from .models import CustodyException, Transfer
 
@@ -40,27 +39,15 @@ EXCEPTION_KINDS = {OVERDUE_MEDIUM: "返却期限超過の媒体", RETENTION_EXPI
 
 JOB = "custody_exceptions"
 JOB_LABEL = "返却期限・保存期限の超過の記録"
-SCHEDULER_ACTOR = "system:scheduler"
 
 NOTE_MAX = 500
-_DIGITS12 = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
-
-def _name(actor) -> str:
-    return actor if isinstance(actor, str) else actor.login
 
 
 def _free_text(value, label: str, field: str, *, max_len: int = NOTE_MAX,
                multiline: bool = True) -> str | None:
-    """Free text ends up in the audit log, which must never hold a 個人番号: refuse one that looks like it."""
-    value = v.text(value, label, max_len=max_len, required=False, field=field, multiline=multiline)
-    if value:
-        folded = unicodedata.normalize("NFKC", value)
-        squeezed = re.sub(r"(?<=\d)[\s\-‐－]+(?=\d)", "", folded)
-        if any(is_my_number(m) for text in (folded, squeezed) for m in _DIGITS12.findall(text)):
-            raise Invalid(f"{label}に個人番号と思われる12桁の番号は記入できません（監査ログに残るため）。",
-                          code="my_number_in_text", field=field)
-    return value
+    """Optional text; like every free text it ends up in the audit log, so v.text refuses a 個人番号."""
+    return v.text(value, label, max_len=max_len, required=False, field=field, multiline=multiline)
 
 
 # --- hand-offs ----------------------------------------------------------------------------
@@ -84,13 +71,13 @@ def may_hold(user: User) -> bool:
     return isinstance(user, User) and user.has_role(*CUSTODY_ROLES)
 
 
-def _require_custody_role(actor, what: str) -> None:
+def _require_custody_role(actor: Actor, what: str) -> None:
     require_role(actor, *CUSTODY_ROLES,
                  message=f"{what}には「登録担当」「一括利用担当」「セキュリティ管理者」のいずれかの権限が必要です"
                          "（監査担当は閲覧のみです）。")
 
 
-def _receiver(actor, value) -> User:
+def _receiver(actor: Actor, value) -> User:
     login = v.text(value, "引継ぎ先", max_len=64, field="to")
     user = db.session.scalar(select(User).where(User.login == login))
     if user is None:
@@ -98,7 +85,7 @@ def _receiver(actor, value) -> User:
     if not user.active:
         raise Invalid(f"引継ぎ先の「{user.name}」さんは利用停止中のため、引き継げません。",
                       code="inactive_user", field="to")
-    if isinstance(actor, User) and user.id == actor.id:
+    if user.id == actor.id:
         raise Invalid("自分自身には引き継げません。引継ぎ先には別の職員を選んでください。",
                       code="self_transfer", field="to")
     if not may_hold(user):
@@ -123,12 +110,12 @@ def _details(transfer: Transfer) -> dict:
             "note": transfer.note}
 
 
-def request_transfer(actor, code: str, to, note=None) -> Transfer:
+def request_transfer(actor: Actor, code: str, to, note=None) -> Transfer:
     """The holder hands an item over; it is in_transfer, and still his, until the receiver accepts."""
     with db.transaction() as session:
         _require_custody_role(actor, "引継ぎ")
         item = _fresh_item(code)
-        if isinstance(actor, User) and item.holder_id != actor.id:
+        if not actor.is_system and item.holder_id != actor.id:
             if not visible_to(actor, item):
                 raise Forbidden(f"{describe(item)}を表示する権限がありません。")
             raise Forbidden(f"{describe(item)}の保管者は「{item.holder.name}」さんです。"
@@ -139,13 +126,13 @@ def request_transfer(actor, code: str, to, note=None) -> Transfer:
             raise Conflict(f"{describe(item)}は既に{whom}引継ぎ中です（受領待ち）。"
                            "受領・差戻しされるか、引継ぎを取り消してから操作してください。",
                            code="transfer_pending")
-        if not states.can(item, State.IN_TRANSFER):
+        if not states.can(item.kind, item.status, State.IN_TRANSFER):
             raise InvalidTransition(states.refusal_message(item.state_kind, item.code, item.status,
                                                            State.IN_TRANSFER),
                                     current_state=item.status)
         receiver = _receiver(actor, to)
         note = _free_text(note, "引継ぎの備考", "note")
-        giver = actor if isinstance(actor, User) else item.holder
+        giver = item.holder if actor.is_system else actor
         transfer = Transfer(item=item, status=states.INITIAL[Kind.TRANSFER].value, giver=giver,
                             giver_department=giver.department, receiver=receiver,
                             receiver_department=receiver.department, note=note,
@@ -170,7 +157,7 @@ def _resolve(transfer: Transfer, to: State, *, actor, event: EventType, item_to:
              reason: str | None = None, **extra) -> None:
     """Moves the transfer and its item together: two transitions, two events, one transaction."""
     transfer.resolved_at = utcnow()
-    transfer.resolved_by = _name(actor)
+    transfer.resolved_by = actor.login
     transfer.reason = reason
     details = _details(transfer)
     if reason:
@@ -180,11 +167,11 @@ def _resolve(transfer: Transfer, to: State, *, actor, event: EventType, item_to:
                       **{k: val for k, val in details.items() if k != "transfer"}, **extra)
 
 
-def accept_transfer(actor, transfer_id, *, location=None) -> Transfer:
+def accept_transfer(actor: Actor, transfer_id, *, location=None) -> Transfer:
     """Only the named receiver accepts; the item becomes his and his department's."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
-        if isinstance(actor, User) and actor.id != transfer.receiver_id:
+        if not actor.is_system and actor.id != transfer.receiver_id:
             raise Forbidden(f"この引継ぎの受領は、引継ぎ先の「{transfer.receiver.name}」さんだけが行えます。",
                             code="not_receiver")
         if transfer.status != State.PENDING:
@@ -207,11 +194,11 @@ def accept_transfer(actor, transfer_id, *, location=None) -> Transfer:
         return transfer
 
 
-def reject_transfer(actor, transfer_id, reason=None) -> Transfer:
+def reject_transfer(actor: Actor, transfer_id, reason=None) -> Transfer:
     """Only the named receiver rejects; the item goes back into the giver's custody."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
-        if isinstance(actor, User) and actor.id != transfer.receiver_id:
+        if not actor.is_system and actor.id != transfer.receiver_id:
             raise Forbidden(f"この引継ぎの差戻しは、引継ぎ先の「{transfer.receiver.name}」さんだけが行えます。",
                             code="not_receiver")
         if transfer.status != State.PENDING:
@@ -222,11 +209,11 @@ def reject_transfer(actor, transfer_id, reason=None) -> Transfer:
         return transfer
 
 
-def cancel_transfer(actor, transfer_id, reason=None) -> Transfer:
+def cancel_transfer(actor: Actor, transfer_id, reason=None) -> Transfer:
     """The giver takes back a hand-off nobody has accepted yet."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
-        if isinstance(actor, User) and actor.id != transfer.giver_id:
+        if not actor.is_system and actor.id != transfer.giver_id:
             raise Forbidden(f"この引継ぎを取り消せるのは、引継ぎ元の「{transfer.giver.name}」さんだけです。",
                             code="not_giver")
         if transfer.status != State.PENDING:
@@ -246,9 +233,17 @@ def get_transfer(user, transfer_id) -> Transfer:
     return transfer
 
 
-def is_pending_receiver(user, item: Item) -> bool:
-    """Lets the named receiver open an item of another department to accept it (scan to accept)."""
-    if not isinstance(user, User) or item.status != State.IN_TRANSFER:
+def shows_item(user, transfer: Transfer) -> bool:
+    """Whether the hand-off, shown to `user`, may carry its item as it is now (status, holder,
+    location, label payload): only for one who may see the item itself. A giver whose item has
+    since gone to another department keeps the hand-off's own facts, not the item's state."""
+    return visible_to(user, transfer.item)
+
+
+def is_pending_receiver(user, item) -> bool:
+    """Lets the named receiver open an item of another department to accept it (scan to accept);
+    `item`: an Item or its ledger row (items.services.register_visibility_rule)."""
+    if user.is_system or item.status != State.IN_TRANSFER:
         return False
     return db.session.scalar(select(Transfer.id).where(
         Transfer.item_id == item.id, Transfer.status == State.PENDING.value,
@@ -290,11 +285,11 @@ _RECEIVERS = (select(User.login, User.name, Department.name.label("department_na
               .limit(bindparam("limit")))
 
 
-def eligible_receivers(actor, limit: int = 1000) -> list:
+def eligible_receivers(actor: Actor, limit: int = 1000) -> list:
     """Active, trained users with a custody role other than the actor, for the receiver picker:
     rows of login, name and department_name, not Users with their role grants, which were a
     quarter of the item page's work."""
-    actor_id = actor.id if isinstance(actor, User) else 0
+    actor_id = actor.id or 0
     return db.session.execute(_RECEIVERS, {"actor_id": actor_id, "limit": limit}).all()
 
 
@@ -308,18 +303,18 @@ def _medium(code: str, action: str) -> Item:
     return item
 
 
-def _require_bulk(actor, what: str) -> None:
+def _require_bulk(actor: Actor, what: str) -> None:
     require_role(actor, Role.BULK_OPERATOR, message=f"媒体の{what}は、市町課の一括利用担当のみが行えます。")
-    if isinstance(actor, User) and not actor.department.is_system_owner:
+    if not actor.is_system and not actor.department.is_system_owner:
         raise Forbidden(f"媒体の{what}は、市町課の一括利用担当のみが行えます。")
 
 
-def provide_medium(actor, code: str, recipient=None, due_back=None) -> Item:
+def provide_medium(actor: Actor, code: str, recipient=None, due_back=None) -> Item:
     """Hands a bulk medium to its recipient (提供・移転); it is due back by its due-back date."""
     with db.transaction():
         _require_bulk(actor, "提供")
         item = _medium(code, "提供")
-        if not states.can(item, State.PROVIDED):
+        if not states.can(item.kind, item.status, State.PROVIDED):
             raise InvalidTransition(states.refusal_message(Kind.MEDIUM, item.code, item.status,
                                                            State.PROVIDED), current_state=item.status)
         recipient = _free_text(recipient, "提供先", "recipient", max_len=200, multiline=False) \
@@ -352,7 +347,7 @@ def provide_medium(actor, code: str, recipient=None, due_back=None) -> Item:
         return item
 
 
-def return_medium(actor, code: str) -> Item:
+def return_medium(actor: Actor, code: str) -> Item:
     """Records a provided medium's return; its retention deadline starts from the return date."""
     with db.transaction():
         _require_bulk(actor, "返却の記録")
@@ -421,7 +416,7 @@ def _chunks(values: list, size: int):
         yield values[start:start + size]
 
 
-def scan_exceptions(actor, as_of: date | None = None) -> ScanResult:
+def scan_exceptions(actor: Actor, as_of: date | None = None) -> ScanResult:
     """Records each newly overdue medium and each item past its retention deadline once, and
     closes the findings whose item has since been returned, sent to destruction or destroyed.
 

@@ -2,34 +2,35 @@
 page, the dashboard panels, the custody report, the daily exceptions job and its CLI command."""
 from __future__ import annotations
 
-import unicodedata
-from datetime import date
-
 import click
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_login import current_user
 
 from .. import states
-from ..auth.roles import Role
+from .. import validation as v
+from ..actors import CLI as CLI_ACTOR
+from ..roles import Role
 from ..clock import today_jst
-from ..errors import DomainError, Forbidden
+from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
+from ..items.queries import row_overdue
+from ..items.services import register_visibility_rule
 from ..reports.render import render_custody_pdf
-from ..scheduler import register_job
+from ..jobs import register_job
 from ..states import Kind, State
-from ..web import item_url, role_required
+from ..web import flash_refusal, role_required, safe_next
 from ..wareki import wareki_date
 from . import report, services
 from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
 
 bp = Blueprint("custody", __name__)
-CLI_ACTOR = "system:cli"
 
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_visibility_rule(services.is_pending_receiver)
     register_panel("custody/_panel_handoffs.html", _handoffs_panel, order=10)
     register_panel("custody/_panel_overdue.html", _overdue_panel, order=20)
     register_item_panel("custody/_item_transfer.html", _transfer_section, order=20)
@@ -41,17 +42,8 @@ def init_app(app) -> None:
 
 
 def _back(default: str) -> str:
-    """Where the form came from (the dashboard, the inbox or the item page); local paths only."""
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
-
-
-def _flash_refusal(exc: DomainError) -> None:
-    if isinstance(exc, Forbidden):
-        raise exc  # a 403 page, and web.py records the denial in the audit log
-    flash(exc.message, "error")
+    """Where the form came from (the dashboard, the inbox or the item page)."""
+    return safe_next(request.form.get("next"), default)
 
 
 def _transfer_line(transfer) -> str:
@@ -64,16 +56,14 @@ def _handoffs_panel(user):
     if not services.may_hold(user):
         return None
     return {"incoming": services.incoming_transfers(user, limit=20),
-            "outgoing": services.outgoing_transfers(user, limit=20),
-            "item_url": item_url}
+            "outgoing": services.outgoing_transfers(user, limit=20)}
 
 
 def _overdue_panel(user):
     if not (user.effective_roles and (user.department.is_system_owner or user.has_role(Role.AUDITOR))):
         return None
     summary = services.overdue_summary()
-    return {"summary": summary, "media": services.overdue_media(summary.as_of, limit=10),
-            "item_url": item_url}
+    return {"summary": summary, "media": services.overdue_media(summary.as_of, limit=10)}
 
 
 def _receiver_choices(user) -> dict:
@@ -94,7 +84,7 @@ def _transfer_section(item, user):
         return {"item": item, "transfer": transfer, "is_receiver": transfer.receiver_id == user.id,
                 "is_giver": transfer.giver_id == user.id, "accept_form": AcceptForm(formdata=None),
                 "reason_form": ReasonForm(formdata=None), "form": None}
-    if item.holder_id != user.id or not services.may_hold(user) or not states.can(item, State.IN_TRANSFER):
+    if item.holder_id != user.id or not services.may_hold(user) or not states.can(item.kind, item.status, State.IN_TRANSFER):
         return None
     return {"item": item, "transfer": None, "form": TransferForm(formdata=None),
             "receivers": _receiver_choices(user)}
@@ -104,12 +94,12 @@ def _medium_section(item, user):
     if item.kind != Kind.MEDIUM or not user.has_role(Role.BULK_OPERATOR) \
             or not user.department.is_system_owner:
         return None
-    if states.can(item, State.PROVIDED):
+    if states.can(item.kind, item.status, State.PROVIDED):
         form = ProvideForm(formdata=None, recipient=item.recipient)
         return {"item": item, "mode": "provide", "form": form, "today": today_jst()}
     if item.status == State.PROVIDED:
         return {"item": item, "mode": "return", "form": ReturnForm(formdata=None),
-                "overdue": item.is_overdue(today_jst()), "today": today_jst()}
+                "overdue": row_overdue(item, today_jst()), "today": today_jst()}
     return None
 
 
@@ -126,22 +116,21 @@ def inbox():
                            incoming=services.incoming_transfers(current_user),
                            outgoing=services.outgoing_transfers(current_user),
                            recent=services.recent_transfers(current_user),
-                           accept_form=AcceptForm(formdata=None), reason_form=ReasonForm(formdata=None),
-                           item_url=item_url)
+                           accept_form=AcceptForm(formdata=None), reason_form=ReasonForm(formdata=None))
 
 
 @bp.route("/custody/items/<code>/transfer", methods=["POST"])
 @role_required(*services.CUSTODY_ROLES)
 def request_transfer(code: str):
     form = TransferForm()
-    back = _back(item_url(code))
+    back = _back(url_for("items.show", code=code))
     if not form.validate_on_submit():
         flash("フォームの送信内容を確認できませんでした。ページを読み込み直してください。", "error")
         return redirect(back)
     try:
         transfer = services.request_transfer(current_user, code, form.to.data, form.note.data)
     except DomainError as exc:
-        _flash_refusal(exc)
+        flash_refusal(exc)
         return redirect(back)
     flash(f"{_transfer_line(transfer)}を「{transfer.receiver.name}」さん（{transfer.receiver_department.name}）"
           "へ引き継ぎました。受領されるまでは、引き続きあなたが保管責任者です。", "success")
@@ -157,7 +146,7 @@ def _resolve(transfer_id: int, action, form_cls, message: str, **fields):
     try:
         transfer = action(current_user, transfer_id, **{k: getattr(form, f).data for k, f in fields.items()})
     except DomainError as exc:
-        _flash_refusal(exc)
+        flash_refusal(exc)
         return redirect(back)
     flash(message.format(item=_transfer_line(transfer), giver=transfer.giver.name,
                          receiver=transfer.receiver.name), "success")
@@ -189,12 +178,12 @@ def cancel(transfer_id: int):
 @role_required(Role.BULK_OPERATOR)
 def provide(code: str):
     form = ProvideForm()
-    back = _back(item_url(code))
+    back = _back(url_for("items.show", code=code))
     if form.validate_on_submit():
         try:
             item = services.provide_medium(current_user, code, form.recipient.data, form.due_back.data)
         except DomainError as exc:
-            _flash_refusal(exc)
+            flash_refusal(exc)
         else:
             flash(f"媒体 {item.code} を「{item.recipient}」へ提供しました。"
                   f"返却予定日は{wareki_date(item.due_back)}です。", "success")
@@ -204,12 +193,12 @@ def provide(code: str):
 @bp.route("/custody/items/<code>/return", methods=["POST"])
 @role_required(Role.BULK_OPERATOR)
 def return_(code: str):
-    back = _back(item_url(code))
+    back = _back(url_for("items.show", code=code))
     if ReturnForm().validate_on_submit():
         try:
             item = services.return_medium(current_user, code)
         except DomainError as exc:
-            _flash_refusal(exc)
+            flash_refusal(exc)
         else:
             flash(f"媒体 {item.code} の返却を記録しました。保存期限（廃棄の期限）は"
                   f"{wareki_date(item.retention_until)}です。", "success")
@@ -240,12 +229,10 @@ exceptions_group = AppGroup("exceptions", help="返却期限・保存期限の�
 
 
 def _parse_day(_ctx, _param, value):
-    if value is None:
-        return None
     try:
-        return date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
-    except ValueError:
-        raise click.BadParameter("YYYY-MM-DD の形式の日付で指定してください（例: 2026-11-30）。") from None
+        return v.a_date(value, "基準日", required=False)
+    except DomainError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 @exceptions_group.command("scan")

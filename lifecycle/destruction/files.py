@@ -21,6 +21,7 @@ from typing import BinaryIO, Iterator
 
 from flask import current_app
 
+from .. import validation as v
 from ..clock import utcnow
 from ..errors import Invalid, TooLarge
 from ..extensions import db
@@ -116,14 +117,15 @@ def write_blob(data: bytes, sha256: str, root: Path | None = None) -> Path:
 
 def store_pdf(stream: BinaryIO | None, filename: str | None, *, actor) -> StoredFile:
     """Checks and stores an uploaded PDF and adds its row to the caller's transaction."""
+    name = v.text(clean_name(filename), "ファイル名", max_len=200, field="file")  # shown and audited
     data = read_upload(stream, max_bytes())
     check_pdf(data)
     digest = hashlib.sha256(data).hexdigest()
     write_blob(data, digest)
-    row = StoredFile(sha256=digest, original_name=clean_name(filename), size=len(data),
+    row = StoredFile(sha256=digest, original_name=name, size=len(data),
                      content_type="application/pdf",
-                     uploaded_by=actor if isinstance(actor, str) else actor.login,
-                     uploaded_by_id=None if isinstance(actor, str) else actor.id,
+                     uploaded_by=actor.login,
+                     uploaded_by_id=actor.id,
                      uploaded_at=utcnow())
     db.session.add(row)
     db.session.flush()

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .din import PARTICLE_MM2, level_text
 from .services import DEFAULT_LEVEL, MATERIAL_LABELS, METHOD_LONG
 
 METHOD_CHOICES = [(key, label) for key, label in METHOD_LONG.items()]
 LEVEL_CHOICES = [("", "既定値（材質に応じて）")] + [
-    (f"{cls}-{n}", f"{cls}-{n}") for cls in ("P", "O", "T") for n in range(1, 8)]
+    (f"{cls}-{n}", f"{cls}-{n}（{level_text(f'{cls}-{n}')}）") for cls in PARTICLE_MM2 for n in range(1, 8)]
 DEFAULTS_TEXT = "、".join(f"{MATERIAL_LABELS[m]} {lvl}" for m, lvl in DEFAULT_LEVEL.items())
 MAX_SELECTION = 500
 

@@ -100,3 +100,7 @@ class DestructionBatchItem(Base):
     item: Mapped[Item] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_destruction_batch_items_item", "item_id"),)
+
+
+# DestructionBatch.contractor names the register's class: it must be mapped whenever this is.
+from ..contractors.models import Contractor  # noqa: E402,F401  (it imports StoredFile from here)

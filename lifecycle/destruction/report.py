@@ -5,20 +5,25 @@ vouch for a file that has changed since upload; a mismatch is printed as a warni
 """
 from __future__ import annotations
 
-
 from .. import states
+from ..actors import Actor
 from ..audit.describe import person, person_name
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import User
+from ..devices.services import ERASURE_METHODS, accepted_certificate
 from ..errors import Conflict, Forbidden
 from ..extensions import db
+from ..items.services import get_visible_item
 from ..reports.imprint import imprint_for
-from ..reports.render import (DestructionItem, DestructionRecord, render_destruction_pdf)
+from ..reports.render import DestructionItem, DestructionRecord, render_destruction_pdf
+from ..roles import Role
 from ..states import KIND_LABELS, Kind, State
+from ..wareki import wareki_date
 from . import files
+from .din import level_text
 from .models import StoredFile
-from .services import METHOD_LONG, get_visible_batch
+from .services import METHOD_LONG, get_visible_batch, storage_destruction_of
 
 
 def _person(user: User | None, login: str | None = None) -> str:
@@ -35,7 +40,7 @@ def _integrity(stored: StoredFile | None) -> tuple[files.Integrity | None, str, 
     return integrity, integrity.message, integrity.ok
 
 
-def _audit(actor, subject: str, report: str, stored: StoredFile | None, integrity) -> None:
+def _audit(actor: Actor, subject: str, report: str, stored: StoredFile | None, integrity) -> None:
     with db.transaction():
         if integrity is not None and not integrity.ok:
             record_event(EventType.FILE_INTEGRITY_FAILED, actor=actor, subject=subject, file_id=stored.id,
@@ -45,7 +50,7 @@ def _audit(actor, subject: str, report: str, stored: StoredFile | None, integrit
                      integrity_ok=None if integrity is None else integrity.ok)
 
 
-def destruction_pdf(actor, batch_id) -> tuple[str, bytes]:
+def destruction_pdf(actor: Actor, batch_id) -> tuple[str, bytes]:
     """(file name, PDF) of one batch's 廃棄記録書."""
     batch = get_visible_batch(actor, batch_id)
     stored = batch.certificate
@@ -66,7 +71,7 @@ def destruction_pdf(actor, batch_id) -> tuple[str, bytes]:
         items=[DestructionItem(i.code, KIND_LABELS[Kind(i.kind)], i.title, i.department.name)
                for i in batch.items],
         imprint=imprint_for(actor),
-        din_level=batch.din_level,
+        din_level=f"{batch.din_level}（{level_text(batch.din_level)}）",
         planned_on=batch.planned_on,
         performed_at=batch.witnessed_at,
         certificate_name=stored.original_name if stored else None,
@@ -80,16 +85,11 @@ def destruction_pdf(actor, batch_id) -> tuple[str, bytes]:
     return f"destruction-{batch.code}.pdf", pdf
 
 
-def erasure_pdf(actor, code) -> tuple[str, bytes]:
+def erasure_pdf(actor: Actor, code) -> tuple[str, bytes]:
     """(file name, PDF) of a device's 消去証明受領記録, from its accepted certificate."""
-    from ..devices.services import ERASURE_METHODS, accepted_certificate
-    from ..items.services import get_visible_item
-    from .services import storage_destruction_of
 
-    if isinstance(actor, User):
-        from ..auth.roles import Role
-        if not actor.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN, Role.BULK_OPERATOR):
-            raise Forbidden("消去証明受領記録を出力できるのは、セキュリティ管理者・監査担当・システム管理者・一括利用担当です。")
+    if not actor.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN, Role.BULK_OPERATOR):
+        raise Forbidden("消去証明受領記録を出力できるのは、セキュリティ管理者・監査担当・システム管理者・一括利用担当です。")
     item = get_visible_item(actor, code)
     if Kind(item.kind) != Kind.DEVICE:
         raise Conflict(f"「{item.code}」はリース機器ではありません。", code="not_a_device")
@@ -136,5 +136,4 @@ def erasure_pdf(actor, code) -> tuple[str, bytes]:
 
 
 def _day(value) -> str:
-    from ..wareki import wareki_date
     return wareki_date(value) if value else "—"

@@ -6,9 +6,10 @@ for items he holds or that belong to his own department (所属). Destruction is
 office's act: a user of another office has no business sweeping someone else's ledger entries
 into a batch, and the witness then attests what the holder actually destroyed.
 
-Level classes (DIN 66399): paper P-, optical discs O-, magnetic data carriers T-. A device's
-storage is handled as a magnetic carrier (T-), the class the policy has a minimum for.
-MO (magneto-optical) is both: its data sits in a magnetic layer that is read optically, so a
+Level classes (DIN 66399, din.py): paper P-, optical discs O-, magnetic data carriers T-, a
+device's hard disk H-, its SSD, NVMe or eMMC E- (from the media the device records; a device
+that records none is taken to hold a hard disk, as the terminals do). A device with both kinds
+must meet both minimums, as MO does. MO (magneto-optical) is both: its data sits in a magnetic layer that is read optically, so a
 destruction must satisfy the optical and the magnetic minimum at once. Levels of different
 classes are not comparable by their number (O-4 allows particles of 30 mm², T-4 of 160 mm²), so
 for MO we compare the DIN maximum particle areas and require the batch's level — given as an O- or
@@ -27,27 +28,39 @@ from sqlalchemy.orm import joinedload, lazyload
 
 from .. import states
 from .. import validation as v
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.models import User
-from ..auth.roles import Role
+from ..auth.models import Department, User
 from ..auth.services import require_role
 from ..clock import to_jst, today_jst, utcnow
+from ..contractors.services import require_coverage
 from ..db import row_id
-from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, PolicyViolation
+from ..errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PolicyViolation,
+)
 from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item, next_number
-from ..contractors.services import require_coverage
 from ..policy import services as policy
+from ..roles import Role
 from ..states import KIND_LABELS, Kind, State
 from . import files
+from .din import CLASS_LABELS, area, level_text
 from .models import DestructionBatch, DestructionBatchItem, StoredFile
 
 METHOD_LABELS = {"shred": "裁断", "pulp": "溶解", "crush": "破砕"}
 METHOD_LONG = {"shred": "裁断（シュレッダー）", "pulp": "溶解（委託業者）", "crush": "破砕"}
 
 MATERIAL_LABELS = {
+    "hdd": "機器の記憶装置（ハードディスク）",
+    "electronic": "機器の記憶装置（SSD・フラッシュメモリ）",
+    "hdd_electronic": "機器の記憶装置（ハードディスクとSSD）",
     "paper": "紙（帳票）",
     "optical": "光ディスク（CD-R・DVD-R・BD-R）",
     "mo": "MO（光磁気ディスク）",
@@ -61,18 +74,21 @@ ALLOWED_METHODS = {
     "optical": ("shred", "crush"),
     "mo": ("crush",),
     "storage": ("crush",),
+    "hdd": ("crush",),
+    "electronic": ("crush",),
+    "hdd_electronic": ("crush",),
 }
-DEFAULT_LEVEL = {"paper": "P-4", "optical": "O-4", "mo": "O-4", "storage": "T-4"}
-LEVEL_CLASSES = {"paper": ("P",), "optical": ("O",), "mo": ("O", "T"), "storage": ("T",)}
+DEFAULT_LEVEL = {"paper": "P-4", "optical": "O-4", "mo": "O-4", "hdd": "H-4", "electronic": "E-4",
+                 "hdd_electronic": "E-4"}
+#: "storage": batches recorded before devices listed their media, when a disk counted as T.
+LEVEL_CLASSES = {"paper": ("P",), "optical": ("O",), "mo": ("O", "T"), "storage": ("T",),
+                 "hdd": ("H",), "electronic": ("E",), "hdd_electronic": ("H", "E")}
 POLICY_KEY = {"P": "destruction.min_level.paper", "O": "destruction.min_level.optical",
-              "T": "destruction.min_level.magnetic"}
+              "T": "destruction.min_level.magnetic", "H": "destruction.min_level.hard_disk",
+              "E": "destruction.min_level.electronic"}
+#: The class of each storage medium a device records (devices.evidence.MEDIA_TYPES).
+MEDIUM_CLASS = {"HDD": "H", "SSD": "E", "NVMe": "E", "eMMC": "E"}
 
-#: DIN 66399 maximum particle area per level, mm² (T-1 is "made unusable", no size limit).
-PARTICLE_MM2 = {
-    "P": {1: 2000, 2: 800, 3: 320, 4: 160, 5: 30, 6: 10, 7: 5},
-    "O": {1: 2000, 2: 800, 3: 160, 4: 30, 5: 10, 6: 5, 7: 0.2},
-    "T": {1: float("inf"), 2: 2000, 3: 320, 4: 160, 5: 30, 6: 10, 7: 2.5},
-}
 
 #: Items in these states cannot join a batch; the message says why in words a clerk knows.
 UNAVAILABLE = {
@@ -89,15 +105,20 @@ INITIALISATION_MESSAGE = (
     "「初期化」や工場出荷時の状態へのリセットは、消去・廃棄の方法として認められていません"
     "（総務省ガイドライン:「OS及び記憶装置の初期化による方法は適当でない」）。"
     "データ消去ソフトによる消去（Clear / Purge）または物理的な破壊を指定してください。")
-_INITIALISATION = re.compile(
-    r"初期化|フォーマット|リセット|工場出荷|出荷時|factory|reset|initiali[sz]|\binit\b|format|reformat",
-    re.IGNORECASE)
+#: The method values that mean initialisation, as a person would pick or type them. Only a chosen
+#: method is compared, whole: free text such as a tool's name ("Information Security 版") or a
+#: product's feature ("プリセット消去") is not a method and is never searched for these words.
+INITIALISATION_METHODS = frozenset({
+    "初期化", "os初期化", "フォーマット", "クイックフォーマット", "リセット", "工場出荷時リセット",
+    "工場出荷時の状態に戻す", "工場出荷状態", "工場出荷時設定", "factory reset", "factory_reset",
+    "factory", "reset", "format", "quick format", "reformat", "init", "initialise", "initialize",
+    "initialisation", "initialization"})
 
 
 def refuse_initialisation(value, field: str = "method") -> None:
     """Initialisation is not sanitization; say so with the guideline, not just "invalid"."""
-    text = unicodedata.normalize("NFKC", str(value or ""))
-    if _INITIALISATION.search(text):
+    text = re.sub(r"[\s_\-]+", " ", unicodedata.normalize("NFKC", str(value or "")).strip().lower())
+    if text in INITIALISATION_METHODS or text.replace(" ", "") in INITIALISATION_METHODS:
         raise Invalid(INITIALISATION_MESSAGE, code="initialisation_not_acceptable", field=field)
 
 
@@ -105,7 +126,7 @@ class FileIntegrityError(Conflict):
     code = "file_integrity_failed"
 
 
-def record_integrity_failure(actor, stored: StoredFile, integrity: files.Integrity, *,
+def record_integrity_failure(actor: Actor, stored: StoredFile, integrity: files.Integrity, *,
                              subject: str, context: str) -> None:
     """In a transaction of its own: the refused action rolled back, the finding must not."""
     with db.transaction():
@@ -167,10 +188,8 @@ def list_batches(user, *, status: str | None = None, limit: int = 200) -> list[D
     return list(db.session.scalars(query.order_by(DestructionBatch.id.desc()).limit(limit)))
 
 
-# Built once: the item page asks both on every view, mostly finding nothing. Without their joined
-# relationships (the creator, department, certificate; only the witness, which the item page
-# shows), which would otherwise be set up on every run, they cost a fifth as much. Anything else
-# loads when touched.
+# The item page asks both on every view, mostly finding nothing: only the witness, which it
+# shows, is joined; anything else loads when touched.
 _BATCHES_OF = (select(DestructionBatch).join(DestructionBatchItem)
                .where(DestructionBatchItem.item_id == bindparam("item_id")).order_by(DestructionBatch.id)
                .options(lazyload("*"), joinedload(DestructionBatch.witness).lazyload("*")))
@@ -185,26 +204,8 @@ def active_batch_of(item: Item) -> DestructionBatch | None:
     return db.session.scalar(_ACTIVE_BATCH_OF, {"item_id": item.id})
 
 
-_IN_ANY_BATCH = select(DestructionBatchItem.__table__.c.batch_id).where(
-    DestructionBatchItem.__table__.c.item_id == bindparam("item_id")).limit(1)
-#: The item page reads this with its row (in_any_batch_probe): the attribute of a shown item.
-IN_ANY_BATCH = "in_destruction_batch"
-
-
-def in_any_batch_probe():
-    """Whether any batch holds the item, as a column of a select from items."""
-    return exists().where(DestructionBatchItem.__table__.c.item_id == Item.id)
-
-
-def batches_of(item: Item) -> list[DestructionBatch]:
-    # Most items were never in a batch. The item page has read whether it is with its row; other
-    # readers outside a write (where the ORM query's autoflush counts) ask the index, for a third
-    # of what the query costs finding nothing.
-    held = getattr(item, IN_ANY_BATCH, None)
-    if held is None and not db.in_write():
-        held = db.session.connection().execute(_IN_ANY_BATCH, {"item_id": item.id}).first() is not None
-    if held is not None and not held:
-        return []
+def batches_of(item) -> list[DestructionBatch]:
+    """The batches that hold the item (an Item or its ledger row), oldest first."""
     return list(db.session.scalars(_BATCHES_OF, {"item_id": item.id}))
 
 
@@ -228,7 +229,10 @@ def material_of(item: Item) -> str:
     if not item.has_storage:
         raise Invalid(f"{describe(item)}には記憶装置がないため、廃棄（記憶装置の破砕）の対象になりません。",
                       code="no_storage", field="items")
-    return "storage"
+    from ..devices.evidence import media_of
+
+    classes = {MEDIUM_CLASS[m.media_type] for m in media_of(item)} or {"H"}
+    return {frozenset({"H"}): "hdd", frozenset({"E"}): "electronic"}.get(frozenset(classes), "hdd_electronic")
 
 
 def parse_method(value) -> str:
@@ -246,18 +250,19 @@ def _level_parts(level: str) -> tuple[str, int]:
     return level[0], int(level[2:])
 
 
-def _mo_limit() -> tuple[float, list[str]]:
-    minimums = [policy.get(POLICY_KEY[c]) for c in ("O", "T")]
-    return min(PARTICLE_MM2[m[0]][int(m[2:])] for m in minimums), minimums
+def _limit(material: str) -> tuple[float, list[str]]:
+    """For a material of several classes: the finest of their minimums' particle areas."""
+    minimums = [policy.get(POLICY_KEY[c]) for c in LEVEL_CLASSES[material]]
+    return min(area(m) for m in minimums), minimums
 
 
 def default_level(material: str) -> str:
     """The material's default, raised to the policy minimum when an admin has raised that."""
     default = DEFAULT_LEVEL[material]
     cls, number = _level_parts(default)
-    if material == "mo":
-        limit, _ = _mo_limit()
-        while PARTICLE_MM2[cls][number] > limit and number < 7:
+    if len(LEVEL_CLASSES[material]) > 1:
+        limit, _ = _limit(material)
+        while area(f"{cls}-{number}") > limit and number < 7:
             number += 1
         return f"{cls}-{number}"
     minimum = _level_parts(policy.get(POLICY_KEY[cls]))[1]
@@ -266,7 +271,8 @@ def default_level(material: str) -> str:
 
 def parse_level(material: str, value) -> str:
     """The batch's DIN 66399 level: the material's class, and not below the policy minimum."""
-    raw = unicodedata.normalize("NFKC", str(value or "")).strip().upper().replace("‐", "-").replace("－", "-")
+    typed = v.text(value, "セキュリティレベル", max_len=200, required=False, field="din_level") or ""
+    raw = unicodedata.normalize("NFKC", typed).strip().upper().replace("‐", "-").replace("－", "-")
     if not raw:
         return default_level(material)
     if re.fullmatch(r"[A-Z]\d", raw):
@@ -277,12 +283,12 @@ def parse_level(material: str, value) -> str:
         raise Invalid(f"{MATERIAL_LABELS[material]}のセキュリティレベル（DIN 66399）は {wanted} で指定してください。",
                       code="invalid_din_level", field="din_level")
     cls, number = _level_parts(raw)
-    if material == "mo":
-        limit, minimums = _mo_limit()
-        if PARTICLE_MM2[cls][number] > limit:
+    if len(classes) > 1:
+        limit, minimums = _limit(material)
+        if area(raw) > limit:
             raise PolicyViolation(
-                f"MO（光磁気ディスク）は光ディスクと磁気媒体の両方の基準を満たす必要があります。"
-                f"{raw}（粒子 {PARTICLE_MM2[cls][number]:g} mm² 以下）は最低基準 {' と '.join(minimums)}"
+                f"{MATERIAL_LABELS[material]}は{'と'.join(CLASS_LABELS[c] for c in classes)}の両方の基準を"
+                f"満たす必要があります。{raw}（{level_text(raw)}）は最低基準 {' と '.join(minimums)}"
                 f"（粒子 {limit:g} mm² 以下）に達していません。", code="din_level_too_low", field="din_level")
         return raw
     minimum = policy.get(POLICY_KEY[cls])
@@ -300,9 +306,7 @@ def _check_method_fits(material: str, method: str) -> None:
                       f"使える方法: {allowed}。", code="method_unsuitable", field="method")
 
 
-def _may_destroy(actor, item: Item) -> None:
-    if not isinstance(actor, User):
-        return
+def _may_destroy(actor: Actor, item) -> None:
     kind = Kind(item.kind)
     roles = {Kind.FORM: (Role.REGISTRAR, Role.SECURITY_MANAGER),
              Kind.MEDIUM: (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER),
@@ -312,7 +316,8 @@ def _may_destroy(actor, item: Item) -> None:
                          Role.SECURITY_MANAGER: "セキュリティ管理者"}[r] for r in roles)
         raise Forbidden(f"{KIND_LABELS[kind]}の廃棄を申請できるのは{who}です（{item.code}）。")
     if item.holder_id != actor.id and item.department_id != actor.department_id:
-        raise Forbidden(f"{describe(item)}は{item.department.name}の管理簿にあります。"
+        department = db.session.get(Department, item.department_id)  # item: an Item or its ledger row
+        raise Forbidden(f"{describe(item)}は{department.name}の管理簿にあります。"
                         "廃棄を申請できるのは、保管者本人か同じ所属の職員です。")
 
 
@@ -338,7 +343,7 @@ def _check_available(item: Item, batches: list[DestructionBatch] | None = None) 
     if item.status in UNAVAILABLE:
         raise Conflict(f"{describe(item)}は{UNAVAILABLE[item.status]}。", code="item_unavailable",
                        item=item.code, current_state=item.status)
-    if not states.can(item, State.AWAITING_DESTRUCTION):
+    if not states.can(item.kind, item.status, State.AWAITING_DESTRUCTION):
         raise Conflict(states.refusal_message(Kind(item.kind), item.code, item.status,
                                               State.AWAITING_DESTRUCTION),
                        code="item_unavailable", item=item.code, current_state=item.status)
@@ -406,7 +411,7 @@ def _contractor(method: str, material: str, value, on: date):
 
 # --- actions ----------------------------------------------------------------------------------
 
-def create_batch(actor, *, items, method, place, din_level=None, planned_on=None,
+def create_batch(actor: Actor, *, items, method, place, din_level=None, planned_on=None,
                  contractor=None) -> DestructionBatch:
     """Puts items into a batch awaiting its witness; every item moves to awaiting_destruction.
     `contractor`: the id of the contractor who performs it (required for pulping)."""
@@ -433,9 +438,9 @@ def create_batch(actor, *, items, method, place, din_level=None, planned_on=None
         batch = DestructionBatch(
             code=_next_code(to_jst(now).year), status=states.INITIAL[Kind.DESTRUCTION].value,
             method=method, material=material, din_level=level, place=place, planned_on=planned,
-            created_by_id=actor.id if isinstance(actor, User) else None,
-            created_by=actor if isinstance(actor, str) else actor.login,
-            department_id=actor.department_id if isinstance(actor, User) else loaded[0].department_id,
+            created_by_id=actor.id,
+            created_by=actor.login,
+            department_id=loaded[0].department_id if actor.is_system else actor.department_id,
             created_at=now)
         batch.contractor = _contractor(method, material, contractor, planned or today_jst())
         session.add(batch)
@@ -457,12 +462,36 @@ def create_batch(actor, *, items, method, place, din_level=None, planned_on=None
         return batch
 
 
-def witness_batch(actor, batch_id) -> DestructionBatch:
+def _answers_for(actor: Actor, batch: DestructionBatch) -> bool:
+    """Who may cancel a batch or attach its certificate: the one who asked for it, a security
+    manager or an administrator."""
+    return actor.is_system or actor.id == batch.created_by_id or actor.has_role(Role.SECURITY_MANAGER, Role.ADMIN)
+
+
+def may_witness(actor: Actor, batch: DestructionBatch) -> bool:
+    """For the batch page: a batch awaiting its witness, and a security manager other than the
+    one who asked for it (separation of duties). witness_batch checks the same."""
+    return (batch.status == State.AWAITING_WITNESS.value and actor.has_role(Role.SECURITY_MANAGER)
+            and batch.created_by_id != actor.id)
+
+
+def may_cancel(actor: Actor, batch: DestructionBatch) -> bool:
+    """For the batch page: a batch awaiting its witness, by those _answers_for names."""
+    return batch.status == State.AWAITING_WITNESS.value and _answers_for(actor, batch)
+
+
+def may_attach(actor: Actor, batch: DestructionBatch) -> bool:
+    """For the batch page: a batch not cancelled and without a certificate yet."""
+    return (batch.certificate_id is None and batch.status != State.CANCELLED.value
+            and _answers_for(actor, batch))
+
+
+def witness_batch(actor: Actor, batch_id) -> DestructionBatch:
     """The witness attests the destruction: the batch completes and every item is destroyed."""
     with db.transaction():
         require_role(actor, Role.SECURITY_MANAGER, message="廃棄の立会いはセキュリティ管理者が行います。")
         batch = get_batch(batch_id)
-        if isinstance(actor, User) and batch.created_by_id == actor.id:
+        if batch.created_by_id == actor.id:
             raise Forbidden("廃棄を申請・実施した本人は、その廃棄の立会者になれません（職務の分離）。"
                             "別のセキュリティ管理者に立会いを依頼してください。", code="separation_of_duties")
         if batch.contractor_id is not None:  # the contract must still cover the work on the day
@@ -470,7 +499,7 @@ def witness_batch(actor, batch_id) -> DestructionBatch:
         states.transition(batch, State.COMPLETED, actor=actor, event=EventType.DESTRUCTION_WITNESSED,
                           performer=batch.created_by, items=[i.code for i in batch.items],
                           method=batch.method, din_level=batch.din_level)
-        batch.witness = actor if isinstance(actor, User) else None
+        batch.witness = None if actor.is_system else actor
         batch.witnessed_at = utcnow()
         for item in batch.items:
             db.session.refresh(item)
@@ -484,17 +513,16 @@ def witness_batch(actor, batch_id) -> DestructionBatch:
         return batch
 
 
-def cancel_batch(actor, batch_id, reason) -> DestructionBatch:
+def cancel_batch(actor: Actor, batch_id, reason) -> DestructionBatch:
     """Before the witness only; the items go back into custody."""
     with db.transaction():
         batch = get_batch(batch_id)
-        if isinstance(actor, User) and not (actor.id == batch.created_by_id
-                                            or actor.has_role(Role.SECURITY_MANAGER, Role.ADMIN)):
+        if not _answers_for(actor, batch):
             raise Forbidden("廃棄を取り消せるのは、申請した本人・セキュリティ管理者・システム管理者です。")
         reason = v.text(reason, "取消しの理由", max_len=500, field="reason", multiline=True)
         states.transition(batch, State.CANCELLED, actor=actor, event=EventType.DESTRUCTION_CANCELLED,
                           reason=reason)
-        batch.cancelled_by = actor if isinstance(actor, str) else actor.login
+        batch.cancelled_by = actor.login
         batch.cancelled_at = utcnow()
         batch.cancel_reason = reason
         for item in batch.items:
@@ -508,12 +536,11 @@ def cancel_batch(actor, batch_id, reason) -> DestructionBatch:
         return batch
 
 
-def attach_certificate(actor, batch_id, stream, filename) -> DestructionBatch:
+def attach_certificate(actor: Actor, batch_id, stream, filename) -> DestructionBatch:
     """The contractor's certificate (PDF); once attached it cannot be replaced, only reported."""
     with db.transaction():
         batch = get_batch(batch_id)
-        if isinstance(actor, User) and not (actor.id == batch.created_by_id
-                                            or actor.has_role(Role.SECURITY_MANAGER, Role.ADMIN)):
+        if not _answers_for(actor, batch):
             raise Forbidden("証明書を添付できるのは、申請した本人・セキュリティ管理者・システム管理者です。")
         if batch.status == State.CANCELLED.value:
             raise Conflict(f"廃棄「{batch.code}」は取り消されているため、証明書は添付できません。",
@@ -529,7 +556,7 @@ def attach_certificate(actor, batch_id, stream, filename) -> DestructionBatch:
         return batch
 
 
-def certificate_bytes(actor, batch_id) -> tuple[DestructionBatch, bytes]:
+def certificate_bytes(actor: Actor, batch_id) -> tuple[DestructionBatch, bytes]:
     """The certificate for download, re-hashed first: a changed file is refused and audited."""
     batch = get_visible_batch(actor, batch_id)
     if not may_download_certificate(actor, batch):
@@ -656,7 +683,7 @@ def selection_row(user, item: Item, batches: list[DestructionBatch] | None = Non
     return SelectionRow(item.code, item, material, problem)
 
 
-def note_forged_labels(actor, payloads: list[str]) -> None:
+def note_forged_labels(actor: Actor, payloads: list[str]) -> None:
     """A label whose tag does not verify was scanned into a batch: recorded, never trusted."""
     if not payloads:
         return

@@ -8,15 +8,15 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
                    url_for)
 from flask_login import current_user
 
-from ..audit.services import record_denied
-from ..auth.roles import Role
+from ..roles import Role
 from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..states import Kind, State
-from ..web import item_url, role_required
+from ..web import flash_refusal, role_required
 from ..contractors.services import list_contractors
 from . import report, services
+from .din import level_text
 from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
 
 bp = Blueprint("destruction", __name__)
@@ -28,24 +28,13 @@ STATUS_FILTERS = (State.AWAITING_WITNESS.value, State.COMPLETED.value, State.CAN
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    register_item_panel("destruction/_item_panel.html", item_panel, order=60,
-                        probes={services.IN_ANY_BATCH: services.in_any_batch_probe()})
+    register_item_panel("destruction/_item_panel.html", item_panel, order=60)
     register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)
 
     @app.context_processor
     def destruction_helpers():
-        return {"item_url": item_url, "method_label": services.METHOD_LABELS.get}
-
-
-def flash_refusal(exc: DomainError) -> None:
-    """Flash the refusal; a 403 is still an audit event, as web.py records for error pages."""
-    if exc.status in (401, 403):
-        try:
-            record_denied(current_user._get_current_object(), path=request.path, method=request.method,
-                          reason=exc.code)
-        except Exception:  # the refusal must still reach the user
-            current_app.logger.exception("could not record a denied request")
-    flash(exc.message, "error")
+        return {"method_label": services.METHOD_LABELS.get,
+                "din_text": level_text}
 
 
 def _resolve(payload: str):
@@ -103,16 +92,14 @@ def create():
 def batch(batch_id: int):
     found = services.get_visible_batch(current_user, batch_id)
     user = current_user
-    awaiting = found.status == State.AWAITING_WITNESS.value
-    is_creator = found.created_by_id == user.id
     return render_template(
         "destruction/batch.html", batch=found, material_labels=services.MATERIAL_LABELS,
         method_long=services.METHOD_LONG,
-        can_witness=awaiting and user.has_role(Role.SECURITY_MANAGER) and not is_creator,
-        creator_is_security=awaiting and is_creator and user.has_role(Role.SECURITY_MANAGER),
-        can_cancel=awaiting and (is_creator or user.has_role(Role.SECURITY_MANAGER, Role.ADMIN)),
-        can_attach=(found.certificate_id is None and found.status != State.CANCELLED.value
-                    and (is_creator or user.has_role(Role.SECURITY_MANAGER, Role.ADMIN))),
+        can_witness=services.may_witness(user, found),
+        creator_is_security=(found.status == State.AWAITING_WITNESS.value and found.created_by_id == user.id
+                             and user.has_role(Role.SECURITY_MANAGER)),
+        can_cancel=services.may_cancel(user, found),
+        can_attach=services.may_attach(user, found),
         can_download=services.may_download_certificate(user, found),
         max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024))
 

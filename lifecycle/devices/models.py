@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import User
@@ -11,6 +11,30 @@ from ..db import Base
 from ..destruction.models import StoredFile
 from ..items.models import Item
 from ..states import Kind
+
+
+class DeviceMedium(Base):
+    """One storage medium of a leased device (its disk, SSD, eMMC), as an erasure certificate names it."""
+    __tablename__ = "device_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    media_type: Mapped[str] = mapped_column(String(8))  #: HDD / SSD / NVMe / eMMC
+    make: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    serial: Mapped[str] = mapped_column(String(100))  #: upper case, as items' serials
+    capacity_gb: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("item_id", "serial"),)
+
+
+#: The media a certificate says it covers.
+certificate_media = Table(
+    "erasure_certificate_media", Base.metadata,
+    Column("certificate_id", ForeignKey("erasure_certificates.id"), primary_key=True),
+    Column("medium_id", ForeignKey("device_media.id"), primary_key=True),
+)
 
 
 class ErasureCertificate(Base):
@@ -31,6 +55,16 @@ class ErasureCertificate(Base):
     performed_on: Mapped[date] = mapped_column(Date)
     operator: Mapped[str | None] = mapped_column(String(100))  #: the vendor's person who erased
     media_type: Mapped[str | None] = mapped_column(String(100))  #: HDD / SSD / フラッシュメモリ …
+    #: NIST SP 800-88 Rev.1 App. G: the technique (overwrite / block_erase / crypto_erase / degauss /
+    #: physical); `method` above is the level (clear / purge / destroy). Null on older certificates.
+    method_used: Mapped[str | None] = mapped_column(String(16))
+    operator_title: Mapped[str | None] = mapped_column(String(100))  #: performed by: title
+    operator_organisation: Mapped[str | None] = mapped_column(String(200))  #: performed by: organisation
+    destination: Mapped[str | None] = mapped_column(String(200))  #: where the media went afterwards
+    contractor_id: Mapped[int | None] = mapped_column(ForeignKey("contractors.id"))
+    #: JSON lists found at upload, shown to the validator and recorded with the acceptance.
+    serials_missing_from_pdf: Mapped[str | None] = mapped_column(Text)
+    serials_unknown_to_device: Mapped[str | None] = mapped_column(Text)
     file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id"))
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -44,6 +78,9 @@ class ErasureCertificate(Base):
     file: Mapped[StoredFile] = relationship(lazy="joined")
     decider: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
     uploader: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id], lazy="joined")
+    contractor: Mapped["Contractor | None"] = relationship("Contractor", lazy="joined")
+    media: Mapped[list[DeviceMedium]] = relationship(secondary=certificate_media, lazy="selectin",
+                                                    order_by=DeviceMedium.position)
 
     __table_args__ = (Index("ix_erasure_certificates_item", "item_id"),
                       Index("ix_erasure_certificates_status", "status"))

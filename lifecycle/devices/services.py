@@ -15,22 +15,27 @@ from sqlalchemy import exists, select
 
 from .. import states
 from .. import validation as v
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.models import User
-from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import today_jst, utcnow
 from ..db import row_id
 from ..destruction import files
-from ..destruction.services import (FileIntegrityError, record_integrity_failure,
-                                    refuse_initialisation, storage_destruction_of)
+from ..destruction.services import (
+    FileIntegrityError,
+    record_integrity_failure,
+    refuse_initialisation,
+    storage_destruction_of,
+)
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item
 from ..policy import services as policy
+from ..roles import Role
 from ..states import Kind, State
+from . import evidence
 from .models import ErasureCertificate
 
 ERASURE_METHODS = {"clear": "Clear（上書き消去）", "purge": "Purge（暗号消去・完全消去）",
@@ -49,7 +54,7 @@ def _device(code) -> Item:
     return item
 
 
-def _may_manage(actor) -> None:
+def _may_manage(actor: Actor) -> None:
     require_role(actor, Role.ADMIN, Role.BULK_OPERATOR,
                  message="リース機器の消去依頼・証明書の登録・返却は、システム管理者または一括利用担当（市町課）が行います。")
 
@@ -81,7 +86,7 @@ def storage_destruction_required() -> bool:
 
 # --- actions ----------------------------------------------------------------------------------
 
-def request_erasure(actor, code, reason: str | None = None, note: str | None = None) -> Item:
+def request_erasure(actor: Actor, code, reason: str | None = None, note: str | None = None) -> Item:
     """The lease ends or the device is replaced: the vendor is to erase it."""
     with db.transaction():
         _may_manage(actor)
@@ -105,7 +110,7 @@ def _erasure_method(value) -> str:
     return method
 
 
-def submit_certificate(actor, code, data: dict, stream, filename) -> ErasureCertificate:
+def submit_certificate(actor: Actor, code, data: dict, stream, filename) -> ErasureCertificate:
     """Registers the vendor's certificate (PDF and its fields) for a security manager to check."""
     with db.transaction() as session:
         _may_manage(actor)
@@ -119,9 +124,9 @@ def submit_certificate(actor, code, data: dict, stream, filename) -> ErasureCert
         if pending is not None:
             raise Conflict(f"{describe(item)}には確認待ちの消去証明書（第{pending}号）があります。"
                            "受理または差戻しの後に登録してください。", code="certificate_pending")
-        for field in ("tool", "verification", "verification_result", "media_type"):
-            refuse_initialisation(data.get(field), field)
-        method = _erasure_method(data.get("method"))
+        # The level (API.md: `level`, formerly `method`); initialisation is refused by the
+        # level or technique chosen, never by words found in the free-text fields.
+        method = _erasure_method(data.get("level") or data.get("method"))
         performed_on = v.a_date(data.get("performed_on"), "消去実施日", field="performed_on")
         if performed_on > today_jst():
             raise Invalid("消去実施日に未来の日付は指定できません。", field="performed_on")
@@ -132,8 +137,9 @@ def submit_certificate(actor, code, data: dict, stream, filename) -> ErasureCert
         if result and result.strip().lower() in FAILED_RESULTS:
             raise Invalid("検証結果が不合格の消去証明書は受け付けられません。消去をやり直してもらってください。",
                           code="verification_failed", field="verification_result")
+        found = evidence.evidence_for(item, data, method, performed_on)
         fields = dict(
-            vendor=v.text(data.get("vendor"), "消去業者", max_len=200, field="vendor"),
+            vendor=found.vendor,
             certificate_no=v.text(data.get("certificate_no"), "証明書番号", max_len=100, field="certificate_no"),
             method=method,
             tool=v.text(data.get("tool"), "消去ツール", max_len=200, field="tool"),
@@ -142,32 +148,35 @@ def submit_certificate(actor, code, data: dict, stream, filename) -> ErasureCert
             verification=v.text(data.get("verification"), "検証方法", max_len=500, field="verification"),
             verification_result=result,
             performed_on=performed_on,
-            operator=v.text(data.get("operator"), "作業者（業者側）", max_len=100, required=False, field="operator"),
+            operator=v.text(data.get("performed_by") or data.get("operator"), "作業者（業者側）", max_len=100,
+                            required=False, field="performed_by"),
             media_type=v.text(data.get("media_type"), "記憶媒体の種類", max_len=100, required=False,
                               field="media_type"),
         )
         stored = files.store_pdf(stream, filename, actor=actor)
+        found.compare_pdf(item, stored)
         cert = ErasureCertificate(
             item=item, status=states.INITIAL[Kind.ERASURE_CERTIFICATE].value, file=stored,
-            uploaded_by=actor if isinstance(actor, str) else actor.login,
-            uploaded_by_id=None if isinstance(actor, str) else actor.id, uploaded_at=utcnow(), **fields)
+            uploaded_by=actor.login,
+            uploaded_by_id=actor.id, uploaded_at=utcnow(), **fields)
+        found.apply(cert)
         session.add(cert)
         session.flush()
         record_event(EventType.ERASURE_CERTIFICATE_SUBMITTED, actor=actor, subject=item.code,
                      certificate=cert.id, vendor=cert.vendor, certificate_no=cert.certificate_no,
                      method=method, performed_on=performed_on.isoformat(), file_name=stored.original_name,
-                     sha256=stored.sha256)
+                     sha256=stored.sha256, **found.details())
         return cert
 
 
-def _check_decider(actor, cert: ErasureCertificate) -> None:
+def _check_decider(actor: Actor, cert: ErasureCertificate) -> None:
     require_role(actor, Role.SECURITY_MANAGER, message="消去証明書の確認はセキュリティ管理者が行います。")
-    if isinstance(actor, User) and cert.uploaded_by_id == actor.id:
+    if cert.uploaded_by_id == actor.id:
         raise Forbidden("消去証明書を登録した本人は、その証明書を確認できません（職務の分離）。"
                         "別のセキュリティ管理者に確認を依頼してください。", code="separation_of_duties")
 
 
-def accept_certificate(actor, cert_id) -> ErasureCertificate:
+def accept_certificate(actor: Actor, cert_id) -> ErasureCertificate:
     """A security manager other than the uploader accepts: the device becomes erasure_certified.
     The file is re-hashed first; a changed file is refused and the finding audited."""
     try:
@@ -176,16 +185,24 @@ def accept_certificate(actor, cert_id) -> ErasureCertificate:
             _check_decider(actor, cert)
             item = cert.item
             db.session.refresh(item)
+            evidence.require_level(item, cert.method)
+            uncovered = evidence.uncovered_media(item, cert)
+            # What the validator was shown is recorded with the acceptance.
             states.transition(cert, State.ACCEPTED, actor=actor,
-                              event=EventType.ERASURE_CERTIFICATE_ACCEPTED, device=item.code)
+                              event=EventType.ERASURE_CERTIFICATE_ACCEPTED, device=item.code,
+                              media=[m.serial for m in cert.media],
+                              serials_missing_from_pdf=evidence.loads(cert.serials_missing_from_pdf),
+                              serials_unknown_to_device=evidence.loads(cert.serials_unknown_to_device),
+                              media_not_yet_covered=[m.serial for m in uncovered])
             integrity = files.check_integrity(cert.file)
             if not integrity.ok:
                 raise _Tampered(cert, integrity)
-            states.transition(item, State.ERASURE_CERTIFIED, actor=actor,
-                              event=EventType.ERASURE_CERTIFICATE_ACCEPTED, certificate=cert.id,
-                              certificate_no=cert.certificate_no, sha256=cert.file.sha256)
-            cert.decided_by = actor if isinstance(actor, str) else actor.login
-            cert.decided_by_id = None if isinstance(actor, str) else actor.id
+            if not uncovered:  # certified only when every medium of the device is covered
+                states.transition(item, State.ERASURE_CERTIFIED, actor=actor,
+                                  event=EventType.ERASURE_CERTIFICATE_ACCEPTED, certificate=cert.id,
+                                  certificate_no=cert.certificate_no, sha256=cert.file.sha256)
+            cert.decided_by = actor.login
+            cert.decided_by_id = actor.id
             cert.decided_at = utcnow()
             return cert
     except _Tampered as exc:
@@ -200,7 +217,7 @@ class _Tampered(Exception):
         self.cert, self.integrity = cert, integrity
 
 
-def reject_certificate(actor, cert_id, reason) -> ErasureCertificate:
+def reject_certificate(actor: Actor, cert_id, reason) -> ErasureCertificate:
     """Sent back with a reason; the device stays erasure_requested for a corrected certificate."""
     with db.transaction():
         cert = get_certificate(cert_id)
@@ -210,14 +227,14 @@ def reject_certificate(actor, cert_id, reason) -> ErasureCertificate:
                           device=cert.item.code, reason=reason)
         record_event(EventType.ERASURE_CERTIFICATE_REJECTED, actor=actor, subject=cert.item.code,
                      certificate=cert.id, reason=reason)
-        cert.decided_by = actor if isinstance(actor, str) else actor.login
-        cert.decided_by_id = None if isinstance(actor, str) else actor.id
+        cert.decided_by = actor.login
+        cert.decided_by_id = actor.id
         cert.decided_at = utcnow()
         cert.reject_reason = reason
         return cert
 
 
-def return_to_lessor(actor, code) -> Item:
+def return_to_lessor(actor: Actor, code, contractor=None) -> Item:
     """Only from erasure_certified; with the policy switch on, also only after a witnessed
     physical destruction of the device's storage."""
     with db.transaction():
@@ -235,16 +252,17 @@ def return_to_lessor(actor, code) -> Item:
                            "（総務省ガイドライン 令和2年、保存期間ポリシーで必須に設定されています）。"
                            "破砕の廃棄に含めて立会いを受けてください。", code="storage_destruction_required")
         cert = accepted_certificate(item)
+        lessor = evidence.lessor_for_return(item, contractor)
         states.transition(item, State.RETURNED_TO_LESSOR, actor=actor, event=EventType.DEVICE_RETURNED,
-                          lessor=item.lessor, certificate=cert.id if cert else None,
+                          lessor=lessor.name, contractor=lessor.id, certificate=cert.id if cert else None,
                           storage_destruction=destruction.code if destruction else None)
         return item
 
 
-def certificate_bytes(actor, cert_id) -> tuple[ErasureCertificate, bytes]:
+def certificate_bytes(actor: Actor, cert_id) -> tuple[ErasureCertificate, bytes]:
     """For download by those who answer for it; re-hashed first, a changed file is refused."""
     cert = get_certificate(cert_id)
-    if isinstance(actor, User) and not (actor.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN)
+    if not actor.is_system and not (actor.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN)
                                         or cert.uploaded_by_id == actor.id):
         raise Forbidden("消去証明書のファイルを閲覧できるのは、セキュリティ管理者・監査担当・システム管理者"
                         "と、登録した本人です。")
@@ -367,6 +385,12 @@ def certificate_json(cert: ErasureCertificate) -> dict:
         "sha256": cert.file.sha256, "size": cert.file.size, "uploaded_by": cert.uploaded_by,
         "uploaded_at": iso(cert.uploaded_at), "decided_by": cert.decided_by,
         "decided_at": iso(cert.decided_at), "reject_reason": cert.reject_reason,
+        "contractor": None if cert.contractor is None else {"id": cert.contractor.id, "name": cert.contractor.name},
+        "level": cert.method, "method_used": cert.method_used, "performed_by": cert.operator,
+        "performed_by_title": cert.operator_title, "performed_by_organisation": cert.operator_organisation,
+        "destination": cert.destination, "media": [m.serial for m in cert.media],
+        "serials_missing_from_pdf": evidence.loads(cert.serials_missing_from_pdf),
+        "serials_unknown_to_device": evidence.loads(cert.serials_unknown_to_device),
     }
 
 

@@ -5,21 +5,32 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 
-from ..auth.roles import Role
+from .. import validation as v
 from ..clock import today_jst
 from ..destruction import report
 from ..destruction.services import storage_destruction_of
-from ..destruction.views import flash_refusal
 from ..errors import DomainError, Invalid
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..items.services import get_visible_item
+from ..policy import services as policy
+from ..roles import Role
 from ..states import Kind, State
-from ..web import role_required
-from . import services
+from ..web import flash_refusal, role_required
+from ..contractors.services import list_contractors
+from . import evidence, services
 
 bp = Blueprint("devices", __name__)
 
@@ -34,13 +45,7 @@ def init_app(app) -> None:
 
 
 def _as_of() -> date:
-    raw = request.args.get("as_of")
-    if not raw:
-        return today_jst()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid("基準日は YYYY-MM-DD の形式で指定してください。") from None
+    return v.a_date(request.args.get("as_of"), "基準日", required=False, field="as_of") or today_jst()
 
 
 @bp.route("/devices")
@@ -48,7 +53,6 @@ def _as_of() -> date:
 def index():
     as_of = _as_of()
     leases = services.list_devices(as_of)
-    from ..policy import services as policy
     return render_template("devices/index.html", leases=leases, as_of=as_of,
                            exceptions=services.list_device_exceptions(as_of),
                            pending=services.pending_certificates(),
@@ -82,6 +86,13 @@ def section(item, user) -> dict:
         "methods": services.ERASURE_METHODS,
         "max_mb": current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
         "today": today_jst(),
+        "media": evidence.media_of(item),
+        "minimum_level": evidence.minimum_level(item),
+        "levels": evidence.LEVEL_LABELS,
+        "methods_used": evidence.METHODS_USED,
+        "contractors": list_contractors(service="erasure"),
+        "lessors": list_contractors(service="leasing"),
+        "loads": evidence.loads,
     }
 
 
@@ -123,7 +134,8 @@ def erasure_request(code: str):
 def upload(code: str):
     upload = request.files.get("file")
     return _act(code, lambda: services.submit_certificate(
-        current_user, code, request.form.to_dict(), upload.stream if upload and upload.filename else None,
+        current_user, code, {**request.form.to_dict(), "media": ",".join(request.form.getlist("media"))},
+        upload.stream if upload and upload.filename else None,
         upload.filename if upload else None),
         "消去証明書を登録しました。登録者以外のセキュリティ管理者が確認します。")
 
@@ -151,7 +163,7 @@ def reject(cert_id: int):
 @bp.route("/devices/<code>/return", methods=["POST"])
 @role_required(*MANAGERS)
 def return_to_lessor(code: str):
-    return _act(code, lambda: services.return_to_lessor(current_user, code),
+    return _act(code, lambda: services.return_to_lessor(current_user, code, request.form.get("contractor") or None),
                 "リース会社への返却を記録しました。")
 
 

@@ -10,26 +10,11 @@ from ..db import Base, enum_column
 from ..states import Kind
 
 
-class ItemRules:
-    """What the state machine, the audit log and the overdue rule ask of an item: the same for the
-    Item and for the ShownItem a page reads (items/services.py)."""
-
-    @property
-    def state_kind(self) -> Kind:
-        return Kind(self.kind)
-
-    @property
-    def audit_subject(self) -> str:
-        return self.code
-
-    def is_overdue(self, as_of: date) -> bool:
-        from .queries import row_overdue  # the one rule, shared with ledger rows and the SQL filter
-        return row_overdue(self, as_of)
-
-
-class Item(ItemRules, Base):
-    """One ledger entry. One table for the three kinds keeps the custody, destruction and audit
-    machinery kind-agnostic; columns that belong to one kind are null for the others."""
+class Item(Base):
+    """One ledger entry, loaded as an object only to change it (pages, the API, labels and reports
+    read it as a ledger row: items/queries.LEDGER_COLUMNS). One table for the three kinds keeps
+    the custody, destruction and audit machinery kind-agnostic; columns that belong to one kind
+    are null for the others."""
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,6 +59,8 @@ class Item(ItemRules, Base):
     has_storage: Mapped[bool | None] = mapped_column(Boolean)
     #: マイナンバー利用事務系: its storage should be destroyed with staff witnessing (総務省 令和2年).
     holds_my_number_data: Mapped[bool | None] = mapped_column(Boolean)
+    #: Held 住基ネット data (本人確認情報): its erasure must reach the policy's minimum (Purge by default).
+    holds_juki_data: Mapped[bool | None] = mapped_column(Boolean)
 
     business: Mapped[Business | None] = relationship(lazy="joined")
     holder: Mapped[User] = relationship(foreign_keys=[holder_id], lazy="joined")
@@ -98,35 +85,13 @@ class Item(ItemRules, Base):
         Index("ix_items_kind_title_location", "kind", "title", "location", "department_id", "created_at"),
     )
 
-    # The names of a ledger row (items/queries.LEDGER_COLUMNS), so that one function shows an
-    # item whether it was loaded as an object (after a change) or read as a row (to show it).
     @property
-    def holder_login(self) -> str:
-        return self.holder.login
+    def state_kind(self) -> Kind:
+        return Kind(self.kind)
 
     @property
-    def holder_name(self) -> str:
-        return self.holder.name
-
-    @property
-    def department_code(self) -> str:
-        return self.department.code
-
-    @property
-    def department_name(self) -> str:
-        return self.department.name
-
-    @property
-    def business_code(self) -> str | None:
-        return self.business.code if self.business else None
-
-    @property
-    def business_name(self) -> str | None:
-        return self.business.name if self.business else None
-
-    @property
-    def business_basis(self) -> str | None:
-        return self.business.basis if self.business else None
+    def audit_subject(self) -> str:
+        return self.code
 
 
 class CodeCounter(Base):

@@ -12,20 +12,18 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Iterator, Mapping
 
-from sqlalchemy import Select, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy import Select, and_, bindparam, false, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import validation as v
-from ..audit.models import AuditEvent
-from ..audit.services import EVENT_COLUMNS, EventRow, events_for
+from ..audit.services import events_for
 from ..auth.models import Business, Department, User
-from ..auth.roles import Role
 from ..clock import jst_day_start_utc, today_jst
 from ..errors import Invalid
 from ..extensions import db
-from ..states import ITEM_KINDS, FINAL, Kind, State, states_of
+from ..roles import Role
+from ..states import FINAL, ITEM_KINDS, Kind, State, states_of
 from .models import Item
-from .panels import ITEM_PROBES
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -35,9 +33,8 @@ COUNT_CAP = 1000
 
 _holder = aliased(User, name="holder_user")
 
-#: An item as a row: the ledger's, and everything the API shows of one item (schemas.item_json).
-#: Reading this is a fraction of the cost of loading the Item with its holder, department and
-#: business as objects; Item has properties of the same names for the one shown after a change.
+#: An item as a row: the one read model of an item. The ledger, the item page and its sections,
+#: the API (schemas.item_json), labels and reports all read these columns.
 LEDGER_COLUMNS = (
     Item.id, Item.code, Item.kind, Item.status, Item.title, Item.department_id, Item.holder_id,
     Business.code.label("business_code"), Business.name.label("business_name"),
@@ -50,6 +47,7 @@ LEDGER_COLUMNS = (
     Item.provided_at, Item.returned_at,
     Item.device_type, Item.asset_tag, Item.model, Item.serial, Item.lessor, Item.lease_contract,
     Item.lease_start, Item.lease_end, Item.has_storage, Item.holds_my_number_data,
+    Item.holds_juki_data,
 )
 
 #: Sort keys a request may name ("-" prefix: descending). Anything else is refused, never
@@ -163,11 +161,20 @@ def parse_filters(args: Mapping, *, default_kind: Kind | None = None) -> LedgerF
     )
 
 
+#: Roles that see the items of every department: they oversee all of them. A registrar sees
+#: their own department's (and what they hold).
+EVERY_DEPARTMENT = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR)
+
+
 def sees_all(user) -> bool:
-    """Mirrors services.visible_to: only plain registrars are limited to their department."""
-    if not isinstance(user, User):
-        return True
-    return user.has_role(Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR)
+    """The one rule of who sees every department's items, for the ledger page, the API, the
+    PDF/CSV exports and the item page alike (system actors do)."""
+    return user.has_role(*EVERY_DEPARTMENT)
+
+
+def has_any_role(user) -> bool:
+    """Without an effective role (none granted, training lapsed, deactivated) nobody sees any item."""
+    return user.has_role(*Role)
 
 
 def overdue_condition(as_of: date):
@@ -231,7 +238,7 @@ def _conditions(filters: LedgerFilters, user) -> list:
     if filters.overdue:
         where.append(overdue_condition(filters.effective_as_of))
     if not sees_all(user):
-        where.append(_visibility(user))
+        where.append(_visibility(user) if has_any_role(user) else false())
     return where
 
 
@@ -284,33 +291,10 @@ def item_row(code: str):
     return db.session.connection().execute(_ROW_BY_CODE, {"code": code}).first()  # Core: no ORM context
 
 
-_PAGE_ROWS: dict[tuple, Select] = {}  # (probes' names, with events): the item page's statement
-
-
-def item_with_events(code: str, *, probes: bool = False):
-    """(item_row's row, the item's events oldest first as audit EventRows), or None if there is no
-    such item; with `probes`, the row also holds what the item page's sections asked to read of
-    it (panels.ITEM_PROBES).
-
-    On PostgreSQL the events come joined to the row, in one statement: there each statement is a
-    round trip to the server, about a fifth of the item's JSON. On SQLite, where a statement
-    travels nowhere, repeating the item's columns on each event's row costs more than a second
-    statement does."""
-    names, joined = tuple(ITEM_PROBES) if probes else (), not db.is_sqlite
-    statement = _PAGE_ROWS.get((names, joined))
-    if statement is None:
-        statement = _ROW_BY_CODE.add_columns(*(ITEM_PROBES[name] for name in names))
-        if joined:
-            statement = (statement.add_columns(*(c.label(f"event_{c.key}") for c in EVENT_COLUMNS))
-                         .outerjoin(AuditEvent, AuditEvent.subject == Item.code).order_by(AuditEvent.seq))
-        _PAGE_ROWS[(names, joined)] = statement
-    rows = db.session.connection().execute(statement, {"code": code}).all()
-    if not rows:
-        return None
-    if not joined:
-        return rows[0], events_for(rows[0].code)
-    first = -len(EVENT_COLUMNS)  # the events' columns end each row; an item without any has one row of NULLs
-    return rows[0], [EventRow(*row[first:]) for row in rows if row[first] is not None]
+def item_with_events(code: str):
+    """(item_row's row, the item's events oldest first), or None if there is no such item."""
+    row = item_row(code)
+    return None if row is None else (row, events_for(row.code))
 
 
 def ledger_count(filters: LedgerFilters, user, *, cap: int | None = None, where: list | None = None) -> int:

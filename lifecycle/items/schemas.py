@@ -7,7 +7,7 @@ from flask import current_app
 
 from .. import states
 from ..clock import iso, today_jst
-from .queries import row_overdue
+from .queries import item_row, row_overdue
 
 
 def label_payload(code: str) -> str:
@@ -22,8 +22,13 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def item_json_of(code: str) -> dict:
+    """The JSON of an item just changed: its ledger row, read after the write."""
+    return item_json(item_row(code))
+
+
 def item_json(item, *, as_of: date | None = None) -> dict:
-    """`item`: a ledger row (queries.LEDGER_COLUMNS) or an Item, which has the same names."""
+    """`item`: a ledger row (queries.LEDGER_COLUMNS)."""
     kind = states.Kind(item.kind)
     base = current_app.config["BASE_URL"].rstrip("/")
     payload = label_payload(item.code)
@@ -58,5 +63,6 @@ def item_json(item, *, as_of: date | None = None) -> dict:
         data.update(device_type=item.device_type, asset_tag=item.asset_tag, model=item.model,
                     serial=item.serial, lessor=item.lessor, lease_contract=item.lease_contract,
                     lease_start=_day(item.lease_start), lease_end=_day(item.lease_end),
-                    has_storage=item.has_storage, holds_my_number_data=item.holds_my_number_data)
+                    has_storage=item.has_storage, holds_my_number_data=item.holds_my_number_data,
+                    holds_juki_data=item.holds_juki_data)
     return data

@@ -3,24 +3,24 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime, timedelta
-from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import defaultload
 
 from .. import validation as v
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Business, User
-from ..auth.roles import Role
 from ..auth.services import get_user, require_role
 from ..clock import to_jst, to_utc_naive, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
+from ..roles import Role
 from ..states import CODE_PREFIX, INITIAL, ITEM_KINDS, KIND_LABELS, Kind
 from . import queries
-from .models import CodeCounter, Item, ItemRules
+from .models import CodeCounter, Item
 
 MEDIA_TYPES = ("CD-R", "DVD-R", "BD-R", "MO")
 MEDIA_FORBIDDEN_MESSAGE = (
@@ -118,14 +118,14 @@ def _kind(value) -> Kind:
     return kind
 
 
-def _may_register(actor, kind: Kind) -> None:
+def _may_register(actor: Actor, kind: Kind) -> None:
     if kind == Kind.FORM:
         require_role(actor, Role.REGISTRAR, Role.BULK_OPERATOR,
                      message="帳票の登録には「登録担当」の権限が必要です。")
     elif kind == Kind.MEDIUM:
         require_role(actor, Role.BULK_OPERATOR,
                      message="一括利用媒体の作成は、市町課の一括利用担当のみが行えます。")
-        if isinstance(actor, User) and not actor.department.is_system_owner:
+        if not actor.is_system and not actor.department.is_system_owner:
             raise Forbidden("一括利用媒体の作成は、市町課の一括利用担当のみが行えます。")
     else:
         require_role(actor, Role.ADMIN, Role.BULK_OPERATOR,
@@ -191,6 +191,8 @@ def _medium_fields(data: dict, now: datetime) -> dict:
 
 
 def _device_fields(data: dict, now: datetime) -> dict:
+    from ..devices.evidence import parse_storage  # devices builds on items, not the other way
+
     device_type = v.text(data.get("device_type"), "機器種別", max_len=32, field="device_type")
     if device_type not in DEVICE_TYPES:
         raise Invalid("機器種別は次から選んでください: " + "、".join(DEVICE_TYPES), field="device_type")
@@ -206,7 +208,12 @@ def _device_fields(data: dict, now: datetime) -> dict:
         "has_storage": v.boolean(data.get("has_storage", True), "記憶装置の有無", field="has_storage"),
         "holds_my_number_data": v.boolean(data.get("holds_my_number_data", False),
                                           "マイナンバー利用事務系", field="holds_my_number_data"),
+        "holds_juki_data": v.boolean(data.get("holds_juki_data", False), "住基ネットのデータの保持",
+                                     field="holds_juki_data"),
+        "storage": parse_storage(data.get("storage")),
     }
+    if fields["storage"] and not fields["has_storage"]:
+        raise Invalid("記憶装置「なし」の機器に記憶装置（storage）は登録できません。", field="storage")
     if fields["lease_end"] <= fields["lease_start"]:
         raise Invalid("リース終了日はリース開始日より後の日付にしてください。", field="lease_end")
     if fields["lease_start"] < EARLIEST_LEASE_START:
@@ -228,26 +235,27 @@ def _refuse_duplicate_device(fields: dict) -> None:
 FIELDS = {Kind.FORM: _form_fields, Kind.MEDIUM: _medium_fields, Kind.DEVICE: _device_fields}
 
 
-def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item:
+def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
     """Creates a ledger entry held by the registrant; refused input changes nothing.
 
     Registrations are serialised on the write lock, so what the lock covers bounds how many the
     whole system takes a second. The input is therefore checked, and the business and policy it
     names are read, before the lock; under it the registrant's roles are checked again on their
     current version, then the code, the row and the audit event are written with Core statements
-    (the ORM's flush of an Item was a quarter of the locked time); the Item is read after the commit.
+    ; the new item's ledger row is read after the commit.
     """
     if not isinstance(data, dict):
         raise Invalid("登録内容が正しくありません。")
     kind = _kind(data.get("kind"))
     _may_register(actor, kind)
-    holder = actor if isinstance(actor, User) else get_user(holder_login or "")
+    holder = get_user(holder_login or "") if actor.is_system else actor
     now = utcnow()
     title = _line(data.get("title"), "件名", max_len=200, field="title")
     location = _line(data.get("location"), "保管場所", max_len=200, required=kind == Kind.DEVICE,
                      field="location")
     fields = FIELDS[kind](data, now)
     business = fields.pop("business", None)
+    storage = fields.pop("storage", None)
     # Plain values: the rollback that starts the write expires every object read so far.
     business_id, business_code = (business.id, business.code) if business else (None, None)
     holder_id, holder_login, department_id = holder.id, holder.login, holder.department_id
@@ -261,17 +269,22 @@ def register_item(actor, data: dict, *, holder_login: str | None = None) -> Item
             **_EMPTY_ROW, "code": code, "kind": kind, "status": INITIAL[kind].value, "title": title,
             "location": location, "holder_id": holder_id, "department_id": department_id,
             "business_id": business_id,
-            "created_by_id": actor.id if isinstance(actor, User) else None,
-            "created_by": actor if isinstance(actor, str) else actor.login, "created_at": now,
+            "created_by_id": actor.id,
+            "created_by": actor.login, "created_at": now,
             **fields})
+        if storage:
+            from ..devices.evidence import insert_media
+
+            insert_media(code, storage)
         retention_until = fields.get("retention_until")
         record_event(EventType.ITEM_REGISTERED, actor=actor, subject=code, kind=kind.value,
                      title=title, holder=holder_login, department=department_code,
                      business=business_code,
-                     retention_until=retention_until.isoformat() if retention_until else None)
-    item = get_item(code)  # read after the commit: the lock is not held for it
+                     retention_until=retention_until.isoformat() if retention_until else None,
+                     **({"storage": [m["serial"] for m in storage]} if storage else {}))
+    row = queries.item_row(code)  # read after the commit: the lock is not held for it
     db.end_read()
-    return item
+    return row
 
 
 _INSERT_ITEM = insert(Item.__table__)
@@ -283,55 +296,44 @@ def describe(item: Item) -> str:
     return f"{KIND_LABELS[Kind(item.kind)]}「{item.code}」"
 
 
-def visible_to(user, item) -> bool:
-    """Registrars see their own department; auditors, admins and security managers see all.
-    `item`: an Item or its ledger row."""
-    if not isinstance(user, User):
+#: Further reasons a person who does not see an item's department may still open it, registered by
+#: the domains that give them (custody: the named receiver of a pending hand-off must open the
+#: item to accept it). Each is `rule(user, row) -> bool`.
+_EXTRA_VISIBILITY: list = []
+
+
+def register_visibility_rule(rule) -> None:
+    if rule not in _EXTRA_VISIBILITY:
+        _EXTRA_VISIBILITY.append(rule)
+
+
+def visible_to(user: Actor, item) -> bool:
+    """Whether the actor may see this item (an Item or its ledger row): queries.sees_all, or a
+    role and the item's department (or holding it); nobody without an effective role."""
+    if queries.sees_all(user):
         return True
-    if user.has_role(Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.BULK_OPERATOR):
-        return True
+    if not queries.has_any_role(user):
+        return False
     if item.department_id == user.department_id or item.holder_id == user.id:
         return True
-    # The named receiver of a pending hand-off must open the item to accept it (scan to accept).
-    from ..custody.services import is_pending_receiver
-    return is_pending_receiver(user, item)
+    return any(rule(user, item) for rule in _EXTRA_VISIBILITY)
 
 
-def get_visible_item(user, code: str) -> Item:
+def get_visible_item(user: Actor, code: str) -> Item:
+    """The Item itself, for a service about to change it."""
     return _visible(user, get_item(code))
 
 
-def get_visible_row(user, code: str):
-    """The item as a ledger row (items/queries.LEDGER_COLUMNS), for showing without changing it."""
+def get_visible_row(user: Actor, code: str):
+    """The item as a ledger row (items/queries.LEDGER_COLUMNS): what pages, the API, labels and
+    reports show."""
     return _visible(user, _found(code, queries.item_row))
 
 
-class ShownItem(ItemRules):
-    """An item as a page shows it: its ledger row (queries.LEDGER_COLUMNS) with the rest of what
-    the page and the sections other domains add to it read of an Item (the state rules, and the
-    holder, department and business as records), for less than half the cost of loading the Item
-    with them as objects. It only shows: whatever changes an item loads the Item under the write lock."""
-
-    def __init__(self, row) -> None:
-        # Plain attributes: the page reads some forty of them, and each read of a SQLAlchemy row
-        # by name costs about what copying all of them once does.
-        self.__dict__.update(row._mapping)
-        self.holder = SimpleNamespace(id=row.holder_id, login=row.holder_login, name=row.holder_name)
-        self.department = SimpleNamespace(id=row.department_id, code=row.department_code, name=row.department_name)
-        self.business = (None if row.business_code is None else
-                         SimpleNamespace(code=row.business_code, name=row.business_name, basis=row.business_basis))
-
-
-def get_visible_with_events(user, code: str):
-    """(the item as a ledger row, its events oldest first), for the item's JSON."""
+def get_visible_with_events(user: Actor, code: str):
+    """(the item as a ledger row, its events oldest first), for the item's page and JSON."""
     row, events = _found(code, queries.item_with_events)
     return _visible(user, row), events
-
-
-def get_visible_shown(user, code: str) -> tuple[ShownItem, list]:
-    """(the item as its page shows it, its events oldest first)."""
-    row, events = _found(code, lambda normalised: queries.item_with_events(normalised, probes=True))
-    return ShownItem(_visible(user, row)), events
 
 
 def _visible(user, item):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -65,23 +64,12 @@ _COUNT_FIELDS = ("columns", "rows")
 _MARGIN_FIELDS = ("margin_left_mm", "margin_top_mm")
 
 
-#: How long a listing of the folder is reused. Every item page offers the layouts, and listing the
-#: folder and checking each file's mtime was a twentieth of the page; a file added or edited
-#: is picked up this much later, still without a restart.
-LISTING_SECONDS = 1.0
-_listings: dict[Path, tuple[float, dict[str, Layout]]] = {}
-
-
 def load_layouts(folder: Path | None = None) -> dict[str, Layout]:
-    """Every *.json in the folder, by name; ValueError (in Japanese) for the first broken one."""
+    """Every *.json in the folder, by name; ValueError (in Japanese) for the first broken one.
+    A file added or edited is used at once, without a restart."""
     folder = DEFAULT_FOLDER if folder is None else Path(folder)
-    listed = _listings.get(folder)
-    if listed is not None and listed[0] > time.monotonic():
-        return listed[1]
-    layouts = {layout.name: layout for layout in
-               (_load_cached(path, path.stat().st_mtime_ns) for path in sorted(folder.glob("*.json")))}
-    _listings[folder] = (time.monotonic() + LISTING_SECONDS, layouts)  # a broken file raised: not kept
-    return layouts
+    return {layout.name: layout for layout in
+            (_load_cached(path, path.stat().st_mtime_ns) for path in sorted(folder.glob("*.json")))}
 
 
 @functools.lru_cache(maxsize=256)

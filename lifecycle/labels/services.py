@@ -9,20 +9,28 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
+from ..auth.services import require_role
 from ..clock import to_jst
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.models import Item
 from ..items.schemas import qr_url
 from ..items.services import describe, get_visible_item, visible_to
+from ..mynumber.checkdigit import contains_number
+from ..roles import Role
 from ..states import KIND_LABELS, Kind
 from .layouts import DEFAULT_LAYOUT, Layout, all_layouts, get_layout
 from .render import LabelData, render_labels
 
 #: One print job; bench/bench_labels.py times 1,000 labels at well under the 2 s target.
 MAX_LABELS = 1000
+#: Who prints labels: the roles that handle items (SPEC.md "Users and roles"; the same as may hold
+#: them in custody). Not the auditor: a printed label is genuine (HMAC-tagged), and one who only
+#: reads must not be able to make one, for any department.
+PRINT_ROLES = (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.ADMIN)
 FORGED_MESSAGE = ("偽造または改変されたラベルの可能性があります。このラベルは本システムが発行したものと"
                   "確認できません。媒体・帳票には触れずにそのまま保管し、セキュリティ管理者に連絡してください。")
 
@@ -77,17 +85,19 @@ def verify_payload(payload: str) -> str | None:
     return None
 
 
-def record_forged(actor, payload: str) -> None:
+def record_forged(actor: Actor, payload: str) -> None:
     """A label that does not verify is an audit event of its own; the claimed code is its subject,
     so the item's timeline shows that someone presented a false label for it."""
     shown = _CONTROL.sub("", str(payload))[:100]
+    if contains_number(shown):  # what a reader scanned may be a document, not a label
+        shown = "（個人番号と思われる数字を含むため記録しません）"
     claimed = shown.rpartition(".")[0].upper() if "." in shown else ""
     subject = claimed if _CODE.match(claimed) else "label"
     with db.transaction():
         record_event(EventType.LABEL_FORGED, actor=actor, subject=subject, payload=shown)
 
 
-def resolve_label(actor, payload: str, *, find=get_visible_item):
+def resolve_label(actor: Actor, payload: str, *, find=get_visible_item):
     """The item a scanned payload names, after checking its HMAC tag and the user's visibility.
     `find`: get_visible_item for the Item, or get_visible_row for a page that only shows it."""
     code = verify_payload(payload or "")
@@ -99,6 +109,11 @@ def resolve_label(actor, payload: str, *, find=get_visible_item):
 
 def layouts() -> list[Layout]:
     return all_layouts()
+
+
+def find_code(code: str) -> str | None:
+    """The item code as stored, for a code typed into the scan box, or None if there is none."""
+    return db.session.scalar(select(Item.code).where(Item.code == code[:20]))
 
 
 def _layout(name) -> Layout:
@@ -141,12 +156,20 @@ def label_data(item: Item) -> LabelData:
                      qr_url=qr_url(item.code))
 
 
-def print_labels(actor, codes, layout_name=None) -> tuple[bytes, Layout]:
+def may_print(user) -> bool:
+    """Whether the user prints labels at all (which items: those visible_to him)."""
+    return user.has_role(*PRINT_ROLES)
+
+
+def print_labels(actor: Actor, codes, layout_name=None) -> tuple[bytes, Layout]:
     """The PDF of the items' labels, in the order asked; each printed label is an audit event.
+    Only PRINT_ROLES print, and only items visible_to the actor.
 
     Rendering happens before the write transaction so that the serialised write lock is not held
     for the second a large sheet takes; nothing is returned unless the events were recorded.
     """
+    require_role(actor, *PRINT_ROLES, message="ラベルを印刷する権限がありません。ラベルは登録担当・一括利用担当・"
+                                              "セキュリティ管理者・システム管理者が印刷します（監査担当は閲覧のみです）。")
     wanted = _codes(codes)
     layout = _layout(layout_name)
     found = {item.code: item for item in db.session.scalars(select(Item).where(Item.code.in_(wanted)))}

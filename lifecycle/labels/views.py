@@ -5,48 +5,72 @@ A session POST needs the CSRF token; a bearer-token request carries no cookie to
 """
 from __future__ import annotations
 
-import re
-
-from flask import (Blueprint, Response, current_app, flash, g, jsonify, redirect, request,
+from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request,
                    url_for)
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from .. import web
-from ..auth.services import user_for_token
 from ..errors import DomainError, Unauthenticated
 from ..extensions import csrf, db, login_manager
+from ..items.services import get_visible_row
 from . import services
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
+#: Scanning: the scan box of every page, and the address a label's QR code holds.
+scan_bp = Blueprint("scan", __name__)
 
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(scan_bp)
 
-
-def _bearer() -> str | None:
-    match = re.fullmatch(r"Bearer\s+(\S+)", request.headers.get("Authorization", "").strip())
-    return match.group(1) if match else None
+    @app.context_processor
+    def label_layouts():
+        """The layouts the ledger and the item page offer for printing."""
+        return {"label_layouts": services.layouts}
+    app.add_template_global(services.may_print, "may_print_labels")  # print buttons only for them
 
 
 def _json_wanted() -> bool:
-    return request.is_json or _bearer() is not None
+    return request.is_json or web.bearer_token() is not None
 
 
 def _actor():
-    """The token's user, the session's user, or None (not logged in)."""
-    token = _bearer()
-    if token is not None:
-        user = user_for_token(token)
-        if user is None:
-            raise Unauthenticated("認証が必要です。Authorization ヘッダーに有効な Bearer トークンを指定してください。")
-        g.actor = user  # so a refusal is audited under this user's name
-        return user
+    """The token's user (the API's bearer path), the session's user, or None (not logged in)."""
+    if web.bearer_token() is not None:
+        return web.authenticate_bearer()
     if current_user.is_authenticated:
         return current_user._get_current_object()
     if _json_wanted():
         raise Unauthenticated("認証が必要です。ログインするか、正しいAPIトークンを指定してください。")
     return None
+
+
+@scan_bp.route("/scan")
+@login_required
+def scan():
+    scanned = services.parse_scan(request.args.get("q"))
+    if scanned.payload:
+        return redirect(url_for("scan.open_label", payload=scanned.payload))
+    if not scanned.code:
+        flash("読み取った内容が空です。ラベルの QR コードをもう一度読み取ってください。", "warning")
+        return redirect(web.same_site_referrer() or url_for("home.dashboard"))
+    code = services.find_code(scanned.code)
+    if code is None:
+        return render_template("labels/scan_missing.html", q=scanned.code[:40]), 404
+    return redirect(url_for("items.show", code=code))
+
+
+@scan_bp.route("/s/<path:payload>")
+@login_required
+def open_label(payload: str):
+    """Where a label's QR code points: a genuine tag opens the item, a false one warns."""
+    try:
+        item = services.resolve_label(current_user, services.parse_scan("/s/" + payload).payload or payload,
+                                      find=get_visible_row)
+    except services.LabelForged as exc:
+        return render_template("labels/forged.html", message=exc.message), 404
+    return redirect(url_for("items.show", code=item.code))
 
 
 @bp.errorhandler(DomainError)
@@ -65,10 +89,7 @@ def _domain_error(exc: DomainError):
 
 def _back() -> str | None:
     """The same-site page the request came from (the ledger or the item page)."""
-    referrer = request.referrer
-    if referrer and referrer.startswith(request.host_url):
-        return referrer
-    return None
+    return web.same_site_referrer()
 
 
 def _pdf(data: bytes, filename: str) -> Response:
@@ -92,7 +113,7 @@ def sheet():
     actor = _actor()
     if actor is None:
         return login_manager.unauthorized()
-    if _bearer() is None and current_app.config.get("WTF_CSRF_ENABLED", True):
+    if web.bearer_token() is None and current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()  # a session request: a form post from the ledger, or JSON with X-CSRFToken
     if request.is_json:
         body = request.get_json(silent=True)

@@ -16,23 +16,29 @@ from flask import current_app
 from sqlalchemy import and_, func, literal, select
 
 from .. import validation as v
+from ..actors import SCHEDULER as SCHEDULER_ACTOR
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
-from ..auth.models import User
-from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import iso, utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
-from ..scheduler import ACTOR as SCHEDULER_ACTOR
+from ..roles import Role
 from ..scheduler import current_lease, last_runs
 from ..scheduler_models import JobRun
 from ..states import INITIAL, Kind, State, allowed, transition
 from ..wareki import wareki_datetime
 from . import checkdigit
-from .keystore import KeyDestroyed, KeyStore, TamperedCiphertext, bucket_of, bucket_range
+from .keystore import (
+    KeyDestroyed,
+    KeyStore,
+    TamperedCiphertext,
+    bucket_of,
+    bucket_range,
+)
 from .models import MyNumberCopy, MyNumberDeletion
 
 log = logging.getLogger(__name__)
@@ -86,28 +92,18 @@ def _duration_text(minutes: int) -> str:
     return "".join(parts) or "0分"
 
 
-def _free_text(value, label: str, field: str, *, max_len: int, multiline: bool = False) -> str:
-    """Required text that must not smuggle a 個人番号 past the encryption (提供先・理由 are stored in clear)."""
-    text = v.text(value, label, max_len=max_len, field=field, multiline=multiline)
-    if checkdigit.contains_number(text):
-        raise Invalid(f"{label}に個人番号と思われる12桁の数字が含まれています。個人番号は「個人番号」欄にだけ"
-                      "入力してください（ほかの欄は暗号化されずに記録されます）。", code="my_number_in_text",
-                      field=field)
-    return text
-
-
-def record_copy(actor, data: dict) -> MyNumberCopy:
+def record_copy(actor: Actor, data: dict) -> MyNumberCopy:
     """Keeps a 個人番号 sealed until purge_after (policy default; never beyond the policy maximum)."""
     with db.transaction() as session:
         require_role(actor, Role.BULK_OPERATOR,
                      message="個人番号の一時保存は、市町課の一括利用担当のみが行えます。")
-        if isinstance(actor, User) and not actor.department.is_system_owner:
+        if not actor.is_system and not actor.department.is_system_owner:
             raise Forbidden("個人番号の一時保存は、市町課の一括利用担当のみが行えます。")
         if not isinstance(data, dict):
             raise Invalid("登録内容が正しくありません。")
         number = checkdigit.validate(data.get("my_number"))
-        provided_to = _free_text(data.get("provided_to"), "提供先", "provided_to", max_len=200)
-        reason = _free_text(data.get("reason"), "保存の理由", "reason", max_len=500, multiline=True)
+        provided_to = v.text(data.get("provided_to"), "提供先", max_len=200, field="provided_to")
+        reason = v.text(data.get("reason"), "保存の理由", max_len=500, field="reason", multiline=True)
         minutes = _retain_minutes(data.get("retain_minutes"))
         now = utcnow().replace(microsecond=0)
         purge_after = now + timedelta(minutes=minutes)
@@ -115,8 +111,8 @@ def record_copy(actor, data: dict) -> MyNumberCopy:
         copy = MyNumberCopy(status=INITIAL[Kind.MY_NUMBER_COPY].value, masked=checkdigit.mask(number),
                             provided_to=provided_to, reason=reason, retain_minutes=minutes,
                             recorded_by=actor_name(actor),
-                            recorded_by_id=actor.id if isinstance(actor, User) else None,
-                            department=actor.department.code if isinstance(actor, User) else None,
+                            recorded_by_id=actor.id,
+                            department=None if actor.is_system else actor.department.code,
                             created_at=now, purge_after=purge_after, key_bucket=bucket, ciphertext=b"")
         session.add(copy)
         session.flush()  # the id is part of the associated data
@@ -153,13 +149,13 @@ def _live_copy(copy_id) -> MyNumberCopy:
     raise NotFound(f"個人番号の一時保存 第{copy_id}号はありません。", code="unknown_copy")
 
 
-def get_copy(actor, copy_id) -> MyNumberCopy:
+def get_copy(actor: Actor, copy_id) -> MyNumberCopy:
     """A live copy (masked fields only); 410 with the purge time once it is gone."""
     require_role(actor, *VIEWERS, message="個人番号の一時保存を表示する権限がありません。")
     return _live_copy(copy_id)
 
 
-def get_deletion(actor, copy_id) -> MyNumberDeletion | None:
+def get_deletion(actor: Actor, copy_id) -> MyNumberDeletion | None:
     require_role(actor, *VIEWERS, message="個人番号の一時保存を表示する権限がありません。")
     return db.session.get(MyNumberDeletion, _copy_id(copy_id))
 
@@ -179,7 +175,7 @@ def count_text(count: int) -> str:
     return f"{COUNT_CAP:,}件以上" if count > COUNT_CAP else f"{count:,}件"
 
 
-def list_copies(actor, *, page: int = 1, per_page: int = 50) -> tuple[list[MyNumberCopy], int]:
+def list_copies(actor: Actor, *, page: int = 1, per_page: int = 50) -> tuple[list[MyNumberCopy], int]:
     """One page of live copies, soonest purge first, and their count (capped, see capped_count)."""
     require_role(actor, *VIEWERS, message="個人番号の一時保存を表示する権限がありません。")
     total = capped_count()
@@ -190,20 +186,20 @@ def list_copies(actor, *, page: int = 1, per_page: int = 50) -> tuple[list[MyNum
     return list(rows), total
 
 
-def list_deletions(actor, *, limit: int = 20) -> list[MyNumberDeletion]:
+def list_deletions(actor: Actor, *, limit: int = 20) -> list[MyNumberDeletion]:
     require_role(actor, *VIEWERS, message="個人番号の一時保存を表示する権限がありません。")
     return list(db.session.scalars(select(MyNumberDeletion)
                                    .order_by(MyNumberDeletion.purged_at.desc(),
                                              MyNumberDeletion.copy_id.desc()).limit(limit)))
 
 
-def reveal_copy(actor, copy_id, reason) -> str:
+def reveal_copy(actor: Actor, copy_id, reason) -> str:
     """The number in clear, for a re-send; the reveal (who, when, why — never the number) is audited
     in the same transaction, so there is no reveal without its event."""
     with db.transaction():
         require_role(actor, Role.SECURITY_MANAGER,
                      message="個人番号の表示は、セキュリティ管理者のみが行えます。")
-        reason = _free_text(reason, "表示の理由", "reason", max_len=500, multiline=True)
+        reason = v.text(reason, "表示の理由", max_len=500, field="reason", multiline=True)
         copy = _live_copy(copy_id)
         try:
             number = keystore().decrypt(copy.id, copy.key_bucket, copy.ciphertext)
@@ -219,12 +215,12 @@ def reveal_copy(actor, copy_id, reason) -> str:
         return number
 
 
-def purge_copy(actor, copy_id, reason) -> MyNumberDeletion:
+def purge_copy(actor: Actor, copy_id, reason) -> MyNumberDeletion:
     """Early purge on request: the row goes now, the bucket key as soon as no live copy needs it."""
     with db.transaction() as session:
         require_role(actor, Role.BULK_OPERATOR, Role.SECURITY_MANAGER,
                      message="個人番号の早期消去は、一括利用担当またはセキュリティ管理者のみが行えます。")
-        reason = _free_text(reason, "消去の理由", "reason", max_len=500, multiline=True)
+        reason = v.text(reason, "消去の理由", max_len=500, field="reason", multiline=True)
         copy = _live_copy(copy_id)
         transition(copy, State.PURGED, actor=actor, event=EventType.MY_NUMBER_PURGED, rule="early",
                    reason=reason)
@@ -257,7 +253,7 @@ class PurgeResult:
         return max((s for _, s in self.batches), default=0.0)
 
 
-def _purge_batch(actor, cutoff: datetime, after_id: int, limit: int, rule: str) -> tuple[int, int, int, float]:
+def _purge_batch(actor: Actor, cutoff: datetime, after_id: int, limit: int, rule: str) -> tuple[int, int, int, float]:
     """One id range of due copies: deletion records, the delete and one audit event, one commit.
     Returns how many, the first and last id, and how long the write lock was held (to the commit)."""
     with db.transaction() as session:
@@ -290,7 +286,7 @@ def _purge_batch(actor, cutoff: datetime, after_id: int, limit: int, rule: str) 
     return deleted, first, last, time.perf_counter() - locked
 
 
-def purge_due(actor, *, as_of: datetime | None = None, rule: str = "scheduled",
+def purge_due(actor: Actor, *, as_of: datetime | None = None, rule: str = "scheduled",
               result: PurgeResult | None = None) -> PurgeResult:
     """Purges every copy whose purge_after ≤ as_of; as_of before now counts as now (early, never late).
 
@@ -381,7 +377,7 @@ def scheduled_purge() -> int:
     return result.purged
 
 
-def run_purge(actor, *, as_of: datetime | None = None, rule: str = "manual") -> tuple[PurgeResult, JobRun]:
+def run_purge(actor: Actor, *, as_of: datetime | None = None, rule: str = "manual") -> tuple[PurgeResult, JobRun]:
     """A purge by hand (CLI, admin page), recorded as a run of the purge job like a scheduled one."""
     started = utcnow()
     result = PurgeResult(as_of=as_of or started, rule=rule)
@@ -439,7 +435,7 @@ def purge_health(now: datetime | None = None, interval_seconds: int | None = Non
     last_ok = db.session.scalar(select(func.max(JobRun.finished_at)).where(
         JobRun.job == JOB, JobRun.status == "ok", JobRun.started_at <= now))
     last_scheduled = db.session.scalar(select(func.max(JobRun.started_at)).where(
-        JobRun.job == JOB, JobRun.triggered_by == SCHEDULER_ACTOR, JobRun.started_at <= now))
+        JobRun.job == JOB, JobRun.triggered_by == SCHEDULER_ACTOR.login, JobRun.started_at <= now))
     live = capped_count()
     overdue = capped_count(_copies.c.purge_after < threshold)
     lease = current_lease()
@@ -486,7 +482,7 @@ def _next_run(now: datetime, interval: int, last_scheduled: datetime | None, hol
     return max(last_scheduled + timedelta(seconds=interval), now)
 
 
-def recent_runs(actor, limit: int = 50) -> list[JobRun]:
+def recent_runs(actor: Actor, limit: int = 50) -> list[JobRun]:
     require_role(actor, Role.ADMIN, Role.AUDITOR, message="自動消去の実行状況は、システム管理者と監査担当が確認できます。")
     return last_runs(JOB, limit)
 

@@ -9,13 +9,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from flask_login import current_user
 
-from ..auth.roles import Role
+from .. import validation as v
 from ..audit.describe import person
+from ..actors import CLI as CLI_ACTOR
+from ..actors import SCHEDULER
+from ..roles import Role
 from ..clock import to_utc_naive, utcnow
 from ..errors import DomainError, Gone, Invalid
 from ..home.views import register_panel
 from ..policy import services as policy
-from ..scheduler import register_job
+from ..jobs import register_job
 from ..web import role_required
 from ..wareki import wareki_datetime
 from . import services
@@ -23,8 +26,7 @@ from .forms import CopyForm, PurgeForm, RevealForm, RunForm
 from .keystore import KeyStore
 
 bp = Blueprint("mynumber", __name__)
-CLI_ACTOR = "system:cli"
-TRIGGER_LABELS = {"system:scheduler": "自動（スケジューラ）", CLI_ACTOR: "コマンド（lifecycle purge）"}
+TRIGGER_LABELS = {SCHEDULER.login: "自動（スケジューラ）", CLI_ACTOR.login: "コマンド（lifecycle purge）"}
 
 
 def init_app(app) -> None:
@@ -201,10 +203,15 @@ def _parse_as_of(_ctx, _param, value):
         return None
     text = unicodedata.normalize("NFKC", value).strip()
     try:
-        return to_utc_naive(datetime.fromisoformat(text))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter("ISO 8601 の日時で指定してください（例: 2026-11-30T09:00:00+09:00。"
                                  "時差を省くと日本時間）。") from None
+    try:
+        v.a_date(moment.date(), "基準日時")  # 0001-01-01 or 9999-12-31 would overflow the UTC shift
+    except DomainError as exc:
+        raise click.BadParameter(exc.message) from None
+    return to_utc_naive(moment)
 
 
 @click.command("purge")

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.roles import Role
 from ..auth.services import require_role
 from ..clock import utcnow
 from ..errors import Invalid
 from ..extensions import db
+from ..roles import Role
 from .models import PolicySetting
 
 
@@ -99,7 +100,7 @@ def all_values() -> list[tuple[Policy, object]]:
     return [(p, get(p.key)) for p in POLICIES.values()]
 
 
-def set_policy(actor, key: str, raw) -> object:
+def set_policy(actor: Actor, key: str, raw) -> object:
     """Changes a policy; audited with the old and new value."""
     with db.transaction() as session:
         require_role(actor, Role.ADMIN)
@@ -115,12 +116,9 @@ def set_policy(actor, key: str, raw) -> object:
         row = session.get(PolicySetting, key)
         stored = str(value).lower() if isinstance(value, bool) else str(value)
         if row is None:
-            session.add(PolicySetting(key=key, value=stored, updated_by=_name(actor), updated_at=utcnow()))
+            session.add(PolicySetting(key=key, value=stored, updated_by=actor.login, updated_at=utcnow()))
         else:
-            row.value, row.updated_by, row.updated_at = stored, _name(actor), utcnow()
+            row.value, row.updated_by, row.updated_at = stored, actor.login, utcnow()
         record_event(EventType.POLICY_UPDATED, actor=actor, subject=f"policy:{key}", old=old, new=value)
         return value
 
-
-def _name(actor) -> str:
-    return actor if isinstance(actor, str) else actor.login

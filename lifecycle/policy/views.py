@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from ..audit.describe import load_names
-from ..auth.roles import Role
+from ..roles import Role
 from ..errors import DomainError
 from ..extensions import db
 from ..web import role_required

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..actors import Actor
 from ..audit.checkpoints import latest_checkpoint, signature_ok
-from ..auth.models import User
 from ..clock import utcnow
 from .render import Checkpoint, Imprint
 
@@ -18,6 +18,6 @@ def latest_printed_checkpoint() -> Checkpoint | None:
                       signature_ok=signature_ok(row))
 
 
-def imprint_for(actor, printed_by: str | None = None) -> Imprint:
-    name = printed_by or (actor.name if isinstance(actor, User) else str(actor))
+def imprint_for(actor: Actor, printed_by: str | None = None) -> Imprint:
+    name = printed_by or actor.name
     return Imprint(current_app.config["ORGANISATION_NAME"], utcnow(), name, latest_printed_checkpoint())

@@ -19,28 +19,38 @@ from sqlalchemy import and_, func, select
 
 from .. import states
 from .. import validation as v
+from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Department, User
-from ..auth.roles import Role
 from ..auth.services import get_department, list_departments, require_role
 from ..clock import iso, jst_day_start_utc, to_jst, today_jst, utcnow
+from ..destruction.services import METHOD_LABELS, list_destruction_exceptions
+from ..devices.services import list_device_exceptions
 from ..errors import Forbidden, Invalid
 from ..extensions import db
 from ..items.models import Item
-from ..items.queries import LedgerFilters, iter_ledger, ledger_count
+from ..items.queries import LedgerFilters, iter_ledger, ledger_count, sees_all
+from ..mynumber.services import JOB, purge_health
+from ..roles import Role
+from ..scheduler_models import JobRun
 from ..states import ITEM_KINDS, KIND_LABELS, Kind, State
 from ..wareki import wareki_date, wareki_datetime
 from .imprint import imprint_for
-from .render import (CATEGORY_LABELS, ExceptionCategory, ExceptionGroup,
-                     ExceptionRow, ExceptionsReport, Imprint, LedgerReport)
+from .render import (
+    CATEGORY_LABELS,
+    ExceptionCategory,
+    ExceptionGroup,
+    ExceptionRow,
+    ExceptionsReport,
+    Imprint,
+    LedgerReport,
+)
 
-#: See every department's reports.
-ALL_DEPARTMENTS = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER)
-#: May pull a 管理簿; those not in ALL_DEPARTMENTS only for their own department.
-LEDGER_ROLES = (*ALL_DEPARTMENTS, Role.REGISTRAR, Role.BULK_OPERATOR)
+#: May pull a 管理簿; those who do not see every department (items.queries.sees_all) only their own.
+LEDGER_ROLES = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR, Role.BULK_OPERATOR)
 #: The exceptions and the statistics span every department, so only the overseeing roles see them.
-DESK_ROLES = ALL_DEPARTMENTS
+DESK_ROLES = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER)
 
 NO_DEPARTMENT = "（所属なし）"
 
@@ -50,20 +60,14 @@ KEPT_STATES = (State.REGISTERED.value, State.IN_CUSTODY.value, State.IN_TRANSFER
                State.RETURNED.value)
 
 
-def sees_all_departments(user) -> bool:
-    if not isinstance(user, User):
-        return True  # CLI and jobs act with the operator's authority
-    return user.has_role(*ALL_DEPARTMENTS)
-
-
-def require_desk(actor) -> None:
+def require_desk(actor: Actor) -> None:
     require_role(actor, *DESK_ROLES,
                  message="例外一覧と統計は、監査担当・セキュリティ管理者・システム管理者が閲覧できます。")
 
 
 # --- imprint ----------------------------------------------------------------------------------
 
-def record_report(actor, report: str, **details) -> None:
+def record_report(actor: Actor, report: str, **details) -> None:
     """A report that leaves the system is an audited read: which report, which filters, how many rows."""
     with db.transaction():
         record_event(EventType.REPORT_GENERATED, actor=actor, subject=f"report:{report}",
@@ -123,33 +127,20 @@ def parse_kind(value) -> Kind:
     return kind
 
 
-#: Dates outside these are typing mistakes (and 0001-01-01 or 9999-12-31 would overflow the
-#: JST/UTC day arithmetic); no record of this system can be older or newer.
-EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
-
-
-def a_day(value, label: str, field: str) -> date | None:
-    day = v.a_date(value, label, required=False, field=field)
-    if day is not None and not EARLIEST <= day <= LATEST:
-        raise Invalid(f"{label}は{EARLIEST.year}年から{LATEST.year}年までの日付で指定してください。",
-                      field=field)
-    return day
-
-
-def ledger_request(actor, args: Mapping) -> LedgerRequest:
+def ledger_request(actor: Actor, args: Mapping) -> LedgerRequest:
     """The report's parameters, checked: a bad one is a 422 naming it; another department's
     管理簿 is a 403 for those who may see only their own."""
     require_role(actor, *LEDGER_ROLES, message="管理簿を出力する権限がありません。")
     kind = parse_kind(_arg(args, "kind"))
-    date_from = a_day(_arg(args, "from"), "期間（開始日）", "from")
-    date_to = a_day(_arg(args, "to"), "期間（終了日）", "to")
+    date_from = v.a_date(_arg(args, "from"), "期間（開始日）", required=False, field="from")
+    date_to = v.a_date(_arg(args, "to"), "期間（終了日）", required=False, field="to")
     if date_from and date_to and date_from > date_to:
         raise Invalid("期間の開始日が終了日より後になっています。開始日は終了日以前の日付にしてください。",
                       code="bad_period", field="from")
     code = v.text(_arg(args, "department"), "所属", max_len=32, required=False, field="department")
     department = get_department(code) if code else None
     forced = False
-    if not sees_all_departments(actor):
+    if not sees_all(actor):
         own = actor.department
         if department is not None and department.id != own.id:
             raise Forbidden(f"{department.name}の管理簿は出力できません。登録担当が出力できるのは"
@@ -412,7 +403,7 @@ class Findings:
 
 
 def parse_as_of(value) -> date:
-    return a_day(value.strip() if isinstance(value, str) else value, "基準日", "as_of") or today_jst()
+    return v.a_date(value, "基準日", required=False, field="as_of") or today_jst()
 
 
 def _overdue_media_condition(as_of: date):
@@ -455,8 +446,6 @@ def _days(as_of: date, deadline: date) -> int:
 
 def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings:
     """Every open finding as of a date, per department: what an auditor asks about first."""
-    from ..destruction.services import list_destruction_exceptions
-    from ..devices.services import list_device_exceptions
 
     departments = list_departments()
     by_id = {d.id: d for d in departments}
@@ -523,7 +512,6 @@ def _append(group: DepartmentFindings, category: ExceptionCategory, row: Excepti
 
 
 def _batch_title(batch) -> str:
-    from ..destruction.services import METHOD_LABELS
 
     return f"{METHOD_LABELS.get(batch.method, batch.method)}による廃棄（{len(batch.entries)}件）"
 
@@ -535,8 +523,6 @@ PURGE_LOOKBACK_DAYS = 31
 def purge_findings(as_of: date) -> list[ExceptionRow]:
     """Failed runs of the purge job in the month up to the as-of date (or now, if that is
     earlier), and the purge health at that moment: a stale or overdue purge is as bad as a failed one."""
-    from ..mynumber.services import JOB, purge_health
-    from ..scheduler_models import JobRun
 
     end = min(utcnow(), jst_day_start_utc(as_of + timedelta(days=1)))  # runs cannot be in the future
     start = end - timedelta(days=PURGE_LOOKBACK_DAYS)
@@ -555,7 +541,7 @@ def purge_findings(as_of: date) -> list[ExceptionRow]:
     return rows
 
 
-def exceptions_report(actor, as_of: date) -> tuple[ExceptionsReport, int]:
+def exceptions_report(actor: Actor, as_of: date) -> tuple[ExceptionsReport, int]:
     findings = compute_findings(as_of, limit=None)
     return findings.report(imprint_for(actor)), findings.total
 

@@ -15,10 +15,22 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfgen.canvas import Canvas
 
 from ..fonts import japanese_font
+from ..labels.qr import draw_qr
 from ..wareki import wareki_date, wareki_datetime
 from . import csvkit
-from .pdfkit import (GRID, MONO, MUTED, RED, SHADE, Fitter, Flow, Frame, Table, draw_footer,
-                     new_canvas)
+from .pdfkit import (
+    GRID,
+    MONO,
+    MUTED,
+    RED,
+    SHADE,
+    Fitter,
+    Flow,
+    Frame,
+    Table,
+    draw_footer,
+    new_canvas,
+)
 
 NOTHING = "該当なし"
 Value = str | date | datetime | None
@@ -381,7 +393,6 @@ QR_SIZE = 76
 
 def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
     # Imported here: the label package is optional for callers that only want CSV.
-    from ..labels.qr import draw_qr
     draw_qr(canvas, data, x, y, size)
 
 

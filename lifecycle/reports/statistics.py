@@ -35,10 +35,13 @@ from ..audit.models import AuditEvent
 from ..auth.models import Department
 from ..auth.services import get_department, list_departments
 from ..clock import jst_day_start_utc, today_jst
+from ..custody.models import Transfer
+from ..destruction.models import DestructionBatch, DestructionBatchItem
 from ..extensions import db
 from ..items.models import Item
+from ..mynumber.models import MyNumberCopy, MyNumberDeletion
 from ..states import Kind, State
-from ..wareki import era_year, wareki_month
+from ..wareki import wareki_month, year_text
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,7 @@ def fiscal_year_of(day: date) -> int:
 
 def fiscal_year_label(year: int) -> str:
     """令和8年度. The era is the one in force in May: FY2019 is 令和元年度, as prefectures write it."""
-    name, number = era_year(date(year, 5, 1))
-    return f"{name}{'元' if number == 1 else number}年度"
+    return f"{year_text(date(year, 5, 1))}度"
 
 
 def fiscal_months(year: int) -> list[tuple[int, int]]:
@@ -193,9 +195,6 @@ def _kind_metric(prefix: str, kind) -> str | None:
 
 def compute_statistics(year: int, department: Department | None = None) -> Statistics:
     """Every figure of one fiscal year in eight grouped queries."""
-    from ..custody.models import Transfer
-    from ..destruction.models import DestructionBatch, DestructionBatchItem
-    from ..mynumber.models import MyNumberCopy, MyNumberDeletion
 
     departments = list_departments()
     code_of = {d.id: d.code for d in departments}

@@ -10,10 +10,11 @@ from __future__ import annotations
 from flask import (Blueprint, Response, render_template, request, stream_with_context, url_for)
 from flask_login import current_user, login_required
 
-from ..auth.roles import Role
+from ..roles import Role
 from ..auth.services import list_departments
 from ..clock import today_jst
 from ..errors import DomainError
+from ..items.queries import sees_all
 from ..states import ITEM_KINDS, KIND_LABELS
 from ..web import role_required
 from . import queries, statistics
@@ -41,11 +42,11 @@ def _index(error: DomainError | None = None, status: int = 200):
     """The index page; with `error`, the refused request's parameters are shown again."""
     today = today_jst()
     year = statistics.fiscal_year_of(today)
-    sees_all = queries.sees_all_departments(current_user)
+    every = sees_all(current_user)
     args = request.args if error is not None else {}
     return render_template(
-        "reports/index.html", error=error, args=args, sees_all=sees_all,
-        departments=list_departments() if sees_all else [current_user.department],
+        "reports/index.html", error=error, args=args, sees_all=every,
+        departments=list_departments() if every else [current_user.department],
         kinds=[(k.value, KIND_LABELS[k]) for k in ITEM_KINDS], titles=LEDGER_TITLES,
         period_from=args.get("from", f"{year:04d}-04-01"), period_to=args.get("to", today.isoformat()),
         may_desk=current_user.has_role(*DESK), may_audit=current_user.has_role(Role.AUDITOR, Role.ADMIN),

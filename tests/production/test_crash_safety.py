@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.audit.services import verify_chain
 from lifecycle.auth.services import issue_token
@@ -26,12 +27,13 @@ WRITER = r"""
 import sys
 from lifecycle import create_app
 from lifecycle.items.services import register_item
+from lifecycle.actors import SystemActor
 app = create_app({"INSTANCE_PATH": sys.argv[1], "DATABASE_URL": sys.argv[2],
                   "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64})
 with app.app_context():
     n = 0
     while True:
-        register_item("system:writer", {"kind": "form", "title": f"帳票 {n}", "business": "car-tax",
+        register_item(SystemActor("system:writer", "書込み"), {"kind": "form", "title": f"帳票 {n}", "business": "car-tax",
                                         "sheets": 1}, holder_login="registrar")
         n += 1
         print(n, flush=True)
@@ -74,7 +76,7 @@ def test_server_killed_under_load_keeps_every_acknowledged_registration(world, a
     """The whole server (gunicorn master and workers) dies by SIGKILL while four clients register;
     after a restart every registration that was answered 201 is there, with its event, and the
     chain verifies. Requests cut off mid-flight may or may not have committed — never half."""
-    token = issue_token("system:test", "registrar")
+    token = issue_token(SystemActor("system:test", "テスト"), "registrar")
     db.session.remove()
     port = free_port()
     base = f"http://127.0.0.1:{port}"

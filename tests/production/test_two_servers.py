@@ -10,6 +10,7 @@ from lifecycle.audit.services import verify_chain
 from lifecycle.auth.services import issue_token
 from lifecycle.extensions import db
 from tests.servers import free_port, server_env, start_server, stop_server
+from lifecycle.actors import SystemActor
 
 
 def _call(base, token, method, path, body=None):
@@ -46,7 +47,7 @@ def two_servers(world, app, tmp_path):
 
 @pytest.mark.slow
 def test_concurrent_registrations_and_one_accept_across_servers(two_servers, world):
-    tokens = {login: issue_token("system:test", login) for login in ("registrar", "bulk", "security")}
+    tokens = {login: issue_token(SystemActor("system:test", "テスト"), login) for login in ("registrar", "bulk", "security")}
     db.session.remove()
     codes, errors = [], []
 

@@ -3,6 +3,7 @@ import zipfile
 import pytest
 
 from lifecycle import create_app
+from lifecycle.actors import SystemActor
 from lifecycle.audit.services import verify_chain
 from lifecycle.backup import restore_backup, take_backup
 from lifecycle.errors import Conflict, Invalid
@@ -17,7 +18,7 @@ def test_backup_has_manifest_and_no_keys(world, app, tmp_path):
     uploads.mkdir(parents=True)
     (uploads / "ab12.pdf").write_bytes(b"%PDF-1.4 stored certificate")
     target = tmp_path / "backup.zip"
-    manifest = take_backup("system:test", target)
+    manifest = take_backup(SystemActor("system:test", "テスト"), target)
     names = zipfile.ZipFile(target).namelist()
     assert "manifest.json" in names and "uploads/ab/ab12.pdf" in names
     assert not any("keys" in n or n.endswith(".key") for n in names)
@@ -28,7 +29,7 @@ def test_round_trip_into_an_empty_instance(world, app, tmp_path, database):
     item = factories.form(world["registrar"])
     code, title = item.code, item.title
     target = tmp_path / "backup.zip"
-    manifest = take_backup("system:test", target)
+    manifest = take_backup(SystemActor("system:test", "テスト"), target)
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     url = f"sqlite:///{fresh}/restored.db"
@@ -74,7 +75,7 @@ def _empty_pg_database() -> str:
 
 def test_restore_refuses_a_used_instance(world, app, tmp_path):
     target = tmp_path / "backup.zip"
-    take_backup("system:test", target)
+    take_backup(SystemActor("system:test", "テスト"), target)
     with pytest.raises(Conflict):
         restore_backup(target)
 

@@ -14,6 +14,7 @@ from lifecycle.extensions import db
 from lifecycle.items.models import Item
 from tests import factories
 from tests.conftest import BACKEND
+from lifecycle.actors import SystemActor
 
 postgresql_only = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL behaviour: checked in the PostgreSQL pass")
 
@@ -36,12 +37,12 @@ def test_a_write_is_kept_whole_or_not_at_all(app):
     with pytest.raises(ZeroDivisionError), db.transaction() as session:
         session.add(Department(code="half", name="途中の所属"))
         session.flush()
-        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="half")
+        record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:test", "テスト"), subject="half")
         1 / 0
     assert _departments() == before and verify_chain().events == 0
     with db.transaction() as session:
         session.add(Department(code="whole", name="完了した所属"))
-        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="whole")
+        record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:test", "テスト"), subject="whole")
     assert _departments() == before + 1 and verify_chain().events == 1
 
 
@@ -113,7 +114,7 @@ def test_sqlite_writers_wait_on_the_lock_file_and_go_on_when_it_is_released(app)
     def write():
         with app.app_context():
             with db.transaction():
-                record_event(EventType.ITEM_UPDATED, actor="system:test", subject="queued")
+                record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:test", "テスト"), subject="queued")
             db.session.remove()
         done.set()
 
@@ -139,7 +140,7 @@ def test_counters_and_events_move_only_inside_a_transaction(app):
     with pytest.raises(RuntimeError, match="db.transaction"):
         next_number("F", 2026)
     with pytest.raises(RuntimeError, match="db.transaction"):
-        record_event(EventType.ITEM_UPDATED, actor="system:test", subject="stray")
+        record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:test", "テスト"), subject="stray")
     db.session.rollback()
     assert verify_chain().events == 0
     with db.transaction():

@@ -10,7 +10,8 @@ from lifecycle import scheduler
 from lifecycle.audit.models import AuditEvent
 from lifecycle.clock import utcnow
 from lifecycle.extensions import db
-from lifecycle.scheduler import JOBS, LeaderScheduler, current_lease, register_job, run_job
+from lifecycle.jobs import JOBS, register_job
+from lifecycle.scheduler import LeaderScheduler, current_lease, run_job
 from lifecycle.scheduler_models import JobRun
 
 

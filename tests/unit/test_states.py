@@ -7,6 +7,7 @@ from lifecycle.audit.events import EventType
 from lifecycle.errors import InvalidTransition
 from lifecycle.extensions import db
 from lifecycle.states import TRANSITIONS, Kind, State
+from lifecycle.actors import SystemActor
 
 PAIRS = [(kind, frm, to) for kind, table in TRANSITIONS.items() for frm in table for to in table]
 
@@ -20,12 +21,12 @@ def test_every_pair_is_allowed_or_refused_as_the_table_says(app, kind, frm, to):
     thing = _thing(kind, frm)
     if to in TRANSITIONS[kind][frm]:
         with db.transaction():
-            states.transition(thing, to, actor="system:test", event=EventType.ITEM_UPDATED)
+            states.transition(thing, to, actor=SystemActor("system:test", "テスト"), event=EventType.ITEM_UPDATED)
         assert thing.status == to.value
     else:
         with pytest.raises(InvalidTransition) as refused:
             with db.transaction():
-                states.transition(thing, to, actor="system:test", event=EventType.ITEM_UPDATED)
+                states.transition(thing, to, actor=SystemActor("system:test", "テスト"), event=EventType.ITEM_UPDATED)
         assert thing.status == frm.value
         assert states.STATE_LABELS[frm] in refused.value.message
         assert refused.value.status == 409

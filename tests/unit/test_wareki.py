@@ -1,6 +1,9 @@
 from datetime import date, datetime
 
-from lifecycle.wareki import wareki_date, wareki_datetime, wareki_month
+import pytest
+
+from lifecycle.reports.statistics import fiscal_year_label
+from lifecycle.wareki import era_year, wareki_date, wareki_datetime, wareki_month
 
 
 def test_reiwa_dates():
@@ -17,3 +20,31 @@ def test_datetimes_are_shown_in_jst():
 
 def test_month():
     assert wareki_month(2026, 4) == "令和8年4月"
+
+
+@pytest.mark.parametrize("day, shown", [
+    (date(2019, 5, 1), "令和元年5月1日"), (date(2019, 4, 30), "平成31年4月30日"),
+    (date(1989, 1, 8), "平成元年1月8日"), (date(1989, 1, 7), "昭和64年1月7日"),
+    (date(1926, 12, 25), "昭和元年12月25日"), (date(1926, 12, 24), "大正15年12月24日"),
+    (date(1912, 7, 30), "大正元年7月30日"), (date(1912, 7, 29), "明治45年7月29日"),
+    (date(1900, 1, 1), "明治33年1月1日"), (date(1873, 1, 1), "明治6年1月1日"),
+])
+def test_era_boundaries(day, shown):
+    assert wareki_date(day) == shown
+
+
+@pytest.mark.parametrize("day, shown", [
+    # Before 明治6年 (1873) Japan's months and days were lunisolar: a Gregorian date has no 和暦 one.
+    (date(1872, 12, 31), "1872年12月31日"), (date(1868, 1, 25), "1868年1月25日"),
+    (date(1868, 1, 24), "1868年1月24日"), (date(1800, 1, 1), "1800年1月1日"), (date.min, "1年1月1日"),
+])
+def test_days_before_meiji_6_are_shown_with_the_western_year(day, shown):
+    assert wareki_date(day) == shown
+    assert era_year(day) is None
+
+
+def test_months_and_fiscal_years_follow_the_same_rule():
+    assert wareki_month(1873, 1) == "明治6年1月"
+    assert wareki_month(1872, 12) == "1872年12月"
+    assert fiscal_year_label(2019) == "令和元年度" and fiscal_year_label(1988) == "昭和63年度"
+    assert fiscal_year_label(1872) == "1872年度"

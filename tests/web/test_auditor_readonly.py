@@ -67,7 +67,7 @@ def objects(app, world):
     erased = factories.device(admin)
     request_erasure(admin, erased.code, reason="replacement")
     cert = submit_certificate(admin, erased.code, {
-        "vendor": "消去サービス株式会社", "certificate_no": "E-1", "method": "purge", "tool": "Blancco 7",
+        "vendor": "九州データ消去株式会社", "certificate_no": "E-1", "method": "purge", "tool": "Blancco 7",
         "verification": "全セクタ読取り検証", "performed_on": "2026-11-01"}, io.BytesIO(_pdf()), "e.pdf")
     copy = record_copy(bulk, {"my_number": "123456789018", "provided_to": "教育委員会", "reason": "再送"})
     payload = app.extensions["label_signer"].payload(form.code)

@@ -32,7 +32,15 @@ def test_lockout_through_the_form(client, world):
     for _ in range(5):
         client.post("/login", data={"login": "auditor", "password": "not-the-password"})
     response = client.post("/login", data={"login": "auditor", "password": "lifecycle-demo-2026"})
-    assert response.status_code == 401 and "15分間ロック" in response.get_data(as_text=True)
+    assert response.status_code == 401 and "15分間ログインできなくなります" in response.get_data(as_text=True)
+
+
+def test_the_form_answers_a_locked_login_as_an_unknown_one(client, world):
+    def answers(login):
+        pages = [client.post("/login", data={"login": login, "password": "not-the-password"}) for _ in range(6)]
+        return {(page.status_code, page.get_data(as_text=True).replace(login, "LOGIN")) for page in pages}
+
+    assert answers("auditor") == answers("nobody-here")
 
 
 def test_open_redirect_is_not_followed(client, world):

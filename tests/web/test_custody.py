@@ -14,6 +14,7 @@ from lifecycle.extensions import db
 from lifecycle.items.services import get_item
 from lifecycle.seeds import DEMO_PASSWORD
 from tests import factories
+from lifecycle.actors import SystemActor
 
 
 def _item(code):
@@ -55,11 +56,36 @@ def test_api_reject_and_cancel(api, world):
     code = factories.form(world["registrar"]).code
     first = api("registrar").post(f"/api/v1/items/{code}/transfers", json={"to": "registrar2"}).get_json()
     rejected = api("registrar2").post(f"/api/v1/transfers/{first['id']}/reject", json={"reason": "別件"})
-    assert rejected.status_code == 200 and rejected.get_json()["item"]["holder"]["login"] == "registrar"
-    assert rejected.get_json()["item"]["status"] == "in_custody"
+    assert rejected.status_code == 200 and rejected.get_json()["status"] == "rejected"
+    # back with the giver, in a department the receiver does not see: the hand-off's own facts only
+    assert rejected.get_json()["item"] == {"code": code, "kind": "form", "title": _item(code).title}
+    shown = api("registrar").get(f"/api/v1/transfers/{first['id']}").get_json()
+    assert shown["item"]["holder"]["login"] == "registrar" and shown["item"]["status"] == "in_custody"
     second = api("registrar").post(f"/api/v1/items/{code}/transfers", json={"to": "security2"}).get_json()
     cancelled = api("registrar").post(f"/api/v1/transfers/{second['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+
+
+def test_a_former_giver_reads_the_hand_off_but_not_the_items_state_now(api, world):
+    """Once the item is another department's, the giver's old hand-off shows what he handed over
+    (code, kind, title, the parties, when) and nothing of the item now: status, holder, location,
+    label payload are for those who may see the item itself."""
+    item = factories.form(world["registrar"], title="課税台帳 引継ぎ分", location="税務課 書庫A-3")
+    transfer = api("registrar").post(f"/api/v1/items/{item.code}/transfers", json={"to": "registrar2"}).get_json()
+    assert api("registrar2").post(f"/api/v1/transfers/{transfer['id']}/accept",
+                                  json={"location": "旅券センター 金庫2"}).status_code == 200
+
+    shown = api("registrar").get(f"/api/v1/transfers/{transfer['id']}")
+    assert shown.status_code == 200
+    body = shown.get_json()
+    assert body["item"] == {"code": item.code, "kind": "form", "title": "課税台帳 引継ぎ分"}
+    assert (body["status"], body["giver"]["login"], body["receiver"]["login"]) == ("accepted", "registrar", "registrar2")
+    assert "金庫2" not in shown.get_data(as_text=True)
+    _error(api("registrar").get(f"/api/v1/items/{item.code}"), 403)  # as the item itself answers
+
+    for who in ("registrar2", "auditor"):  # the holder now, and one who sees every department
+        full = api(who).get(f"/api/v1/transfers/{transfer['id']}").get_json()["item"]
+        assert full["location"] == "旅券センター 金庫2" and full["holder"]["login"] == "registrar2"
 
 
 def test_api_refusals_change_nothing(api, world):
@@ -100,10 +126,10 @@ def test_api_second_transfer_and_foreign_accept(api, world):
 
 def test_api_four_receivers_pressing_at_once(app, world):
     code = factories.form(world["registrar"]).code
-    token = issue_token("system:test", "registrar2")
+    token = issue_token(SystemActor("system:test", "テスト"), "registrar2")
     client = app.test_client()
     created = client.post(f"/api/v1/items/{code}/transfers", json={"to": "registrar2"},
-                          headers={"Authorization": f"Bearer {issue_token('system:test', 'registrar')}"})
+                          headers={"Authorization": f"Bearer {issue_token(SystemActor('system:test', 'テスト'), 'registrar')}"})
     transfer_id = created.get_json()["id"]
     db.session.remove()
     barrier = threading.Barrier(4)
@@ -256,14 +282,16 @@ def test_page_refusals_flash_and_change_nothing(browser_as, world):
     assert head() == before
 
 
-def test_page_foreign_accept_is_a_403_page(browser_as, world):
+def test_page_foreign_accept_is_refused_told_and_recorded(browser_as, world):
     code = factories.form(world["registrar"]).code
     transfer = browser_as("registrar").post(f"/custody/items/{code}/transfer", data={"to": "registrar2"})
     assert transfer.status_code == 302
     transfer_id = db.session.scalar(select(Transfer.id))
-    response = browser_as("security2").post(f"/custody/transfers/{transfer_id}/accept")
-    assert response.status_code == 403 and "引継ぎ先" in response.get_data(as_text=True)
+    response = browser_as("security2").post(f"/custody/transfers/{transfer_id}/accept", follow_redirects=True)
+    assert "引継ぎ先" in response.get_data(as_text=True)
     assert _item(code).status == "in_transfer"
+    denied = db.session.scalars(select(AuditEvent).where(AuditEvent.type == "access:denied")).all()
+    assert [e.actor for e in denied] == ["security2"]
 
 
 def test_auditor_cannot_use_custody_writes(browser_as, world):

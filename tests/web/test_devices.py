@@ -73,7 +73,7 @@ def test_api_erasure_request_refuses_a_reason_that_is_not_one_of_the_three(api, 
     ({"method": "初期化"}, None, 422, "initialisation_not_acceptable"),
     ({"method": "factory_reset"}, None, 422, "initialisation_not_acceptable"),
     ({"method": "shred"}, None, 422, "invalid_method"),
-    ({"vendor": ""}, None, 422, "invalid"),
+    ({"vendor": ""}, None, 422, "contractor_not_covered"),  # no contractor named, none of that name
     ({"performed_on": "2099-12-31"}, None, 422, "invalid"),
     ({}, b"plain text", 422, "not_pdf"),
     ({}, False, 422, "file_required"),
@@ -155,7 +155,7 @@ def test_api_policy_switch_both_ways(api, world):
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "storage_destruction_required"
     batch = api("bulk").post("/api/v1/destructions", json={"items": [on], "method": "crush", "place": "市町課"})
     assert batch.status_code == 201, batch.get_json()
-    assert batch.get_json()["din_level"] == "T-4"
+    assert batch.get_json()["din_level"] == "H-4"
     assert api("admin").post(f"/api/v1/items/{on}/return-to-lessor").status_code == 409
     assert api("security").post(f"/api/v1/destructions/{batch.get_json()['id']}/witness").status_code == 200
     assert api("admin").post(f"/api/v1/items/{on}/return-to-lessor").status_code == 200

@@ -186,11 +186,13 @@ def test_ledger_filters_and_highlights_overdue(client, login, world):
 
 
 def test_bad_filters_are_a_message_not_an_error(client, login, world):
+    """The ledger is shown again, unfiltered, with the message; the status says it was refused."""
     login("auditor")
     response = client.get("/items?kind=form&sort=evil")
-    assert response.status_code == 200 and "並べ替えの指定が正しくありません" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "並べ替えの指定が正しくありません" in response.get_data(as_text=True)
     response = client.get("/items?kind=form&from=2026-99-99")
-    assert response.status_code == 200 and "期間（開始）" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "期間（開始）" in response.get_data(as_text=True)
+    assert 'id="f-from"' in response.get_data(as_text=True)  # the filter form, to try again
     assert client.get("/items?kind=form&page=-5").status_code == 200
     assert client.get("/items?kind=form&page=abc").status_code == 200
 
@@ -456,7 +458,7 @@ def test_a_business_added_meanwhile_reads_as_its_name_on_the_next_item_page(clie
 def test_item_page_of_each_kind_reads_its_masters_from_the_ledger_row(client, login, world):
     """The page shows the row, not the Item object: holder, department and business as words."""
     login("bulk")
-    for item, texts in ((form(world["bulk"]), ("自動車税", "市町課", "一括 花子（bulk）", "3枚")),
+    for item, texts in ((form(world["bulk"]), ("自動車税", "市町課", "一括 花子（市町課）", "3枚")),
                         (medium(world["bulk"]), ("旅券の発給に関する事務", "教育委員会", "1,200件")),
                         (device(world["admin"]), ("FMV-D7000", "九州リース株式会社", "記憶装置"))):
         html = client.get(f"/items/{item.code}").get_data(as_text=True)

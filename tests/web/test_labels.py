@@ -187,3 +187,37 @@ def test_the_qr_code_carries_the_signed_scan_url(client, login, world, tmp_path)
     assert found[0].startswith("http://lifecycle.test/s/" + item.code + ".")
     response = client.get(found[0].removeprefix("http://lifecycle.test"))
     assert response.headers["Location"] == f"/items/{item.code}"
+
+
+@pytest.mark.parametrize("who, status", [("registrar", 200), ("bulk", 200), ("security", 200), ("admin", 200),
+                                         ("auditor", 403)])
+def test_the_roles_that_handle_items_print_labels_and_the_auditor_does_not(client, login, world, who, status):
+    item = form(world["registrar"])
+    login(who)
+    response = client.get(f"/labels/{item.code}.pdf")
+    assert response.status_code == status
+    assert printed(item.code) == (1 if status == 200 else 0)
+
+
+def test_the_auditor_prints_no_label_of_any_department_by_any_way(app, client, login, api, world):
+    """The auditor sees every department's items; a printed label is genuine (HMAC-tagged)."""
+    items = [form(world["registrar"]), form(world["registrar2"]), medium(world["bulk"])]
+    codes = [item.code for item in items]
+    by_token = api("auditor").post("/labels/sheet.pdf", json={"codes": codes})
+    assert by_token.status_code == 403 and b"%PDF" not in by_token.data
+    assert "監査担当は閲覧のみ" in by_token.get_json()["error"]["message"]
+    login("auditor")
+    for code in codes:
+        page = client.get(f"/labels/{code}.pdf")
+        assert page.status_code == 403 and "監査担当は閲覧のみ" in page.get_data(as_text=True)
+    sheet = client.post("/labels/sheet.pdf", data={"codes": codes, "layout": "a4-12"})
+    assert sheet.status_code == 403 and b"%PDF" not in sheet.data
+    assert printed() == 0
+
+
+@pytest.mark.parametrize("who, shown", [("registrar", True), ("auditor", False)])
+def test_print_buttons_are_offered_only_to_those_who_may_print(client, login, world, who, shown):
+    item = form(world["registrar"])
+    login(who)
+    assert ('id="print-label"' in client.get(f"/items/{item.code}").get_data(as_text=True)) is shown
+    assert ("チェックしたもののラベルを印刷" in client.get("/items?kind=form").get_data(as_text=True)) is shown

@@ -65,7 +65,7 @@ def test_create_normalises_input(api, typed):
     ({"my_number": "12345678901a"}, "invalid_my_number"),
     ({"my_number": "abcdefghijkl"}, "invalid_my_number"),
     ({"my_number": ""}, "invalid_my_number"),
-    ({"my_number": None}, "invalid_my_number"),
+    ({"my_number": None}, "null_not_allowed"),
     ({"my_number": 123456789018}, "invalid_my_number"),
     ({"retain_minutes": 0}, "invalid_retain_minutes"),
     ({"retain_minutes": -1}, "invalid_retain_minutes"),

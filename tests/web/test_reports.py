@@ -17,6 +17,7 @@ from lifecycle.custody.services import provide_medium
 from lifecycle.reports.statistics import fiscal_year_label, fiscal_year_of
 from lifecycle.wareki import wareki_date
 from tests import factories
+from lifecycle.actors import SystemActor
 
 
 def pdf_pages(data: bytes) -> list[str]:
@@ -102,7 +103,7 @@ def test_an_empty_period_says_nothing_matched(client, login, ledger_world):
 def test_the_pdf_carries_the_latest_signed_checkpoint(client, login, ledger_world):
     from lifecycle.audit.checkpoints import sign_checkpoint
 
-    checkpoint = sign_checkpoint("system:test")
+    checkpoint = sign_checkpoint(SystemActor("system:test", "テスト"))
     login("auditor")
     (text,) = pdf_pages(client.get("/reports/ledger.pdf?kind=form").data)
     assert f"第{checkpoint.seq}号" in text and checkpoint.head_hash[:16] in text and "署名検証済" in text

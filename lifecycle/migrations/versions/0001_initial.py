@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 05:18:14.036056
+Create Date: 2026-12-04 04:54:59.458833
 """
 from alembic import op
 import sqlalchemy as sa
@@ -166,7 +166,7 @@ def upgrade() -> None:
     sa.Column('failed_logins', sa.Integer(), nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('auth_version', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_users_department_id_departments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('login', name=op.f('uq_users_login'))
@@ -222,6 +222,7 @@ def upgrade() -> None:
     sa.Column('lease_end', sa.Date(), nullable=True),
     sa.Column('has_storage', sa.Boolean(), nullable=True),
     sa.Column('holds_my_number_data', sa.Boolean(), nullable=True),
+    sa.Column('holds_juki_data', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['business_id'], ['businesses.id'], name=op.f('fk_items_business_id_businesses')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_items_created_by_id_users')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_items_department_id_departments')),
@@ -368,6 +369,19 @@ def upgrade() -> None:
     with op.batch_alter_table('destruction_batches', schema=None) as batch_op:
         batch_op.create_index('ix_destruction_batches_status', ['status'], unique=False)
 
+    op.create_table('device_media',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('media_type', sa.String(length=8), nullable=False),
+    sa.Column('make', sa.String(length=100), nullable=True),
+    sa.Column('model', sa.String(length=100), nullable=True),
+    sa.Column('serial', sa.String(length=100), nullable=False),
+    sa.Column('capacity_gb', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_device_media_item_id_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_device_media')),
+    sa.UniqueConstraint('item_id', 'serial', name=op.f('uq_device_media_item_id'))
+    )
     op.create_table('erasure_certificates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),
@@ -382,6 +396,13 @@ def upgrade() -> None:
     sa.Column('performed_on', sa.Date(), nullable=False),
     sa.Column('operator', sa.String(length=100), nullable=True),
     sa.Column('media_type', sa.String(length=100), nullable=True),
+    sa.Column('method_used', sa.String(length=16), nullable=True),
+    sa.Column('operator_title', sa.String(length=100), nullable=True),
+    sa.Column('operator_organisation', sa.String(length=200), nullable=True),
+    sa.Column('destination', sa.String(length=200), nullable=True),
+    sa.Column('contractor_id', sa.Integer(), nullable=True),
+    sa.Column('serials_missing_from_pdf', sa.Text(), nullable=True),
+    sa.Column('serials_unknown_to_device', sa.Text(), nullable=True),
     sa.Column('file_id', sa.Integer(), nullable=False),
     sa.Column('uploaded_by', sa.String(length=64), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
@@ -390,6 +411,7 @@ def upgrade() -> None:
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decided_at', sa.DateTime(), nullable=True),
     sa.Column('reject_reason', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_erasure_certificates_contractor_id_contractors')),
     sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_erasure_certificates_decided_by_id_users')),
     sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_erasure_certificates_file_id_stored_files')),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_erasure_certificates_item_id_items')),
@@ -437,11 +459,19 @@ def upgrade() -> None:
     with op.batch_alter_table('destruction_batch_items', schema=None) as batch_op:
         batch_op.create_index('ix_destruction_batch_items_item', ['item_id'], unique=False)
 
+    op.create_table('erasure_certificate_media',
+    sa.Column('certificate_id', sa.Integer(), nullable=False),
+    sa.Column('medium_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['certificate_id'], ['erasure_certificates.id'], name=op.f('fk_erasure_certificate_media_certificate_id_erasure_certificates')),
+    sa.ForeignKeyConstraint(['medium_id'], ['device_media.id'], name=op.f('fk_erasure_certificate_media_medium_id_device_media')),
+    sa.PrimaryKeyConstraint('certificate_id', 'medium_id', name=op.f('pk_erasure_certificate_media'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('erasure_certificate_media')
     with op.batch_alter_table('destruction_batch_items', schema=None) as batch_op:
         batch_op.drop_index('ix_destruction_batch_items_item')
 
@@ -458,6 +488,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_erasure_certificates_item')
 
     op.drop_table('erasure_certificates')
+    op.drop_table('device_media')
     with op.batch_alter_table('destruction_batches', schema=None) as batch_op:
         batch_op.drop_index('ix_destruction_batches_status')
 

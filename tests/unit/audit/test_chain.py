@@ -6,9 +6,10 @@ from sqlalchemy import text
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import record_event, verify_chain
 from lifecycle.extensions import db
+from lifecycle.actors import SystemActor
 
 
-def _append(n: int, actor: str = "system:test") -> None:
+def _append(n: int, actor: SystemActor = SystemActor("system:test", "テスト")) -> None:
     for i in range(n):
         with db.transaction():
             record_event(EventType.ITEM_UPDATED, actor=actor, subject=f"F-2026-{i:06d}", note=f"変更{i}")
@@ -26,18 +27,18 @@ def test_empty_chain_verifies(app):
 
 def test_events_are_written_only_inside_a_transaction(app):
     with pytest.raises(RuntimeError):
-        record_event(EventType.ITEM_UPDATED, actor="x")
+        record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:x", "テスト"))
 
 
 def test_secret_fields_are_refused(app):
     with pytest.raises(ValueError), db.transaction():
-        record_event(EventType.MY_NUMBER_RETAINED, actor="x", my_number="123456789018")
+        record_event(EventType.MY_NUMBER_RETAINED, actor=SystemActor("system:x", "テスト"), my_number="123456789018")
     assert verify_chain().events == 0
 
 
 def test_event_rolls_back_with_its_transaction(app):
     with pytest.raises(ZeroDivisionError), db.transaction():
-        record_event(EventType.ITEM_UPDATED, actor="x")
+        record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:x", "テスト"))
         1 / 0
     assert verify_chain().events == 0
 
@@ -90,7 +91,7 @@ def test_concurrent_appends_keep_one_chain(app):
     def worker(n):
         try:
             with app.app_context():
-                _append(15, actor=f"user{n}")
+                _append(15, actor=SystemActor(f"system:user{n}", "テスト"))
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

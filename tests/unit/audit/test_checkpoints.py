@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.checkpoints import latest_checkpoint, sign_checkpoint, write_export
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import head, record_event
@@ -18,7 +19,7 @@ VERIFIER = Path(__file__).resolve().parents[3] / "tools" / "verify_audit_export.
 def _append(n):
     for i in range(n):
         with db.transaction():
-            record_event(EventType.ITEM_UPDATED, actor="registrar", subject=f"F-2026-{i:06d}", note=f"変更{i}")
+            record_event(EventType.ITEM_UPDATED, actor=SystemActor("system:registrar", "テスト"), subject=f"F-2026-{i:06d}", note=f"変更{i}")
 
 
 def _export(tmp_path) -> Path:
@@ -56,7 +57,7 @@ def _verify(path: Path):
 def test_checkpoint_signs_the_current_head(app):
     _append(3)
     seq, digest = head()
-    checkpoint = sign_checkpoint("system:test")
+    checkpoint = sign_checkpoint(SystemActor("system:test", "テスト"))
     assert (checkpoint.seq, checkpoint.head_hash) == (seq, digest)
     assert latest_checkpoint().id == checkpoint.id
     assert head()[0] == seq + 1  # the checkpoint is itself recorded
@@ -64,7 +65,7 @@ def test_checkpoint_signs_the_current_head(app):
 
 def test_untouched_export_verifies_offline(app, tmp_path):
     _append(5)
-    sign_checkpoint("system:test")
+    sign_checkpoint(SystemActor("system:test", "テスト"))
     _append(2)
     result = _verify(_export(tmp_path))
     assert result.returncode == 0, result.stdout
@@ -74,7 +75,7 @@ def test_untouched_export_verifies_offline(app, tmp_path):
 @pytest.mark.parametrize("tamper", ["alter", "remove", "reorder", "truncate"])
 def test_offline_verifier_catches_tampering(app, tmp_path, tamper):
     _append(6)
-    sign_checkpoint("system:test")
+    sign_checkpoint(SystemActor("system:test", "テスト"))
     path = _export(tmp_path)
     events = _events(path)
     if tamper == "alter":
@@ -92,7 +93,7 @@ def test_offline_verifier_catches_tampering(app, tmp_path, tamper):
 
 def test_offline_verifier_catches_a_forged_checkpoint(app, tmp_path):
     _append(4)
-    sign_checkpoint("system:test")
+    sign_checkpoint(SystemActor("system:test", "テスト"))
     path = _export(tmp_path)
     checkpoints = _checkpoints(path)
     checkpoints[0]["head"] = "f" * 64
@@ -106,7 +107,7 @@ def test_offline_verifier_refuses_another_key(app, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     _append(2)
-    sign_checkpoint("system:test")
+    sign_checkpoint(SystemActor("system:test", "テスト"))
     path = _export(tmp_path)
     other = tmp_path / "other.pem"
     other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(

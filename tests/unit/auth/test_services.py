@@ -3,12 +3,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.auth import services
 from lifecycle.auth.models import ApiToken, User
-from lifecycle.auth.roles import Role
 from lifecycle.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from lifecycle.extensions import db
+from lifecycle.roles import Role
 
 
 def _events(type_):
@@ -16,7 +17,7 @@ def _events(type_):
 
 
 def test_user_without_training_has_no_effective_role(world):
-    user = services.create_user("system:test", "newbie", "新人 一人", "zeimu", roles=["registrar"])
+    user = services.create_user(SystemActor("system:test", "テスト"), "newbie", "新人 一人", "zeimu", roles=["registrar"])
     assert user.granted_roles == {Role.REGISTRAR}
     assert user.effective_roles == set() and not user.has_role(Role.REGISTRAR)
     services.record_training(world["admin"], "newbie", date(2026, 5, 1))
@@ -46,7 +47,7 @@ def test_bulk_operator_only_in_the_system_owner_department(world):
         services.grant_role(world["admin"], "registrar", "bulk_operator")
     assert "市町課" in refused.value.message
     with pytest.raises(Invalid):
-        services.create_user("system:test", "zeimu2", "税務 三郎", "zeimu", roles=["bulk_operator"],
+        services.create_user(SystemActor("system:test", "テスト"), "zeimu2", "税務 三郎", "zeimu", roles=["bulk_operator"],
                              trained_on=date(2026, 4, 1))
     assert db.session.scalar(select(User).where(User.login == "zeimu2")) is None
 
@@ -55,7 +56,7 @@ def test_unknown_role_and_department_are_refused(world):
     with pytest.raises(Invalid):
         services.grant_role(world["admin"], "registrar", "superuser")
     with pytest.raises(Invalid):
-        services.create_user("system:test", "x1", "名前", "nope")
+        services.create_user(SystemActor("system:test", "テスト"), "x1", "名前", "nope")
 
 
 def test_revoke_role(world):
@@ -71,19 +72,36 @@ def test_short_password_refused(world):
     assert "12文字以上" in refused.value.message
 
 
+def _refusal(login: str, password: str) -> tuple:
+    with pytest.raises(Unauthenticated) as refused:
+        services.authenticate(login, password)
+    return refused.value.status, refused.value.code, refused.value.message
+
+
 def test_lockout_after_five_failures(world):
-    for _ in range(4):
-        with pytest.raises(Unauthenticated) as refused:
-            services.authenticate("registrar", "wrong-password!")
-        assert refused.value.code == "bad_credentials"
-    with pytest.raises(Unauthenticated) as refused:
-        services.authenticate("registrar", "wrong-password!")
-    assert refused.value.code == "account_locked"
-    # even the right password is refused while locked
-    with pytest.raises(Unauthenticated) as refused:
-        services.authenticate("registrar", "lifecycle-demo-2026")
-    assert refused.value.code == "account_locked"
+    for _ in range(5):
+        assert _refusal("registrar", "wrong-password!") == (401, "bad_credentials", services.LOGIN_REFUSED)
     assert _events("auth:account_locked")
+    # even the right password is refused while locked
+    assert _refusal("registrar", "lifecycle-demo-2026") == (401, "bad_credentials", services.LOGIN_REFUSED)
+    assert services.get_user("registrar").locked_until is not None
+
+
+def test_a_locked_login_is_answered_as_an_unknown_one(world, monkeypatch):
+    """The fifth failure of a real login and every later try get what an unknown login gets, after
+    verifying one password hash as well, so neither the answer nor its time tells a real login."""
+    verified, hasher = [], services._hasher
+
+    class CountingHasher:
+        def verify(self, *args):
+            verified.append(1)
+            return hasher.verify(*args)
+
+    monkeypatch.setattr(services, "_hasher", CountingHasher())
+    unknown = [_refusal("no-such-login", "wrong-password!") for _ in range(6)]
+    real = [_refusal("registrar", "wrong-password!") for _ in range(6)]
+    assert set(unknown) == set(real) == {(401, "bad_credentials", services.LOGIN_REFUSED)}
+    assert len(verified) == 12  # one hash each, the locked tries too
 
 
 def test_successful_login_resets_the_counter(world):
@@ -95,7 +113,7 @@ def test_successful_login_resets_the_counter(world):
 
 
 def test_tokens_are_stored_hashed(world):
-    token = services.issue_token("system:test", "auditor")
+    token = services.issue_token(SystemActor("system:test", "テスト"), "auditor")
     stored = db.session.scalars(select(ApiToken.token_hash)).all()
     assert token not in stored and len(stored) == 1
     assert services.user_for_token(token).login == "auditor"
@@ -105,7 +123,7 @@ def test_tokens_are_stored_hashed(world):
 
 def test_only_one_system_owner(world):
     with pytest.raises(Conflict):
-        services.create_department("system:test", "other", "別の課", system_owner=True)
+        services.create_department(SystemActor("system:test", "テスト"), "other", "別の課", system_owner=True)
 
 
 def test_deactivated_user_cannot_log_in(world):

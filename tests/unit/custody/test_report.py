@@ -6,6 +6,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.checkpoints import sign_checkpoint
 from lifecycle.audit.models import AuditEvent
 from lifecycle.audit.services import events_for, head
@@ -47,7 +48,7 @@ def test_events_are_the_items_chain_links_with_hashes(world, handed):
     assert len(built.events) == 7  # registered + 3 requested + accepted + rejected + accepted
     assert built.events[1].label == "引継ぎ" and "書庫の移動" in built.events[1].summary
     assert "数量が違います" in built.events[4].summary
-    assert built.events[0].actor == "登録 一郎（registrar）"
+    assert built.events[0].actor == "登録 一郎（税務課）"  # the name and department, not the login
     seq, head_hash = head()
     assert (built.head_seq, built.head_hash) == (seq, head_hash)
 
@@ -61,7 +62,7 @@ def test_pulling_the_report_is_itself_recorded(world, handed):
 
 
 def test_pdf_has_codes_japanese_and_hashes(world, handed):
-    sign_checkpoint("system:test")
+    sign_checkpoint(SystemActor("system:test", "テスト"))
     pdf = render_custody_pdf(report.build_custody_report(world["auditor"], handed.code))
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert handed.code in text and "保管履歴報告書" in text and "令和" in text

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.audit.services import events_for, head
 from lifecycle.auth import services as auth
@@ -163,12 +164,12 @@ def test_bad_receivers_are_refused_with_422(world, to, code):
 
 def test_inactive_and_untrained_receivers_are_refused(world):
     item = factories.form(world["registrar"])
-    auth.set_active("system:test", "registrar2", False)
+    auth.set_active(SystemActor("system:test", "テスト"), "registrar2", False)
     with Unchanged(item.code):
         with pytest.raises(Invalid) as refused:
             services.request_transfer(world["registrar"], item.code, "registrar2")
     assert refused.value.code == "inactive_user" and "利用停止" in refused.value.message
-    auth.record_training("system:test", "security2", None)
+    auth.record_training(SystemActor("system:test", "テスト"), "security2", None)
     with pytest.raises(Invalid) as refused:
         services.request_transfer(world["registrar"], item.code, "security2")
     assert "研修" in refused.value.message
@@ -345,10 +346,10 @@ def test_scan_records_overdue_media_once(world):
     medium = factories.medium(world["bulk"])
     services.provide_medium(world["bulk"], medium.code)
     due = get_item(medium.code).due_back
-    assert services.scan_exceptions("system:test", due).recorded == 0  # on the due date: not yet
-    first = services.scan_exceptions("system:test", due + timedelta(days=1))
+    assert services.scan_exceptions(SystemActor("system:test", "テスト"), due).recorded == 0  # on the due date: not yet
+    first = services.scan_exceptions(SystemActor("system:test", "テスト"), due + timedelta(days=1))
     assert (first.recorded, first.open) == (1, 1)
-    second = services.scan_exceptions("system:test", due + timedelta(days=2))
+    second = services.scan_exceptions(SystemActor("system:test", "テスト"), due + timedelta(days=2))
     assert second.recorded == 0
     [exc] = services.list_open_exceptions()
     assert (exc.kind, exc.item.code, exc.deadline) == ("overdue_medium", medium.code, due)
@@ -358,7 +359,7 @@ def test_scan_records_overdue_media_once(world):
 def test_return_resolves_the_overdue_exception(world):
     medium = factories.medium(world["bulk"])
     services.provide_medium(world["bulk"], medium.code)
-    services.scan_exceptions("system:test", get_item(medium.code).due_back + timedelta(days=3))
+    services.scan_exceptions(SystemActor("system:test", "テスト"), get_item(medium.code).due_back + timedelta(days=3))
     services.return_medium(world["bulk"], medium.code)
     assert services.list_open_exceptions() == []
     resolved = db.session.scalar(select(CustodyException))
@@ -371,23 +372,23 @@ def test_scan_records_forms_past_retention_and_resolves_them_when_gone(world):
     form = factories.form(world["registrar"])
     kept = factories.form(world["registrar"])
     deadline = get_item(form.code).retention_until
-    result = services.scan_exceptions("system:test", deadline + timedelta(days=1))
+    result = services.scan_exceptions(SystemActor("system:test", "テスト"), deadline + timedelta(days=1))
     assert result.recorded == 2
     assert {e.kind for e in services.list_open_exceptions()} == {"retention_expired"}
-    again = services.scan_exceptions("system:test", deadline + timedelta(days=1))
+    again = services.scan_exceptions(SystemActor("system:test", "テスト"), deadline + timedelta(days=1))
     assert (again.recorded, again.resolved) == (0, 0)
     # judged again as of a day before the deadline, the findings no longer hold: they are closed
-    closed = services.scan_exceptions("system:test", deadline - timedelta(days=1))
+    closed = services.scan_exceptions(SystemActor("system:test", "テスト"), deadline - timedelta(days=1))
     assert closed.resolved == 2 and services.list_open_exceptions() == []
     # and a new finding opens when it becomes true again (no unique clash with the closed ones)
-    assert services.scan_exceptions("system:test", deadline + timedelta(days=5)).recorded == 2
+    assert services.scan_exceptions(SystemActor("system:test", "テスト"), deadline + timedelta(days=5)).recorded == 2
     assert {e.item.code for e in services.list_open_exceptions()} == {form.code, kept.code}
 
 
 def test_list_open_exceptions_filters_by_department(world):
     factories.form(world["registrar"])
     factories.form(world["registrar2"])
-    services.scan_exceptions("system:test", today_jst() + timedelta(days=60))
+    services.scan_exceptions(SystemActor("system:test", "テスト"), today_jst() + timedelta(days=60))
     zeimu = world["registrar"].department_id
     assert {e.item.department.code for e in services.list_open_exceptions(department_id=zeimu)} == {"zeimu"}
     assert len(services.list_open_exceptions()) == 2
@@ -429,9 +430,9 @@ def test_a_destroyed_form_cannot_be_handed_over(world):
 def test_scan_resolves_retention_exception_once_destroyed(world):
     form = factories.form(world["registrar"])
     as_of = get_item(form.code).retention_until + timedelta(days=1)
-    services.scan_exceptions("system:test", as_of)
+    services.scan_exceptions(SystemActor("system:test", "テスト"), as_of)
     _destroy(world, form.code)
-    result = services.scan_exceptions("system:test", as_of)
+    result = services.scan_exceptions(SystemActor("system:test", "テスト"), as_of)
     assert (result.recorded, result.resolved, result.open) == (0, 1, 0)
     assert services.list_open_exceptions() == []
 

@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from lifecycle.actors import SystemActor
 from lifecycle.destruction import files
 from lifecycle.errors import Invalid, TooLarge
 from lifecycle.extensions import db
@@ -30,8 +31,8 @@ def test_stores_content_addressed_with_digest_and_original_name(app, world):
 def test_same_content_is_stored_once(app, world):
     data = pdf_bytes()
     with db.transaction():
-        a = files.store_pdf(io.BytesIO(data), "a.pdf", actor="system:test")
-        b = files.store_pdf(io.BytesIO(data), "b.pdf", actor="system:test")
+        a = files.store_pdf(io.BytesIO(data), "a.pdf", actor=SystemActor("system:test", "テスト"))
+        b = files.store_pdf(io.BytesIO(data), "b.pdf", actor=SystemActor("system:test", "テスト"))
     assert a.sha256 == b.sha256 and a.id != b.id
     assert len(list(files.iter_stored_files())) == 1
 
@@ -40,7 +41,7 @@ def test_same_content_is_stored_once(app, world):
                                   b"  %PDF-1.4"])
 def test_non_pdf_is_refused(app, world, data):
     with pytest.raises(Invalid) as exc, db.transaction():
-        files.store_pdf(io.BytesIO(data), "x.pdf", actor="system:test")
+        files.store_pdf(io.BytesIO(data), "x.pdf", actor=SystemActor("system:test", "テスト"))
     assert exc.value.code in ("not_pdf", "file_required")
     assert list(files.iter_stored_files()) == []
 
@@ -53,13 +54,13 @@ def test_missing_file_is_refused(app):
 def test_over_the_limit_is_413(app, world):
     app.config["UPLOAD_MAX_BYTES"] = 100
     with pytest.raises(TooLarge) as exc, db.transaction():
-        files.store_pdf(io.BytesIO(pdf_bytes() + b"\0" * 200), "big.pdf", actor="system:test")
+        files.store_pdf(io.BytesIO(pdf_bytes() + b"\0" * 200), "big.pdf", actor=SystemActor("system:test", "テスト"))
     assert exc.value.status == 413 and "上限" in exc.value.message
 
 
 def test_tampered_or_missing_file_is_detected(app, world):
     with db.transaction():
-        stored = files.store_pdf(io.BytesIO(pdf_bytes()), "a.pdf", actor="system:test")
+        stored = files.store_pdf(io.BytesIO(pdf_bytes()), "a.pdf", actor=SystemActor("system:test", "テスト"))
     path = files.path_for(stored.sha256)
     path.write_bytes(path.read_bytes() + b"% appended")
     integrity = files.check_integrity(stored)

@@ -7,6 +7,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.destruction import files, report, services
 from lifecycle.errors import Conflict, Forbidden
@@ -78,7 +79,7 @@ def test_certificate_download_only_for_those_who_answer_for_it(app, world):
     for who in ("security", "security2", "auditor", "admin", "registrar"):
         assert services.certificate_bytes(world[who], batch.id)[1].startswith(b"%PDF-")
     from lifecycle.auth.services import create_user
-    colleague = create_user("system:test", "zeimu2", "税務 同僚", "zeimu", roles=("registrar",),
+    colleague = create_user(SystemActor("system:test", "テスト"), "zeimu2", "税務 同僚", "zeimu", roles=("registrar",),
                             trained_on=world["registrar"].trained_on, password="x" * 16)
     assert services.may_view(colleague, batch)  # sees the batch of his office …
     with pytest.raises(Forbidden):

@@ -8,10 +8,18 @@ import pytest
 from pypdf import PdfWriter
 from sqlalchemy import func, select
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.destruction import services
 from lifecycle.destruction.models import DestructionBatch
-from lifecycle.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound, PolicyViolation
+from lifecycle.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    InvalidTransition,
+    NotFound,
+    PolicyViolation,
+)
 from lifecycle.extensions import db
 from lifecycle.items.services import get_item
 from lifecycle.policy.services import set_policy
@@ -83,7 +91,7 @@ def test_security_manager_of_the_same_department_may_create(world):
 
 def test_pure_bulk_operator_cannot_destroy_forms_but_may_destroy_media(world):
     from lifecycle.auth.services import create_user
-    bulk_only = create_user("system:test", "bulkonly", "一括 専任", "shicho", roles=("bulk_operator",),
+    bulk_only = create_user(SystemActor("system:test", "テスト"), "bulkonly", "一括 専任", "shicho", roles=("bulk_operator",),
                             trained_on=world["bulk"].trained_on, password="x" * 16)
     form = factories.form(world["bulk"])
     with pytest.raises(Forbidden):
@@ -111,7 +119,7 @@ def test_item_already_in_a_batch_or_destroyed_is_refused_409(world, state_change
 def test_provided_medium_is_refused_409(world):
     from lifecycle import states
     from lifecycle.audit.events import EventType
-    medium = factories.medium(world["bulk"])
+    medium = get_item(factories.medium(world["bulk"]).code)
     with db.transaction():
         states.transition(medium, states.State.PROVIDED, actor=world["bulk"], event=EventType.MEDIUM_PROVIDED)
     with pytest.raises(Conflict) as exc:
@@ -122,7 +130,7 @@ def test_provided_medium_is_refused_409(world):
 def test_item_in_transfer_is_refused_409(world):
     from lifecycle import states
     from lifecycle.audit.events import EventType
-    form = factories.form(world["registrar"])
+    form = get_item(factories.form(world["registrar"]).code)
     with db.transaction():
         states.transition(form, states.State.IN_TRANSFER, actor=world["registrar"],
                           event=EventType.TRANSFER_REQUESTED)
@@ -388,7 +396,7 @@ def test_device_storage_joins_a_crush_batch_without_changing_the_lease_state(wor
     with pytest.raises(Invalid):
         services.create_batch(world["bulk"], items=[device.code], method="shred", place="市町課")
     batch = services.create_batch(world["bulk"], items=[device.code], method="crush", place="市町課")
-    assert batch.din_level == "T-4" and batch.material == "storage"
+    assert batch.din_level == "H-4" and batch.material == "hdd"  # no media recorded: a terminal's disk
     assert status_of(device.code) == "erasure_requested"
     services.witness_batch(world["security"], batch.id)
     assert status_of(device.code) == "erasure_requested"

@@ -92,7 +92,7 @@ def test_certificate_before_erasure_request_is_409(world):
 
 @pytest.mark.parametrize("field,value", [
     ("method", "初期化"), ("method", "factory reset"), ("method", "フォーマット"),
-    ("tool", "OS標準の初期化機能"), ("verification", "工場出荷時リセット後に起動確認"),
+    ("method_used", "factory_reset"), ("method_used", "初期化"),
 ])
 def test_initialisation_is_refused_with_the_guideline(world, field, value):
     device = requested(world)

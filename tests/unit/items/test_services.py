@@ -8,15 +8,27 @@ import pytest
 from sqlalchemy import func, select
 
 from lifecycle import states
+from lifecycle.actors import SystemActor
 from lifecycle.audit.events import EventType
 from lifecycle.audit.models import AuditEvent
 from lifecycle.audit.services import events_for
 from lifecycle.clock import JST, to_jst, today_jst
-from lifecycle.errors import Conflict, DomainError, Forbidden, Invalid, InvalidTransition, NotFound
+from lifecycle.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    InvalidTransition,
+    NotFound,
+)
 from lifecycle.extensions import db
 from lifecycle.items.models import Item
-from lifecycle.items.services import (MEDIA_FORBIDDEN_MESSAGE, get_item, get_visible_item,
-                                      register_item)
+from lifecycle.items.services import (
+    MEDIA_FORBIDDEN_MESSAGE,
+    get_item,
+    get_visible_item,
+    register_item,
+)
 from lifecycle.policy.services import set_policy
 from tests.factories import device, form, medium
 
@@ -46,8 +58,8 @@ FORM = {"kind": "form", "title": "自動車税 課税台帳", "business": "car-t
 def test_form_gets_a_code_a_holder_and_a_retention_deadline_from_policy(world):
     item = register_item(world["registrar"], FORM)
     assert item.code == f"F-{to_jst(item.created_at).year}-000001"
-    assert item.status == "registered" and item.holder.login == "registrar"
-    assert item.department.code == "zeimu"
+    assert item.status == "registered" and item.holder_login == "registrar"
+    assert item.department_code == "zeimu"
     assert item.retention_until == today_jst() + timedelta(days=30)
     [event] = events_for(item.code)
     assert event.type == EventType.ITEM_REGISTERED.value and event.actor == "registrar"
@@ -206,17 +218,17 @@ def test_malformed_requests_are_refused(world, data):
 
 
 def test_system_actor_registers_for_a_named_holder(world):
-    item = register_item("system:import", FORM, holder_login="registrar2")
-    assert item.holder.login == "registrar2" and item.department.code == "ryoken"
+    item = register_item(SystemActor("system:import", "取込み"), FORM, holder_login="registrar2")
+    assert item.holder_login == "registrar2" and item.department_code == "ryoken"
     assert item.created_by == "system:import"
-    refused(NotFound, "system:import", FORM)
+    refused(NotFound, SystemActor("system:import", "取込み"), FORM)
 
 
 def test_registrars_see_their_department_only(world):
     item = form(world["registrar"])
-    assert get_visible_item(world["registrar"], item.code.lower()) is item
+    assert get_visible_item(world["registrar"], item.code.lower()).code == item.code
     for who in ("auditor", "admin", "security2", "bulk"):
-        assert get_visible_item(world[who], item.code) is item
+        assert get_visible_item(world[who], item.code).code == item.code
     with pytest.raises(Forbidden) as info:
         get_visible_item(world["registrar2"], item.code)
     assert "他の所属" in info.value.message
@@ -225,7 +237,7 @@ def test_registrars_see_their_department_only(world):
 
 
 def test_an_illegal_transition_is_a_409_naming_the_current_state(world):
-    item = form(world["registrar"])
+    item = get_item(form(world["registrar"]).code)
     with pytest.raises(InvalidTransition) as info:
         states.transition(item, states.State.DESTROYED, actor=world["registrar"],
                           event=EventType.ITEM_DESTROYED)
@@ -267,9 +279,9 @@ def test_codes_are_unique_under_concurrent_registration(app, world):
     assert db.session.scalar(select(func.count()).select_from(Item)) == 32
 
 
-def test_an_item_shows_the_same_as_an_object_and_as_a_ledger_row(app, world):
-    """The API shows an item read as a ledger row (items_get, scan, list) and one just changed as
-    an object (registration, hand-offs); a column missing from the row would differ here."""
+def test_an_item_reads_the_same_whoever_may_see_it_and_has_every_kind_field(app, world):
+    """The API shows an item as its ledger row wherever it comes from (registration, the item,
+    the listing); a column missing from the row would show as None here."""
     from lifecycle.items import queries
     from lifecycle.items.schemas import item_json
     from lifecycle.items.services import get_visible_row
@@ -278,20 +290,14 @@ def test_an_item_shows_the_same_as_an_object_and_as_a_ledger_row(app, world):
              medium(world["bulk"]), device(world["bulk"], holds_my_number_data=True)]
     for item in items:
         with app.test_request_context():
-            as_object = item_json(item)
+            registered = item_json(item)
             row = get_visible_row(world["auditor"], item.code.lower())
-            assert item_json(row) == as_object
-            assert queries.row_overdue(row, today_jst()) == item.is_overdue(today_jst())
-            assert set(as_object) >= {"code", "holder", "title"} and None not in (row.holder_login, row.department_code)
+            assert item_json(row) == registered
+            assert queries.row_overdue(row, today_jst()) == queries.row_overdue(item, today_jst())
+            assert set(registered) >= {"code", "holder", "title"} and None not in (row.holder_login, row.department_code)
     for kind_field, item in zip(("terminal", "recipient", "holds_my_number_data"), items):
         with app.test_request_context():
             assert item_json(get_visible_row(world["bulk"], item.code))[kind_field] not in (None, "")
-    with pytest.raises(Forbidden):
-        get_visible_row(world["registrar2"], items[0].code)
-    with pytest.raises(NotFound):
-        get_visible_row(world["auditor"], "F-1999-999999")
-    with pytest.raises(NotFound):
-        get_visible_row(world["auditor"], "F-2026\x00")
 
 
 def test_refused_input_is_answered_without_waiting_for_other_writers(app, world):
@@ -316,7 +322,7 @@ def test_refused_input_is_answered_without_waiting_for_other_writers(app, world)
 
         def valid():
             with app.app_context():
-                register_item("system:test", {"kind": "form", "title": "待つ帳票", "business": "car-tax",
+                register_item(SystemActor("system:test", "テスト"), {"kind": "form", "title": "待つ帳票", "business": "car-tax",
                                               "sheets": 1}, holder_login="registrar")
                 db.session.remove()
             done.set()

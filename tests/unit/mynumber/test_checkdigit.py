@@ -76,13 +76,3 @@ def test_normalise_only_removes_what_it_promises():
 
 def test_mask_keeps_the_last_four_digits_only():
     assert mask("123456789018") == "********9018"
-
-
-@pytest.mark.parametrize("text,found", [
-    ("123456789018", True), ("番号は 1234-5678-9018 です", True), ("１２３４５６７８９０１８", True),
-    ("123456789019", False), ("電話 096-123-4567", False), ("1234567890185", False), ("", False),
-    (None, False),
-])
-def test_free_text_is_checked_for_a_number(text, found):
-    from lifecycle.mynumber.checkdigit import contains_number
-    assert contains_number(text) is found

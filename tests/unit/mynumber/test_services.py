@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from lifecycle.actors import CLI, SystemActor
 from lifecycle.audit.models import AuditEvent
 from lifecycle.audit.services import head, verify_chain
 from lifecycle.clock import iso, utcnow
@@ -157,13 +158,13 @@ def test_scheduled_purge_takes_due_copies_and_their_keys_only(record):
     assert services.scheduled_purge() == 1
     db.session.expire_all()
     with pytest.raises(Gone):
-        services.get_copy("system:test", due_id)
+        services.get_copy(SystemActor("system:test", "テスト"), due_id)
     deletion = db.session.get(MyNumberDeletion, due_id)
     assert (deletion.rule, deletion.purged_by, deletion.recorded_by, deletion.provided_to) == \
         ("scheduled", "system:scheduler", "bulk", "〇〇市 市民課")
     assert not services.keystore().has_key(due_bucket)
     assert services.keystore().decrypt(kept.id, kept.key_bucket,
-                                       services.get_copy("system:test", kept.id).ciphertext) == valid_number(5)
+                                       services.get_copy(SystemActor("system:test", "テスト"), kept.id).ciphertext) == valid_number(5)
     batch = events("mynumber:purged")[-1]
     assert batch.actor == "system:scheduler" and json.loads(batch.data)["count"] == 1
     assert verify_chain().ok
@@ -172,9 +173,9 @@ def test_scheduled_purge_takes_due_copies_and_their_keys_only(record):
 def test_purge_is_idempotent(record):
     for n in range(3):
         record(ago=DUE, my_number=valid_number(10 + n))
-    first = services.purge_due("system:test", rule="manual")
+    first = services.purge_due(SystemActor("system:test", "テスト"), rule="manual")
     seq = head()[0]
-    second = services.purge_due("system:test", rule="manual")
+    second = services.purge_due(SystemActor("system:test", "テスト"), rule="manual")
     assert (first.purged, second.purged) == (3, 0)
     assert head()[0] == seq  # nothing to do, nothing recorded
     assert db.session.scalar(select(func.count()).select_from(MyNumberDeletion)) == 3
@@ -184,10 +185,10 @@ def test_purge_is_idempotent(record):
 def test_as_of_purges_early_never_late(record):
     record(ago=DUE)
     later = record(retain_minutes=120)
-    past = services.purge_due("system:test", as_of=utcnow() - timedelta(days=30), rule="manual")
+    past = services.purge_due(SystemActor("system:test", "テスト"), as_of=utcnow() - timedelta(days=30), rule="manual")
     assert past.purged == 1  # an as_of in the past still purges what is due now
-    assert services.purge_due("system:test", as_of=utcnow() + timedelta(minutes=60), rule="manual").purged == 0
-    assert services.purge_due("system:test", as_of=later.purge_after, rule="manual").purged == 1
+    assert services.purge_due(SystemActor("system:test", "テスト"), as_of=utcnow() + timedelta(minutes=60), rule="manual").purged == 0
+    assert services.purge_due(SystemActor("system:test", "テスト"), as_of=later.purge_after, rule="manual").purged == 1
     assert copies() == 0
 
 
@@ -196,7 +197,7 @@ def test_batches_are_id_ranges_with_one_event_each(record, monkeypatch):
         monkeypatch.setattr(services, name, 2)
     ids = [record(ago=DUE, my_number=valid_number(20 + n)).id for n in range(5)]
     not_due = record().id
-    result = services.purge_due("system:test", rule="manual")
+    result = services.purge_due(SystemActor("system:test", "テスト"), rule="manual")
     assert result.purged == 5 and [n for n, _ in result.batches] == [2, 2, 1]
     batches = [json.loads(e.data) for e in events("mynumber:purged")]
     assert [(b["count"], b["first_id"], b["last_id"], b["rule"]) for b in batches] == [
@@ -221,7 +222,7 @@ def test_batch_size_follows_how_long_each_batch_held_the_lock(record, monkeypatc
         return count, first, last, next(held) if count else 0.0
 
     monkeypatch.setattr(services, "_purge_batch", scripted)
-    result = services.purge_due("system:test", rule="manual")
+    result = services.purge_due(SystemActor("system:test", "テスト"), rule="manual")
     assert [n for n, _ in result.batches] == [4, 2, 4, 4, 4, 2] and result.purged == 20
     assert result.max_lock_seconds == 0.5
 
@@ -230,7 +231,7 @@ def test_a_copy_not_yet_due_between_due_ones_is_skipped_not_stopped_at(record):
     early = record(ago=DUE).id
     fresh = record().id
     late = record(ago=DUE, my_number=valid_number(30)).id
-    assert services.purge_due("system:test", rule="manual").purged == 2
+    assert services.purge_due(SystemActor("system:test", "テスト"), rule="manual").purged == 2
     assert {early, late} == {d.copy_id for d in db.session.scalars(select(MyNumberDeletion))}
     assert db.session.get(MyNumberCopy, fresh) is not None
 
@@ -244,10 +245,10 @@ def test_sweep_heals_a_crash_between_commit_and_unlink(record, monkeypatch):
 
     monkeypatch.setattr(store, "destroy", crash)
     with pytest.raises(OSError):
-        services.purge_due("system:test", rule="scheduled")
+        services.purge_due(SystemActor("system:test", "テスト"), rule="scheduled")
     assert copies() == 0 and store.has_key(bucket)  # the commit happened, the unlink did not
     monkeypatch.undo()
-    assert services.purge_due("system:test", rule="scheduled").keys_destroyed == 1
+    assert services.purge_due(SystemActor("system:test", "テスト"), rule="scheduled").keys_destroyed == 1
     assert not store.has_key(bucket)
 
 
@@ -310,7 +311,7 @@ def test_early_purge_refusals(record, world, who):
 def test_deletion_record_keeps_no_number_and_no_hash_of_it(record):
     number = valid_number(50)
     copy_id = record(ago=DUE, my_number=number).id
-    services.purge_due("system:test", rule="scheduled")
+    services.purge_due(SystemActor("system:test", "テスト"), rule="scheduled")
     deletion = db.session.get(MyNumberDeletion, copy_id)
     values = " ".join(str(getattr(deletion, c.key)) for c in MyNumberDeletion.__table__.columns)
     for forbidden in forbidden_forms(number):
@@ -337,7 +338,7 @@ def forbidden_forms(number: str) -> list[str]:
 
 def test_run_purge_records_a_job_run(record):
     record(ago=DUE)
-    result, run = services.run_purge("system:cli")
+    result, run = services.run_purge(CLI)
     assert result.purged == 1
     assert (run.job, run.status, run.processed, run.triggered_by) == ("mynumber_purge", "ok", 1, "system:cli")
 
@@ -348,7 +349,7 @@ def test_a_failed_run_is_recorded_and_raised(record, monkeypatch):
 
     monkeypatch.setattr(services, "purge_due", boom)
     with pytest.raises(RuntimeError):
-        services.run_purge("system:cli")
+        services.run_purge(CLI)
     run = db.session.scalar(select(JobRun).order_by(JobRun.id.desc()))
     assert run.status == "failed" and "RuntimeError" in run.message and "123456789018" not in run.message
 

@@ -20,6 +20,7 @@ from tests.conftest import BACKEND
 
 from .conftest import valid_number
 from .test_services import DUE, forbidden_forms
+from lifecycle.actors import SCHEDULER, SystemActor
 
 
 def forbidden_bytes(number: str) -> list[bytes]:
@@ -110,7 +111,7 @@ def test_a_backup_taken_before_the_purge_cannot_be_read_after_it(record, app, tm
     keys = Path(app.instance_path) / "keys"
 
     backup = tmp_path / "before.zip"
-    take_backup("system:test", backup)
+    take_backup(SystemActor("system:test", "テスト"), backup)
     with zipfile.ZipFile(backup) as archive:
         names = archive.namelist()
         members = {name: archive.read(name) for name in names}
@@ -131,7 +132,7 @@ def test_a_backup_taken_before_the_purge_cannot_be_read_after_it(record, app, tm
     shutil.copytree(keys, saved_keys / "keys", ignore=shutil.ignore_patterns("mynumber"))
     assert services.keystore().decrypt(copy_id, bucket, ciphertext) == number  # readable until the purge
 
-    services.purge_due("system:scheduler", rule="scheduled")
+    services.purge_due(SCHEDULER, rule="scheduled")
     assert not (keys / "mynumber" / f"{bucket}.key").exists()
     with pytest.raises(KeyDestroyed):
         services.keystore().decrypt(copy_id, bucket, ciphertext)
@@ -142,7 +143,7 @@ def test_a_backup_taken_before_the_purge_cannot_be_read_after_it(record, app, tm
 
 def test_purge_deletes_the_row_not_just_marks_it(record):
     copy_id = record(ago=DUE).id
-    services.purge_due("system:test", rule="scheduled")
+    services.purge_due(SystemActor("system:test", "テスト"), rule="scheduled")
     db.session.rollback()
     with db.engine.connect() as conn:
         assert conn.execute(select(MyNumberCopy.__table__.c.id).where(

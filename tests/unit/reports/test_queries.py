@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from lifecycle.actors import SystemActor
 from lifecycle.audit.checkpoints import sign_checkpoint
 from lifecycle.audit.models import AuditCheckpoint
 from lifecycle.clock import today_jst, utcnow
@@ -14,12 +15,13 @@ from lifecycle.custody.services import provide_medium
 from lifecycle.destruction.services import create_batch, witness_batch
 from lifecycle.errors import Forbidden, Invalid
 from lifecycle.extensions import db
+from lifecycle.items.models import Item
+from lifecycle.items.queries import sees_all
 from lifecycle.reports import queries
 from lifecycle.reports.render import ExceptionCategory as Cat
 from lifecycle.scheduler_models import JobRun
 from lifecycle.states import Kind
 from tests import factories
-
 
 # --- ledger parameters ------------------------------------------------------------------------
 
@@ -73,7 +75,7 @@ def test_a_registrar_may_not_pull_another_departments_ledger(world):
 
 @pytest.mark.parametrize("login", ["auditor", "admin", "security", "security2"])
 def test_overseeing_roles_see_every_department(world, login):
-    assert queries.sees_all_departments(world[login])
+    assert sees_all(world[login])
     req = queries.ledger_request(world[login], {"kind": "form", "department": "ryoken"})
     assert req.department.code == "ryoken" and not req.forced
 
@@ -102,7 +104,7 @@ def test_pdf_columns_fill_the_landscape_page_exactly(kind):
 def test_cells_are_wareki_for_people_and_iso_for_machines(world):
     item = factories.medium(world["bulk"], due_back=today_jst().isoformat(), record_count=12345)
     # A fixed day for the assertions, set past the registration rule (no past due-back dates).
-    db.session.execute(update(type(item)).where(type(item).id == item.id).values(due_back=date(2026, 12, 1)))
+    db.session.execute(update(Item).where(Item.id == item.id).values(due_back=date(2026, 12, 1)))
     db.session.commit()
     req = queries.ledger_request(world["auditor"], {"kind": "medium"})
     row = next(r for r in _rows(req, world["auditor"]) if r.code == item.code)
@@ -120,7 +122,7 @@ def test_cells_are_wareki_for_people_and_iso_for_machines(world):
 def test_registration_date_is_the_japanese_calendar_day(world):
     item = factories.form(world["registrar"])
     # 2026-11-21 15:30 UTC is already 22 November in Japan.
-    db.session.execute(update(type(item)).where(type(item).id == item.id)
+    db.session.execute(update(Item).where(Item.id == item.id)
                        .values(created_at=datetime(2026, 11, 21, 15, 30)))
     db.session.commit()
     row = _rows(queries.ledger_request(world["auditor"], {"kind": "form"}), world["auditor"])[0]
@@ -130,7 +132,7 @@ def test_registration_date_is_the_japanese_calendar_day(world):
 
 def test_period_filters_by_registration_day_in_japan(world):
     item = factories.form(world["registrar"])
-    db.session.execute(update(type(item)).where(type(item).id == item.id)
+    db.session.execute(update(Item).where(Item.id == item.id)
                        .values(created_at=datetime(2026, 3, 31, 15, 0)))  # 2026-04-01 00:00 JST
     db.session.commit()
     inside = queries.ledger_request(world["auditor"], {"kind": "form", "from": "2026-04-01", "to": "2026-04-01"})
@@ -261,7 +263,7 @@ def test_only_overseeing_roles_reach_the_desk(world):
 
 def test_imprint_carries_the_latest_checkpoint_with_its_signature_checked(world):
     assert queries.imprint_for(world["auditor"]).checkpoint is None
-    checkpoint = sign_checkpoint("system:test")
+    checkpoint = sign_checkpoint(SystemActor("system:test", "テスト"))
     imprint = queries.imprint_for(world["auditor"])
     assert imprint.printed_by == "監査 正"
     assert imprint.checkpoint.seq == checkpoint.seq and imprint.checkpoint.head == checkpoint.head_hash
@@ -270,14 +272,14 @@ def test_imprint_carries_the_latest_checkpoint_with_its_signature_checked(world)
 
 @pytest.mark.parametrize("change", [{"head_hash": "0" * 64}, {"seq": 1}, {"signature": "zz"}])
 def test_a_tampered_checkpoint_prints_as_not_verified(world, change):
-    checkpoint = sign_checkpoint("system:test")
+    checkpoint = sign_checkpoint(SystemActor("system:test", "テスト"))
     db.session.execute(update(AuditCheckpoint).where(AuditCheckpoint.id == checkpoint.id).values(**change))
     db.session.commit()
     assert queries.imprint_for(world["auditor"]).checkpoint.signature_ok is False
 
 
 def test_record_report_writes_one_audited_read(world):
-    from lifecycle.audit.services import search_events, EventFilter
+    from lifecycle.audit.services import EventFilter, search_events
 
     queries.record_report(world["auditor"], "ledger", format="csv", rows=3, kind="form")
     (event,), _ = search_events(EventFilter(type="report:generated"))

@@ -209,7 +209,7 @@ def test_devices_returned_to_the_lessor_are_counted_from_the_audit_log(world):
     device = factories.device(admin)
     request_erasure(admin, device.code, reason="replacement")
     cert = submit_certificate(admin, device.code, {
-        "vendor": "消去サービス株式会社", "certificate_no": "E-1", "method": "purge", "tool": "Blancco 7",
+        "vendor": "九州データ消去株式会社", "certificate_no": "E-1", "method": "purge", "tool": "Blancco 7",
         "verification": "全セクタ読取り検証", "performed_on": today_jst().isoformat()},
         io.BytesIO(_pdf()), "erasure.pdf")
     accept_certificate(world["security"], cert.id)
