@@ -1,0 +1,293 @@
+"""What an erasure certificate must show (NIST SP 800-88 Rev.1 Appendix G) and how it is checked:
+the device's storage media, the contractor's coverage, the minimum sanitization level for the data
+the device held, and the serial numbers found in the PDF compared with the device's media."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import insert, select
+
+from .. import validation as v
+from ..contractors.services import find_by_name, require_coverage
+from ..destruction import files
+from ..errors import Invalid, PolicyViolation
+from ..extensions import db
+from ..items.models import Item
+from ..policy import services as policy
+from ..states import State
+from .models import DeviceMedium, ErasureCertificate
+
+MEDIA_TYPES = ("HDD", "SSD", "NVMe", "eMMC")
+MAX_MEDIA = 16
+LEVELS = ("clear", "purge", "destroy")  #: NIST SP 800-88, weakest first
+LEVEL_LABELS = {"clear": "Clear", "purge": "Purge", "destroy": "Destroy"}
+METHODS_USED = {"overwrite": "上書き", "block_erase": "ブロック消去", "crypto_erase": "暗号化消去",
+                "degauss": "磁気消去（消磁）", "physical": "物理破壊"}
+#: Which techniques can reach which level (SP 800-88 Rev.1 §2.5 and Appendix A): overwriting
+#: clears; block erase, cryptographic erase and degaussing purge; destroy is physical.
+METHOD_LEVELS = {"overwrite": ("clear",), "block_erase": ("clear", "purge"),
+                 "crypto_erase": ("purge",), "degauss": ("purge",), "physical": ("destroy",)}
+SANITIZATION_CODE = "sanitization_too_weak"
+
+
+# --- storage media at registration --------------------------------------------------------------
+
+def _serial(value, label: str, field: str) -> str:
+    raw = unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+    text = v.text(raw, label, max_len=100, field=field)
+    if re.search(r"\s", text):
+        raise Invalid(f"{label}に空白や改行は使えません。", field=field)
+    return text.upper()
+
+
+def parse_storage(value) -> list[dict]:
+    """The device's storage media as registered: [{media_type, make, model, serial, capacity_gb}]."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise Invalid("記憶装置（storage）は一覧で指定してください。", field="storage")
+    if len(value) > MAX_MEDIA:
+        raise Invalid(f"記憶装置は{MAX_MEDIA}台までです。", field="storage")
+    media, seen = [], set()
+    for n, entry in enumerate(value, 1):
+        where = f"記憶装置{n}の"
+        if not isinstance(entry, dict):
+            raise Invalid(f"{where}内容が正しくありません。", field="storage")
+        kind = unicodedata.normalize("NFKC", str(entry.get("media_type") or "")).strip()
+        found = next((t for t in MEDIA_TYPES if t.lower() == kind.lower()), None)
+        if found is None:
+            raise Invalid(f"{where}種類は {'・'.join(MEDIA_TYPES)} のいずれかです。", field="storage")
+        serial = _serial(entry.get("serial"), f"{where}シリアル番号", "storage")
+        if serial in seen:
+            raise Invalid(f"シリアル番号「{serial}」の記憶装置が重複しています。", field="storage")
+        seen.add(serial)
+        capacity = entry.get("capacity_gb")
+        media.append({
+            "position": n, "media_type": found, "serial": serial,
+            "make": v.text(entry.get("make"), f"{where}メーカー", max_len=100, required=False, field="storage"),
+            "model": v.text(entry.get("model"), f"{where}型番", max_len=100, required=False, field="storage"),
+            "capacity_gb": None if capacity in (None, "") else v.integer(
+                capacity, f"{where}容量（GB）", minimum=1, maximum=10**6, field="storage"),
+        })
+    return media
+
+
+def insert_media(item_code: str, media: list[dict]) -> None:
+    """Adds the media rows of a device just inserted (in the caller's transaction)."""
+    if not media:
+        return
+    item_id = db.session.scalar(select(Item.id).where(Item.code == item_code))
+    db.session.execute(insert(DeviceMedium.__table__), [{**m, "item_id": item_id} for m in media])
+
+
+def media_of(item) -> list[DeviceMedium]:
+    return list(db.session.scalars(select(DeviceMedium).where(DeviceMedium.item_id == item.id)
+                                   .order_by(DeviceMedium.position)))
+
+
+def medium_json(medium: DeviceMedium) -> dict:
+    return {"media_type": medium.media_type, "make": medium.make, "model": medium.model,
+            "serial": medium.serial, "capacity_gb": medium.capacity_gb}
+
+
+# --- the minimum level --------------------------------------------------------------------------
+
+def holds_resident_data(item) -> bool:
+    return bool(item.holds_my_number_data or item.holds_juki_data)
+
+
+def minimum_level(item) -> str:
+    """From the policies: Purge by default for 住基ネット or 個人番号 data, Clear otherwise; Destroy
+    when the 総務省 guideline switch is on and no witnessed physical destruction is recorded."""
+    from ..destruction.services import storage_destruction_of
+    from .services import storage_destruction_required
+
+    if not holds_resident_data(item):
+        return policy.get("device.min_sanitization.other")
+    if storage_destruction_required() and storage_destruction_of(item) is None:
+        return "destroy"
+    return policy.get("device.min_sanitization.resident_data")
+
+
+def require_level(item, level: str) -> None:
+    minimum = minimum_level(item)
+    if LEVELS.index(level) < LEVELS.index(minimum):
+        held = "住基ネット・個人番号のデータを保持していた" if holds_resident_data(item) else ""
+        raise PolicyViolation(
+            f"消去レベル {LEVEL_LABELS[level]} は、{held}この機器の最低基準 {LEVEL_LABELS[minimum]} に達していません"
+            f"（NIST SP 800-88、ポリシー）。{LEVEL_LABELS[minimum]} 以上の消去証明書を提出してもらってください。",
+            code=SANITIZATION_CODE, field="level", minimum=minimum)
+
+
+# --- the certificate's evidence -----------------------------------------------------------------
+
+def _method_used(value, level: str) -> str | None:
+    from ..destruction.services import refuse_initialisation
+
+    if value in (None, ""):
+        return None
+    refuse_initialisation(value, "method_used")
+    method = unicodedata.normalize("NFKC", str(value)).strip().lower().replace("-", "_").replace(" ", "_")
+    if method not in METHODS_USED:
+        raise Invalid("消去の手法（method_used）は " + "・".join(METHODS_USED) + " のいずれかです"
+                      "（初期化・工場出荷時リセットは認められません）。", code="invalid_method", field="method_used")
+    if level not in METHOD_LEVELS[method]:
+        raise Invalid(f"手法「{METHODS_USED[method]}」では消去レベル {LEVEL_LABELS[level]} になりません"
+                      f"（NIST SP 800-88: {'・'.join(LEVEL_LABELS[x] for x in METHOD_LEVELS[method])}）。",
+                      code="method_level_mismatch", field="method_used")
+    return method
+
+
+def _claimed(value) -> list[str] | None:
+    """The serials a certificate says it covers: a JSON list, or one per line / comma."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise Invalid("対象の記憶装置（media）はシリアル番号の一覧で指定してください。", field="media") from None
+        else:
+            value = [part for part in re.split(r"[\s,、]+", text) if part]
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise Invalid("対象の記憶装置（media）はシリアル番号の一覧で指定してください。", field="media")
+    return list(dict.fromkeys(unicodedata.normalize("NFKC", x).strip().upper() for x in value if x.strip()))
+
+
+@dataclass
+class Evidence:
+    """What one certificate adds to the row and to its audit event, checked before the file is stored."""
+    contractor: object
+    vendor: str
+    media: list[DeviceMedium]
+    method_used: str | None
+    title: str | None
+    organisation: str | None
+    destination: str | None
+    missing_from_pdf: list[str] = field(default_factory=list)
+    unknown_to_device: list[str] = field(default_factory=list)
+
+    def compare_pdf(self, item, stored) -> None:
+        data, _ = files.read_verified(stored)
+        self.missing_from_pdf, self.unknown_to_device = compare_serials(
+            pdf_text(data or b""), [m.serial for m in self.media],
+            [m.serial for m in media_of(item)] + ([item.serial] if item.serial else []))
+
+    def apply(self, cert: ErasureCertificate) -> None:
+        cert.contractor_id = self.contractor.id
+        cert.media = list(self.media)
+        cert.method_used = self.method_used
+        cert.operator_title = self.title
+        cert.operator_organisation = self.organisation
+        cert.destination = self.destination
+        cert.serials_missing_from_pdf = json.dumps(self.missing_from_pdf, ensure_ascii=False)
+        cert.serials_unknown_to_device = json.dumps(self.unknown_to_device, ensure_ascii=False)
+
+    def details(self) -> dict:
+        return {"contractor": self.contractor.name, "method_used": self.method_used,
+                "media": [m.serial for m in self.media], "serials_missing_from_pdf": self.missing_from_pdf,
+                "serials_unknown_to_device": self.unknown_to_device}
+
+
+def evidence_for(item, data: dict, level: str, performed_on: date) -> Evidence:
+    """Checks the certificate's contractor, level, technique and media before anything is stored."""
+    organisation = v.text(data.get("performed_by_organisation"), "作業者の所属（組織）", max_len=200,
+                          required=False, field="performed_by_organisation")
+    contractor_id = data.get("contractor")
+    if contractor_id in (None, ""):
+        # A certificate that names its vendor only as text: the registered contractor of that name.
+        named = find_by_name(data.get("vendor") if isinstance(data.get("vendor"), str) else None)
+        if named is None:
+            raise Invalid("消去を行った委託先（contractor）を指定してください。登録されていない業者の証明書は"
+                          "受け付けられません。", code="contractor_not_covered", field="contractor")
+        contractor_id = named.id
+    contractor = require_coverage(contractor_id, "erasure", performed_on, performer=organisation)
+    require_level(item, level)
+    method_used = _method_used(data.get("method_used"), level)
+    device_media = media_of(item)
+    claimed = _claimed(data.get("media"))
+    if claimed is None:
+        covered = device_media
+    else:
+        by_serial = {m.serial: m for m in device_media}
+        unknown = [s for s in claimed if s not in by_serial]
+        if unknown:
+            raise Invalid(f"この機器に登録されていない記憶装置のシリアル番号です: {'、'.join(unknown)[:200]}。"
+                          "機器の記憶装置の登録を確認してください。", code="unknown_medium", field="media")
+        covered = [by_serial[s] for s in claimed]
+    vendor = v.text(data.get("vendor"), "消去業者", max_len=200, required=False, field="vendor") or contractor.name
+    return Evidence(
+        contractor=contractor, vendor=vendor, media=covered, method_used=method_used,
+        title=v.text(data.get("performed_by_title"), "作業者の役職", max_len=100, required=False,
+                     field="performed_by_title"),
+        organisation=organisation,
+        destination=v.text(data.get("destination"), "記憶装置の行き先", max_len=200, required=False,
+                           field="destination"))
+
+
+# --- serial numbers in the PDF ------------------------------------------------------------------
+
+_LABELLED = re.compile(
+    r"(?<![A-Z0-9])(?:S/N|SERIAL(?:\s*(?:NO\.?|NUMBER|#))?|シリアル(?:番号|NO\.?)?|製造番号)\s*[:：#.]?\s*"
+    r"([A-Z0-9][A-Z0-9\-_]{3,})")
+
+
+def pdf_text(data: bytes) -> str:
+    """The text layer of the PDF (a scan without one yields nothing, and every serial is then missing)."""
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        return "\n".join(page.extract_text() or "" for page in reader.pages)
+    except Exception:  # an unreadable text layer is the same finding as none
+        return ""
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"[\s\-_]", "", unicodedata.normalize("NFKC", text).upper())
+
+
+def compare_serials(text: str, covered: list[str], known: list[str]) -> tuple[list[str], list[str]]:
+    """(the covered serials the text does not mention, the labelled serials in the text that are
+    none of the device's). Spaces, hyphens and case do not count."""
+    squeezed = _squeeze(text)
+    missing = [s for s in covered if _squeeze(s) not in squeezed]
+    known_squeezed = {_squeeze(s) for s in known}
+    labelled = _LABELLED.findall(unicodedata.normalize("NFKC", text).upper())
+    unknown = list(dict.fromkeys(s for s in labelled if _squeeze(s) not in known_squeezed))
+    return missing, unknown
+
+
+def uncovered_media(item, accepting: ErasureCertificate | None = None) -> list[DeviceMedium]:
+    """The device's media no accepted certificate (or the one being accepted) covers."""
+    covered = {m.id for m in accepting.media} if accepting else set()
+    for cert in db.session.scalars(select(ErasureCertificate).where(
+            ErasureCertificate.item_id == item.id, ErasureCertificate.status == State.ACCEPTED.value)):
+        covered.update(m.id for m in cert.media)
+    return [m for m in media_of(item) if m.id not in covered]
+
+
+def lessor_for_return(item, contractor_id) -> object:
+    """The lessor the device goes back to, covered for leasing today: the one named, or the
+    registered contractor whose name is the device's リース会社."""
+    from ..clock import today_jst
+
+    if contractor_id in (None, ""):
+        named = find_by_name(item.lessor)
+        if named is None:
+            raise Invalid(f"リース会社「{item.lessor or '—'}」は委託先に登録されていません。委託先の登録簿に登録するか、"
+                          "返却先の委託先（contractor）を指定してください。", code="contractor_not_covered",
+                          field="contractor")
+        contractor_id = named.id
+    return require_coverage(contractor_id, "leasing", today_jst())
+
+
+def loads(value: str | None) -> list[str]:
+    return json.loads(value) if value else []
