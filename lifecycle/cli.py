@@ -247,6 +247,46 @@ def keys_rotate(label, kek):
         click.echo(f"key-encryption key rotated, {count} data keys re-wrapped")
 
 
+@keys.command("install-signing-cert")
+@click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="signing certificate issued by the prefecture's CA (PEM or DER)")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="its private key (PEM or DER, without a password)")
+@click.option("--chain", "chain_file", type=click.Path(exists=True, dir_okay=False),
+              help="the issuing CA certificates (PEM), issuer first")
+@domain_errors
+def keys_install_signing_cert(cert_file, key_file, chain_file):
+    """Signs report PDFs from now on with a certificate issued by the prefecture's CA."""
+    from . import crypto
+
+    def read(path):
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    try:
+        cert = crypto.install_signing_certificate(current_app.instance_path, read(cert_file), read(key_file),
+                                                  read(chain_file) if chain_file else None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"文書署名の証明書を登録しました: {cert.subject.rfc4514_string()}"
+               f"（発行者 {cert.issuer.rfc4514_string()}、有効期限 {cert.not_valid_after_utc:%Y-%m-%d}）")
+
+
+@keys.command("export-ca")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def keys_export_ca(file):
+    """Writes the CA certificate(s) of the report-signing certificate, for PDF readers' trust lists."""
+    from . import crypto
+
+    data = crypto.signing_ca_pem(current_app.instance_path)
+    if not data.strip():
+        raise click.ClickException("文書署名の証明書チェーンが登録されていません。install-signing-cert を "
+                                   "--chain 付きで実行するか、発行元の CA 証明書を直接配布してください。")
+    with open(file, "wb") as handle:
+        handle.write(data)
+    click.echo(f"文書署名の CA 証明書を {file} に書き出しました。")
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)

@@ -5,6 +5,9 @@
   labels printed before a rotation still verify.
 - checkpoint_ed25519.pem: signs audit checkpoints; the public half is exported for auditors.
 - kek.key: the key-encryption key that wraps the per-bucket data keys of 個人番号 copies.
+- document_signing/: signs report PDFs (PAdES). key.pem, cert.pem and chain.pem (the issuing CA
+  certificates). Created with a self-issued CA on first start; `lifecycle keys
+  install-signing-cert` replaces it with a certificate issued by the prefecture's CA.
 """
 from __future__ import annotations
 
@@ -13,10 +16,17 @@ import hashlib
 import hmac
 import os
 import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.x509.oid import NameOID
 
 KEY_FILES = ("secret_key", "label_hmac.key", "kek.key")
 LABEL_TAG_CHARS = 16  # 96 bits of HMAC: forging one by chance is out of reach
@@ -54,6 +64,8 @@ def ensure_keys(instance_path: str | os.PathLike) -> Path:
                 serialization.NoEncryption()))
         except FileExistsError:
             pass
+    if not (folder / DOCUMENT_SIGNING).exists():
+        _create_document_signing(folder)
     return folder
 
 
@@ -146,3 +158,151 @@ def rotate_kek(instance_path) -> None:
 
 def finish_kek_rotation(instance_path) -> None:
     (keys_dir(instance_path) / "kek.key.previous").unlink(missing_ok=True)
+
+
+# --- document signing (PAdES signatures on report PDFs) -------------------------------------------
+
+DOCUMENT_SIGNING = "document_signing"
+
+
+@dataclass(frozen=True)
+class DocumentSigning:
+    """Where the report-signing key, its certificate and the issuing CA certificates are."""
+    key: Path
+    cert: Path
+    chain: Path
+
+
+def document_signing(instance_path) -> DocumentSigning:
+    folder = keys_dir(instance_path) / DOCUMENT_SIGNING
+    return DocumentSigning(folder / "key.pem", folder / "cert.pem", folder / "chain.pem")
+
+
+def _pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lifecycle"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _self_issued_signing(instance_label: str) -> tuple[bytes, bytes, bytes]:
+    """(signing key PEM, signing cert PEM, CA cert PEM). The CA key signs the one certificate and is
+    not kept: nothing else can ever be issued under this CA."""
+    now = datetime.now(timezone.utc) - timedelta(minutes=5)  # a reader's clock a little behind
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name(f"lifecycle 文書署名 CA ({instance_label})")
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + timedelta(days=365 * 20))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False,
+                                            key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                            encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(_name(f"lifecycle 文書署名 ({instance_label})"))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=365 * 10))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    return _pem_key(key), cert.public_bytes(pem), ca_cert.public_bytes(pem)
+
+
+def _write_signing_folder(folder: Path, key_pem: bytes, cert_pem: bytes, chain_pem: bytes) -> Path:
+    """The three files in a fresh hidden folder next to the final one, ready to be renamed."""
+    temp = folder / f".{DOCUMENT_SIGNING}.{secrets.token_hex(4)}"
+    temp.mkdir(mode=0o700)
+    _write_secret(temp / "key.pem", key_pem)
+    for name, data in (("cert.pem", cert_pem), ("chain.pem", chain_pem)):
+        (temp / name).write_bytes(data)
+    return temp
+
+
+def _create_document_signing(folder: Path) -> None:
+    """The self-issued pair, renamed into place in one step: several processes starting at once
+    end with one of them, never with a key of one and a certificate of another."""
+    label = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    temp = _write_signing_folder(folder, *_self_issued_signing(label))
+    try:
+        os.rename(temp, folder / DOCUMENT_SIGNING)
+    except OSError:  # another process was first
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _load_certificates(data: bytes) -> list[x509.Certificate]:
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def install_signing_certificate(instance_path, cert_data: bytes, key_data: bytes,
+                                chain_data: bytes | None = None) -> x509.Certificate:
+    """Replaces the report-signing key and certificate with ones issued by the prefecture's CA,
+    after checking that they belong together. Raises ValueError with a Japanese sentence."""
+    try:
+        certs = _load_certificates(cert_data)
+    except ValueError:
+        raise ValueError("証明書ファイルを読み取れません（PEM または DER 形式の X.509 証明書を指定してください）。") from None
+    if not certs:
+        raise ValueError("証明書ファイルに証明書がありません。")
+    cert, extra = certs[0], certs[1:]
+    try:
+        key = serialization.load_pem_private_key(key_data, password=None) if b"-----BEGIN" in key_data \
+            else serialization.load_der_private_key(key_data, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("秘密鍵ファイルを読み取れません（パスワードのない PEM または DER 形式の秘密鍵を指定してください）。") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        raise ValueError("秘密鍵は RSA または楕円曲線（ECDSA）の鍵にしてください。")
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (key.public_key().public_bytes(serialization.Encoding.DER, spki)
+            != cert.public_key().public_bytes(serialization.Encoding.DER, spki)):
+        raise ValueError("秘密鍵と証明書が対応していません（証明書の公開鍵がこの秘密鍵のものではありません）。")
+    now = datetime.now(timezone.utc)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise ValueError(f"証明書の有効期間外です（{cert.not_valid_before_utc:%Y-%m-%d}～"
+                         f"{cert.not_valid_after_utc:%Y-%m-%d}）。")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is not None and not (usage.digital_signature or usage.content_commitment):
+        raise ValueError("この証明書は署名に使えません（鍵用途に digitalSignature も nonRepudiation もありません）。")
+    try:
+        chain = extra + (_load_certificates(chain_data) if chain_data else [])
+    except ValueError:
+        raise ValueError("証明書チェーンのファイルを読み取れません（PEM 形式の証明書を指定してください）。") from None
+    if chain:
+        try:
+            cert.verify_directly_issued_by(chain[0])
+        except (ValueError, TypeError, InvalidSignature):
+            raise ValueError("証明書チェーンの最初の証明書が、署名用証明書の発行者ではありません。") from None
+    pem = serialization.Encoding.PEM
+    folder = keys_dir(instance_path)
+    temp = _write_signing_folder(folder, _pem_key(key), cert.public_bytes(pem),
+                                 b"".join(c.public_bytes(pem) for c in chain))
+    current = folder / DOCUMENT_SIGNING
+    previous = folder / f".{DOCUMENT_SIGNING}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    if current.exists():
+        os.rename(current, previous)
+    os.rename(temp, current)
+    shutil.rmtree(previous, ignore_errors=True)
+    return cert
+
+
+def signing_ca_pem(instance_path) -> bytes:
+    """The certificates that issued the report-signing certificate, for auditors' trust lists."""
+    return document_signing(instance_path).chain.read_bytes()

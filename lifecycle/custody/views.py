@@ -18,6 +18,7 @@ from ..items.panels import register_item_panel
 from ..items.queries import row_overdue
 from ..items.services import register_visibility_rule
 from ..reports.render import render_custody_pdf
+from ..reports.signing import sign_pdf
 from ..jobs import register_job
 from ..states import Kind, State
 from ..web import flash_refusal, role_required, safe_next
@@ -208,7 +209,7 @@ def return_(code: str):
 @bp.route("/reports/custody/<code>.pdf")
 @role_required(*Role)
 def report_pdf(code: str):
-    pdf = render_custody_pdf(report.build_custody_report(current_user, code))
+    pdf = sign_pdf(render_custody_pdf(report.build_custody_report(current_user, code)))
     name = code.replace('"', "")[:20]
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="custody-{name}.pdf"'})

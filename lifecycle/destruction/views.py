@@ -12,6 +12,7 @@ from ..roles import Role
 from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
+from ..reports.signing import sign_pdf
 from ..states import Kind, State
 from ..web import flash_refusal, role_required
 from ..contractors.services import list_contractors
@@ -149,7 +150,7 @@ def certificate_file(batch_id: int):
 @role_required(*VIEWERS)
 def report_pdf(batch_id: int):
     name, pdf = report.destruction_pdf(current_user, batch_id)
-    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
+    return send_file(io.BytesIO(sign_pdf(pdf)), mimetype="application/pdf", download_name=name)
 
 
 # --- sections on other pages ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ..destruction.services import storage_destruction_of
 from ..errors import DomainError, Invalid
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
+from ..reports.signing import sign_pdf
 from ..items.services import get_visible_item
 from ..policy import services as policy
 from ..roles import Role
@@ -179,7 +180,7 @@ def certificate_file(cert_id: int):
 @role_required(*VIEWERS)
 def report_pdf(code: str):
     name, pdf = report.erasure_pdf(current_user, code)
-    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
+    return send_file(io.BytesIO(sign_pdf(pdf)), mimetype="application/pdf", download_name=name)
 
 
 def dashboard_panel(user):

@@ -19,6 +19,7 @@ from ..states import ITEM_KINDS, KIND_LABELS
 from ..web import role_required
 from . import queries, statistics
 from .csvkit import iter_csv
+from .signing import sign_pdf
 from .render import (CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf,
                      section_label)
 from .svg import bar_chart
@@ -74,7 +75,7 @@ def ledger_pdf():
     except DomainError as exc:
         return _refusal(exc)
     rows = queries.Counter(queries.ledger_rows(req, current_user))
-    pdf = render_ledger_pdf(queries.ledger_report(req, current_user, rows))
+    pdf = sign_pdf(render_ledger_pdf(queries.ledger_report(req, current_user, rows)))
     queries.record_report(current_user, "ledger", format="pdf", rows=rows.count, **req.audit_details())
     return _download(pdf, "application/pdf", f"{req.file_stem()}.pdf")
 
@@ -118,7 +119,7 @@ def exceptions_pdf():
     except DomainError as exc:
         return _refusal(exc)
     report, count = queries.exceptions_report(current_user, as_of)
-    pdf = render_exceptions_pdf(report)
+    pdf = sign_pdf(render_exceptions_pdf(report))
     queries.record_report(current_user, "exceptions", format="pdf", as_of=as_of.isoformat(), rows=count)
     return _download(pdf, "application/pdf", f"exceptions-{as_of.isoformat()}.pdf")
 
