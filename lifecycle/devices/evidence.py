@@ -148,7 +148,7 @@ def _claimed(value) -> list[str] | None:
     if value in (None, ""):
         return None
     if isinstance(value, str):
-        text = value.strip()
+        text = v.text(value, "対象の記憶装置", max_len=10_000, required=False, field="media", multiline=True) or ""
         if text.startswith("["):
             try:
                 value = json.loads(text)
@@ -200,10 +200,11 @@ def evidence_for(item, data: dict, level: str, performed_on: date) -> Evidence:
     """Checks the certificate's contractor, level, technique and media before anything is stored."""
     organisation = v.text(data.get("performed_by_organisation"), "作業者の所属（組織）", max_len=200,
                           required=False, field="performed_by_organisation")
+    vendor = v.text(data.get("vendor"), "消去業者", max_len=200, required=False, field="vendor")
     contractor_id = data.get("contractor")
     if contractor_id in (None, ""):
         # A certificate that names its vendor only as text: the registered contractor of that name.
-        named = find_by_name(data.get("vendor") if isinstance(data.get("vendor"), str) else None)
+        named = find_by_name(vendor)
         if named is None:
             raise Invalid("消去を行った委託先（contractor）を指定してください。登録されていない業者の証明書は"
                           "受け付けられません。", code="contractor_not_covered", field="contractor")
@@ -222,9 +223,8 @@ def evidence_for(item, data: dict, level: str, performed_on: date) -> Evidence:
             raise Invalid(f"この機器に登録されていない記憶装置のシリアル番号です: {'、'.join(unknown)[:200]}。"
                           "機器の記憶装置の登録を確認してください。", code="unknown_medium", field="media")
         covered = [by_serial[s] for s in claimed]
-    vendor = v.text(data.get("vendor"), "消去業者", max_len=200, required=False, field="vendor") or contractor.name
     return Evidence(
-        contractor=contractor, vendor=vendor, media=covered, method_used=method_used,
+        contractor=contractor, vendor=vendor or contractor.name, media=covered, method_used=method_used,
         title=v.text(data.get("performed_by_title"), "作業者の役職", max_len=100, required=False,
                      field="performed_by_title"),
         organisation=organisation,

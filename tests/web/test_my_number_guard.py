@@ -1,0 +1,441 @@
+"""No 個人番号 in any free text (issue 26), over HTTP: every free-text field the OpenAPI document
+declares and every text field of every page form refuses a valid number however it is written,
+and the refusal changes nothing.
+
+The fields are discovered, not listed: a field added later to a request body or a form class is
+exercised by the same tests. What the tests cannot discover is how to make an otherwise valid
+request to a new endpoint or form; RECIPES and FORM_RECIPES say that, and a test fails when it
+meets an endpoint or form that has none.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import pkgutil
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from flask_wtf import FlaskForm
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wtforms import PasswordField, StringField
+from wtforms.fields.core import UnboundField
+
+import lifecycle
+from lifecycle.api import API_MODULES
+from lifecycle.api import openapi as _openapi
+from lifecycle.audit.services import head
+from lifecycle.clock import today_jst
+from lifecycle.custody import services as custody
+from lifecycle.destruction.services import create_batch
+from lifecycle.devices.services import request_erasure, submit_certificate
+from lifecycle.extensions import db
+from lifecycle.mynumber.checkdigit import check_digit
+from lifecycle.mynumber.scan import find_stored_numbers
+from lifecycle.mynumber.services import record_copy
+from lifecycle.seeds import DEMO_PASSWORD
+from tests import factories
+from tests.unit.destruction.test_services import pdf_bytes
+from tests.unit.devices.test_services import certificate_data
+
+for _name in ("audit", *API_MODULES):  # the document is complete once every route has registered
+    importlib.import_module(f"lifecycle.api.{_name}")
+
+MESSAGE = "個人番号と思われる12桁の数字が含まれています"
+SEPARATORS = [" ", "\u3000", "\u00a0", "\t", "-", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015",
+              "\u2212", "\uff0d", "\u30fc", "\uff70", ".", "\uff0e", "\u30fb", "/", "\uff0f", ",", "\uff0c", "\u3001"]
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+A_NUMBER = "615032829427"  # valid, for bodies that need one where it belongs
+
+
+def _write(first11: str, wide: list[bool], gaps: list[str]) -> str:
+    number = first11 + str(check_digit(first11))
+    chars = [d.translate(FULL_WIDTH) if w else d for d, w in zip(number, wide)]
+    return chars[0] + "".join(gap + char for gap, char in zip(gaps, chars[1:]))
+
+
+#: Text a person might type, without control characters (refused on their own, before the number).
+_AROUND = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), max_size=10)
+numbers_in_text = st.builds(
+    lambda before, number, after: before + number + after, _AROUND,
+    st.builds(_write, st.integers(0, 10**11 - 1).map(lambda n: f"{n:011d}"),
+              st.lists(st.booleans(), min_size=12, max_size=12),
+              st.lists(st.text(st.sampled_from(SEPARATORS), max_size=2), min_size=11, max_size=11)),
+    _AROUND)
+
+PER_FIELD = settings(max_examples=25, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def _unchanged_and_nothing_stored(before) -> None:
+    db.session.rollback()
+    assert head() == before
+    assert [str(hit) for hit in find_stored_numbers()] == []
+
+
+# ------------------------------------------------------------------------ the JSON API
+
+def free_text_paths(schema: dict, prefix: tuple = ()):
+    """Paths to the free-text strings of a request schema: type string without enum, format or
+    pattern, in nested objects and in objects inside arrays too."""
+    for name, prop in schema.get("properties", {}).items():
+        path = prefix + (name,)
+        if prop.get("type") == "object":
+            yield from free_text_paths(prop, path)
+        elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
+            yield from free_text_paths(prop["items"], path + (0,))
+        elif prop.get("type") == "string" and not {"enum", "format", "pattern"} & prop.keys():
+            yield path
+
+
+def api_fields(document: dict):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for content_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                for field_path in free_text_paths(content["schema"]):
+                    yield method, path, content_type == "multipart/form-data", field_path
+
+
+#: The 個人番号 copy's own field: the one place a number is meant to go.
+NUMBER_FIELDS = {("post", "/api/v1/my-number-copies", ("my_number",))}
+API_FIELDS = [f for f in api_fields(_openapi.document()) if f[:2] + (f[3],) not in NUMBER_FIELDS]
+
+
+@dataclass
+class Call:
+    """An otherwise valid request: who makes it, where, with which body (and upload)."""
+    login: str
+    url: str
+    body: dict
+    files: dict = field(default_factory=dict)
+
+
+def _form(world):
+    return factories.form(world["registrar"])
+
+
+def _pending(world):
+    return custody.request_transfer(world["registrar"], _form(world).code, "registrar2")
+
+
+def _batch(world):
+    return create_batch(world["registrar"], items=[_form(world).code], method="shred", place="税務課 執務室")
+
+
+def _device_to_erase(world):
+    device = factories.device(world["admin"])
+    request_erasure(world["admin"], device.code, "lease_end")
+    return device
+
+
+def _copy(world):
+    return record_copy(world["bulk"], {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課", "reason": "再送に備えて"})
+
+
+def _contractor_url(world, tail: str) -> str:
+    return f"/api/v1/contractors/{factories.contractor(world['admin']).id}/{tail}"
+
+
+def _register(world, field_path):
+    """The kind of item whose registration reads the field."""
+    due = (today_jst() + timedelta(days=14)).isoformat()
+    bodies = [
+        ("registrar", {"kind": "form", "title": "課税台帳", "business": "car-tax", "sheets": 3,
+                       "contains_my_number": False, "location": "税務課 書庫A-3", "terminal": "税務-端末01"}),
+        ("bulk", {"kind": "medium", "title": "旅券 提供データ", "business": "passport", "media_type": "CD-R",
+                  "record_count": 1200, "recipient": "教育委員会", "encrypted": True, "due_back": due}),
+        ("admin", {"kind": "device", "title": "業務端末", "device_type": "業務端末", "asset_tag": "ASSET-G1",
+                   "model": "FMV-D7000", "serial": "SN-G1", "lessor": "九州リース株式会社",
+                   "lease_contract": "L-2021-0042", "lease_start": "2021-04-01", "lease_end": "2027-03-31",
+                   "location": "市町課 執務室",
+                   "storage": [{"media_type": "SSD", "make": "Samsung", "model": "PM9A1", "serial": "S-G1"}]}),
+    ]
+    for login, body in bodies:
+        if field_path[0] in body:
+            return Call(login, "/api/v1/items", body)
+    pytest.fail(f"POST /api/v1/items: no kind of item in _register reads {field_path[0]!r}; add it there")
+
+
+RECIPES = {
+    ("post", "/api/v1/items"): _register,
+    ("post", "/api/v1/items/{code}/transfers"): lambda world, _: Call(
+        "registrar", f"/api/v1/items/{_form(world).code}/transfers", {"to": "registrar2", "note": "書庫移転のため"}),
+    ("post", "/api/v1/transfers/{transfer_id}/accept"): lambda world, _: Call(
+        "registrar2", f"/api/v1/transfers/{_pending(world).id}/accept", {"location": "旅券課 書庫"}),
+    ("post", "/api/v1/transfers/{transfer_id}/reject"): lambda world, _: Call(
+        "registrar2", f"/api/v1/transfers/{_pending(world).id}/reject", {"reason": "担当外のため"}),
+    ("post", "/api/v1/transfers/{transfer_id}/cancel"): lambda world, _: Call(
+        "registrar", f"/api/v1/transfers/{_pending(world).id}/cancel", {"reason": "宛先誤り"}),
+    ("post", "/api/v1/items/{code}/provide"): lambda world, _: Call(
+        "bulk", f"/api/v1/items/{factories.medium(world['bulk']).code}/provide", {"recipient": "教育委員会"}),
+    ("post", "/api/v1/destructions"): lambda world, _: Call(
+        "registrar", "/api/v1/destructions",
+        {"items": [_form(world).code], "method": "shred", "din_level": "P-4", "place": "税務課 執務室"}),
+    ("post", "/api/v1/destructions/{batch_id}/cancel"): lambda world, _: Call(
+        "registrar", f"/api/v1/destructions/{_batch(world).id}/cancel", {"reason": "対象の誤り"}),
+    ("post", "/api/v1/items/{code}/erasure-request"): lambda world, _: Call(
+        "admin", f"/api/v1/items/{factories.device(world['admin']).code}/erasure-request",
+        {"reason": "lease_end", "note": "リース満了"}),
+    ("post", "/api/v1/items/{code}/erasure-certificates"): lambda world, _: Call(
+        "bulk", f"/api/v1/items/{_device_to_erase(world).code}/erasure-certificates", certificate_data(),
+        {"file": pdf_bytes}),
+    ("post", "/api/v1/erasure-certificates/{cert_id}/reject"): lambda world, _: Call(
+        "security", "/api/v1/erasure-certificates/{}/reject".format(submit_certificate(
+            world["bulk"], _device_to_erase(world).code, certificate_data(), io.BytesIO(pdf_bytes()),
+            "erasure.pdf").id), {"reason": "検証結果の記載漏れ"}),
+    ("post", "/api/v1/contractors"): lambda world, _: Call("admin", "/api/v1/contractors", {
+        "name": "肥後データ消去株式会社", "services": ["erasure"],
+        "contract": {"number": "K-2026-01", "start": "2026-04-01", "end": "2027-03-31", "clauses": ["pledge"]}}),
+    ("post", "/api/v1/contractors/{contractor_id}/contracts"): lambda world, _: Call(
+        "admin", _contractor_url(world, "contracts"),
+        {"number": "K-2027-01", "start": "2027-04-01", "end": "2028-03-31", "clauses": "confidentiality,pledge"}),
+    ("post", "/api/v1/contractors/{contractor_id}/pledges"): lambda world, _: Call(
+        "admin", _contractor_url(world, "pledges"),
+        {"received_on": "2001-05-01", "fiscal_year": "2001", "signatories": "消去 作業員"}),
+    ("post", "/api/v1/contractors/{contractor_id}/subcontractors"): lambda world, _: Call(
+        "admin", _contractor_url(world, "subcontractors"),
+        {"name": "再委託 株式会社", "services": ["erasure"], "approved_on": "2026-04-01", "note": "事前承認"}),
+    ("post", "/api/v1/contractors/{contractor_id}/inspections"): lambda world, _: Call(
+        "admin", _contractor_url(world, "inspections"),
+        {"on": "2026-04-01", "by": "監査 正", "observed": "保管庫", "findings": "なし", "follow_up": "なし"}),
+    ("post", "/api/v1/my-number-copies"): lambda world, _: Call(
+        "bulk", "/api/v1/my-number-copies", {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課",
+                                             "reason": "再送に備えて"}),
+    ("post", "/api/v1/my-number-copies/{copy_id}/reveal"): lambda world, _: Call(
+        "security", f"/api/v1/my-number-copies/{_copy(world).id}/reveal", {"reason": "再送のため"}),
+    ("post", "/api/v1/my-number-copies/{copy_id}/purge"): lambda world, _: Call(
+        "bulk", f"/api/v1/my-number-copies/{_copy(world).id}/purge", {"reason": "提供済みのため"}),
+}
+
+
+def _set(body: dict, path: tuple, value) -> dict:
+    """A copy of the body with the value at path (objects and lists created as needed)."""
+    import copy
+
+    body = copy.deepcopy(body)
+    target = body
+    for key, following in zip(path, path[1:]):
+        if isinstance(target, list):
+            while len(target) <= key:
+                target.append({})
+            target = target[key]
+        else:
+            target = target.setdefault(key, [] if isinstance(following, int) else {})
+    if isinstance(target, list):
+        target.append(value)
+    else:
+        target[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("method,path,multipart,field_path", API_FIELDS,
+                         ids=[f"{m} {p} {'.'.join(map(str, f))}" for m, p, _, f in API_FIELDS])
+@PER_FIELD
+@given(text=numbers_in_text)
+def test_every_free_text_field_of_the_api_refuses_a_my_number(client, api, world, prepared, method, path,
+                                                              multipart, field_path, text):
+    if not prepared:
+        served = client.get("/api/v1/openapi.json").get_json()
+        schema = next(iter(served["paths"][path][method]["requestBody"]["content"].values()))["schema"]
+        assert field_path in set(free_text_paths(schema))
+        recipe = RECIPES.get((method, path))
+        if recipe is None:
+            pytest.fail(f"{method.upper()} {path} has the free-text field {'.'.join(map(str, field_path))} "
+                        "but RECIPES has no otherwise valid request for it: add one")
+        call = recipe(world, field_path)
+        prepared.update(call=call, client=api(call.login))
+    call, caller = prepared["call"], prepared["client"]
+    db.session.rollback()
+    before = head()
+    response = _post(caller, call, _set(call.body, field_path, text), multipart)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    assert error["code"] == "my_number_in_text" and MESSAGE in error["message"]
+    _unchanged_and_nothing_stored(before)
+
+
+def _post(caller, call: Call, body: dict, multipart: bool):
+    if not multipart:
+        return caller.post(call.url, json=body)
+    files = {name: (io.BytesIO(make()), "upload.pdf") for name, make in call.files.items()}
+    return caller.post(call.url, data={**body, **files}, content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("method,path", sorted({(m, p) for m, p, _, _ in API_FIELDS}))
+def test_each_api_recipe_is_valid_as_it_is(api, world, method, path):
+    """So that a refusal above is the number's, not that of a recipe gone stale."""
+    if (method, path) not in RECIPES:
+        pytest.fail(f"add {method.upper()} {path} to RECIPES")
+    tried = set()
+    for _, _, multipart, field_path in [f for f in API_FIELDS if f[:2] == (method, path)]:
+        call = RECIPES[(method, path)](world, field_path)
+        if (call.login, call.url) in tried:
+            continue
+        tried.add((call.login, call.url))
+        db.session.rollback()
+        before = head()
+        response = _post(api(call.login), call, call.body, multipart)
+        assert response.status_code < 300, response.get_data(as_text=True)[:300]
+        db.session.rollback()
+        assert head() != before
+
+
+@pytest.fixture
+def prepared():
+    """What the first example of a test set up, kept for the others (a refusal changes nothing)."""
+    return {}
+
+
+def test_every_endpoint_with_free_text_has_a_recipe():
+    """One list of what RECIPES lacks (each field's own test fails too)."""
+    missing = {(m, p) for m, p, _, _ in api_fields(_openapi.document())} - RECIPES.keys()
+    assert not missing, f"add to RECIPES: {sorted(missing)}"
+
+
+# ------------------------------------------------------------------------ the pages' forms
+
+def form_classes():
+    """Every Flask-WTF form of lifecycle/*/forms.py (the private bases only through their subclasses)."""
+    for package in pkgutil.iter_modules(lifecycle.__path__):
+        if not package.ispkg or importlib.util.find_spec(f"lifecycle.{package.name}.forms") is None:
+            continue
+        module = importlib.import_module(f"lifecycle.{package.name}.forms")
+        for name, cls in sorted(vars(module).items()):
+            if (isinstance(cls, type) and issubclass(cls, FlaskForm) and cls.__module__ == module.__name__
+                    and not name.startswith("_")):
+                yield cls
+
+
+def text_fields(cls):
+    for name in dir(cls):
+        unbound = getattr(cls, name)
+        if (isinstance(unbound, UnboundField) and issubclass(unbound.field_class, StringField)
+                and not issubclass(unbound.field_class, PasswordField)):
+            yield name
+
+
+#: Text inputs that hold a number, a date or a time (the services parse them, and refuse anything
+#: else): a 個人番号 typed there is refused too, with their own message.
+TYPED = {("FormItemForm", "sheets"), ("FormItemForm", "output_at"), ("MediumItemForm", "record_count"),
+         ("MediumItemForm", "due_back"), ("DeviceItemForm", "lease_start"), ("DeviceItemForm", "lease_end"),
+         ("ProvideForm", "due_back"), ("CopyForm", "retain_minutes")}
+#: The 個人番号 copy's own field.
+NUMBER_FORM_FIELDS = {("CopyForm", "my_number")}
+FORM_FIELDS = [(cls, name) for cls in form_classes() for name in text_fields(cls)
+               if (cls.__name__, name) not in NUMBER_FORM_FIELDS]
+
+
+def _item_page(kind: str, login: str, data: dict):
+    return lambda world: Call(login, f"/items/new?kind={kind}", data)
+
+
+FORM_RECIPES = {
+    "FormItemForm": _item_page("form", "registrar", {
+        "title": "課税台帳", "business": "car-tax", "sheets": "3", "location": "税務課 書庫A-3",
+        "terminal": "税務-端末01", "output_at": ""}),
+    "MediumItemForm": _item_page("medium", "bulk", {
+        "title": "旅券 提供データ", "business": "passport", "media_type": "CD-R", "record_count": "1200",
+        "recipient": "教育委員会", "encrypted": "y", "due_back": (today_jst() + timedelta(days=14)).isoformat(),
+        "location": ""}),
+    "DeviceItemForm": _item_page("device", "admin", {
+        "title": "業務端末", "device_type": "業務端末", "asset_tag": "ASSET-H1", "model": "FMV-D7000",
+        "serial": "SN-H1", "lessor": "九州リース株式会社", "lease_contract": "L-2021-0042",
+        "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": "y"}),
+    "LoginForm": lambda world: Call("", "/login", {"login": "registrar", "password": DEMO_PASSWORD + "x"}),
+    "DepartmentForm": lambda world: Call("admin", "/admin/departments", {"code": "kikaku", "name": "企画課"}),
+    "BusinessForm": lambda world: Call("admin", "/admin/businesses", {
+        "code": "jumin", "name": "住民基本台帳事務", "basis": "住基法別表第5"}),
+    "UserForm": lambda world: Call("admin", "/admin/users", {
+        "login": "newcomer", "name": "新任 三郎", "department": "zeimu", "roles": ["registrar"],
+        "trained_on": "2026-04-10", "password": "correct horse battery"}),
+    "TransferForm": lambda world: Call(
+        "registrar", f"/custody/items/{_form(world).code}/transfer", {"to": "registrar2", "note": "書庫移転"}),
+    "AcceptForm": lambda world: Call(
+        "registrar2", f"/custody/transfers/{_pending(world).id}/accept", {"location": "旅券課 書庫"}),
+    "ReasonForm": lambda world: Call(
+        "registrar2", f"/custody/transfers/{_pending(world).id}/reject", {"reason": "担当外のため"}),
+    "ProvideForm": lambda world: Call(
+        "bulk", f"/custody/items/{factories.medium(world['bulk']).code}/provide",
+        {"recipient": "教育委員会", "due_back": ""}),
+    "CopyForm": lambda world: Call("bulk", "/my-number-copies", {
+        "my_number": A_NUMBER, "provided_to": "〇〇市 市民課", "retain_minutes": "", "reason": "再送に備えて"}),
+    "RevealForm": lambda world: Call("security", f"/my-number-copies/{_copy(world).id}/reveal",
+                                     {"reason": "再送のため"}),
+    "PurgeForm": lambda world: Call("bulk", f"/my-number-copies/{_copy(world).id}/purge",
+                                    {"reason": "提供済みのため"}),
+}
+
+
+@pytest.mark.parametrize("form_class,field_name", FORM_FIELDS,
+                         ids=[f"{cls.__name__}.{name}" for cls, name in FORM_FIELDS])
+@PER_FIELD
+@given(text=numbers_in_text)
+def test_every_text_field_of_every_form_refuses_a_my_number(client, login, world, prepared, form_class,
+                                                            field_name, text):
+    name = form_class.__name__
+    if not prepared:
+        recipe = FORM_RECIPES.get(name)
+        if recipe is None:
+            pytest.fail(f"{name} has the text field {field_name!r} but FORM_RECIPES has no page and "
+                        "otherwise valid input for it: add one")
+        call = recipe(world)
+        if call.login:
+            login(call.login)
+        prepared.update(call=call)
+    call = prepared["call"]
+    db.session.rollback()
+    before = head()
+    response = client.post(call.url, data={**call.body, field_name: text}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    if name == "LoginForm":  # nothing is refused, the sign-in fails; the audit log records that
+        assert "ログアウト" not in page
+        db.session.rollback()
+        assert [str(hit) for hit in find_stored_numbers()] == []
+        return
+    assert response.status_code in (200, 422), page[:300]
+    if (name, field_name) not in TYPED:
+        assert MESSAGE in page
+    _unchanged_and_nothing_stored(before)
+
+
+@pytest.mark.parametrize("name", sorted({cls.__name__ for cls, _ in FORM_FIELDS}))
+def test_each_form_recipe_is_valid_as_it_is(client, login, world, name):
+    if name not in FORM_RECIPES:
+        pytest.fail(f"add {name} to FORM_RECIPES")
+    call = FORM_RECIPES[name](world)
+    if call.login:
+        login(call.login)
+    db.session.rollback()
+    before = head()
+    response = client.post(call.url, data=call.body, follow_redirects=True)
+    assert response.status_code == (401 if name == "LoginForm" else 200)  # its recipe's password is wrong
+    db.session.rollback()
+    assert head() != before  # the step was recorded (a wrong password too, for LoginForm)
+
+
+# ------------------------------------------------------------------------ text that is no field
+
+def test_the_name_of_an_uploaded_file_is_free_text_too(api, world):
+    device, bulk = _device_to_erase(world), api("bulk")
+    db.session.rollback()
+    before = head()
+    response = bulk.post(f"/api/v1/items/{device.code}/erasure-certificates", data={
+        **certificate_data(), "file": (io.BytesIO(pdf_bytes()), f"証明書_{A_NUMBER}.pdf")},
+        content_type="multipart/form-data")
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "my_number_in_text"
+    _unchanged_and_nothing_stored(before)
+
+
+def test_a_number_scanned_instead_of_a_label_is_not_kept(api, world):
+    response = api("registrar").get(f"/api/v1/scan/F-2026-000001.{A_NUMBER}")
+    assert response.status_code == 404 and response.get_json()["genuine"] is False
+    db.session.rollback()
+    assert [str(hit) for hit in find_stored_numbers()] == []
+
+
+def test_a_number_typed_as_a_login_is_not_kept(client, world):
+    assert client.post("/login", data={"login": A_NUMBER, "password": "x"}).status_code == 401
+    db.session.rollback()
+    assert [str(hit) for hit in find_stored_numbers()] == []
