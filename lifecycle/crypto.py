@@ -8,6 +8,8 @@
 - document_signing/: signs report PDFs (PAdES). key.pem, cert.pem and chain.pem (the issuing CA
   certificates). Created with a self-issued CA on first start; `lifecycle keys
   install-signing-cert` replaces it with a certificate issued by the prefecture's CA.
+- secrets.key: encrypts secrets kept in the database (the SMTP password), so a copy of the
+  database alone does not reveal them.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-KEY_FILES = ("secret_key", "label_hmac.key", "kek.key")
+KEY_FILES = ("secret_key", "label_hmac.key", "kek.key", "secrets.key")
 LABEL_TAG_CHARS = 16  # 96 bits of HMAC: forging one by chance is out of reach
 
 
@@ -154,6 +156,23 @@ def rotate_kek(instance_path) -> None:
     if not previous.exists():  # an unfinished rotation keeps its previous key
         _replace_secret(previous, (folder / "kek.key").read_bytes())
     _replace_secret(folder / "kek.key", secrets.token_hex(32).encode())
+
+
+def encrypt_secret(instance_path, plaintext: str, purpose: str) -> bytes:
+    """AES-256-GCM under secrets.key; `purpose` is bound as associated data, so a ciphertext kept
+    for one setting cannot be moved into another. Stored as nonce + ciphertext."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(read_key(instance_path, "secrets.key")).encrypt(nonce, plaintext.encode(), purpose.encode())
+    return nonce + sealed
+
+
+def decrypt_secret(instance_path, blob: bytes, purpose: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(read_key(instance_path, "secrets.key")).decrypt(bytes(blob[:12]), bytes(blob[12:]),
+                                                                   purpose.encode()).decode()
 
 
 def finish_kek_rotation(instance_path) -> None:

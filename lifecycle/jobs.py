@@ -23,3 +23,13 @@ JOBS: dict[str, Job] = {}
 def register_job(name: str, label: str, func: Callable[[], int | None],
                  interval: Callable[[dict], int]) -> None:
     JOBS[name] = Job(name, label, func, interval)
+
+
+#: Called with each failed run (a scheduler_models.JobRun) inside the transaction that records
+#: it, so what a failure causes (an urgent mail) is written with the record of the failure.
+FAILURE_LISTENERS: list[Callable] = []
+
+
+def on_job_failure(listener: Callable) -> None:
+    if listener not in FAILURE_LISTENERS:
+        FAILURE_LISTENERS.append(listener)

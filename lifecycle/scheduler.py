@@ -20,7 +20,7 @@ from .audit.services import record_event
 from .actors import SCHEDULER as ACTOR
 from .clock import utcnow
 from .extensions import db
-from .jobs import JOBS
+from .jobs import FAILURE_LISTENERS, JOBS
 from .scheduler_models import JobRun, SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,20 @@ def run_job(name: str, *, triggered_by: str = ACTOR.login) -> JobRun:
                      processed=processed, triggered_by=triggered_by, message=message)
         session.add(run)
         session.flush()
+        if status == "failed":
+            _tell_failure(session, run)
     return run
+
+
+def _tell_failure(session, run: JobRun) -> None:
+    """Each listener in a savepoint: one that fails must not cost the record of the run."""
+    for listener in FAILURE_LISTENERS:
+        try:
+            with session.begin_nested():
+                listener(run)
+        except Exception as exc:
+            log.error("job failure listener %s failed: %s", getattr(listener, "__name__", listener),
+                      type(exc).__name__, exc_info=exc)
 
 
 def last_runs(name: str, limit: int = 20) -> list[JobRun]:

@@ -436,6 +436,15 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.BACKUP_TAKEN: _keys("file", "audit_seq", "files"),
     EventType.KEYS_ROTATED: _keys("label", "kek", "data_keys"),
     EventType.SYSTEM_INITIALISED: _keys("revision"),
+    EventType.MAIL_SETTINGS_UPDATED: _keys(
+        host=Key("メールサーバー"), port=Key("ポート番号"), starttls=Key("STARTTLS による暗号化", _yes_no),
+        username=Key("ログイン名"), sender=Key("送信者アドレス"), enabled=Key("メール送信", _yes_no),
+        password_changed=Key("パスワードの変更", _yes_no)),
+    EventType.MAIL_TEST_SENT: _keys(to=Key("宛先"), ok=Key("結果", lambda value, _n: "送信できた" if value else "失敗"),
+                                    error=Key("エラー")),
+    EventType.MAIL_PREFERENCE_SET: _keys(urgent=Key("至急のメール", lambda value, _n: "受け取る" if value else
+                                                    "受け取らない（まとめメールのみ）")),
+    EventType.USER_EMAIL_SET: _keys(email=Key("メールアドレス")),
 }
 
 
@@ -479,7 +488,7 @@ def undeclared_keys(type_: str, data: dict) -> set[str]:
 
 _ITEM_CODE = re.compile(r"^[FMD]-\d{4}-\d{6}$")
 
-SUBJECT_WORDS = {"system": "システム", "scheduler": "スケジューラ", "audit": "監査ログ",
+SUBJECT_WORDS = {"mail": "メール送信の設定", "system": "システム", "scheduler": "スケジューラ", "audit": "監査ログ",
                  "mynumber:batch": "個人番号の一時保存（期限到来分の一括消去）", "user:?": "利用者（不明）"}
 
 

@@ -72,6 +72,11 @@ class EventType(StrEnum):
     BACKUP_TAKEN = "system:backup_taken"
     KEYS_ROTATED = "system:keys_rotated"
     SYSTEM_INITIALISED = "system:initialised"
+    # notification mail
+    MAIL_SETTINGS_UPDATED = "mail:settings_updated"
+    MAIL_TEST_SENT = "mail:test_sent"
+    MAIL_PREFERENCE_SET = "mail:preference_set"
+    USER_EMAIL_SET = "user:email_set"
 
 
 EVENT_LABELS = {
@@ -137,6 +142,10 @@ EVENT_LABELS = {
     EventType.BACKUP_TAKEN: "バックアップ",
     EventType.KEYS_ROTATED: "鍵の更新",
     EventType.SYSTEM_INITIALISED: "初期化",
+    EventType.MAIL_SETTINGS_UPDATED: "メール送信の設定変更",
+    EventType.MAIL_TEST_SENT: "メールのテスト送信",
+    EventType.MAIL_PREFERENCE_SET: "メールの受け取り方の変更",
+    EventType.USER_EMAIL_SET: "メールアドレスの登録",
 }
 
 

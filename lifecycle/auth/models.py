@@ -43,6 +43,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     #: 研修受講日: without it the user holds no effective role.
     trained_on: Mapped[date | None] = mapped_column(Date)
+    #: Where notification mails go (set by an admin); none: no mail, the in-app inbox only.
+    email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)

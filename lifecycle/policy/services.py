@@ -59,6 +59,10 @@ POLICIES = {p.key: p for p in (
     Policy("contractor.contract_warning_days", "委託契約の満了の事前通知（満了日の何日前から例外に挙げるか）", 60, 1, 365,
            unit="日"),
     Policy("contractor.inspection_interval_days", "委託先の実地確認の間隔（これを超えると例外）", 365, 1, 1095, unit="日"),
+    Policy("training.valid_days", "研修の有効期間（受講日から。満了の30日前から「やること」に表示）", 365, 31, 3650,
+           unit="日"),
+    Policy("notification.digest_hour", "毎日のまとめメールの送信時刻（日本時間、この時刻以降の最初の処理で送信）", 8, 0,
+           23, unit="時"),
 )}
 
 

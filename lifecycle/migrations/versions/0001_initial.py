@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 04:54:59.458833
+Create Date: 2026-12-04 05:47:52.908233
 """
 from alembic import op
 import sqlalchemy as sa
@@ -101,6 +101,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_job_runs_job'), ['job'], unique=False)
         batch_op.create_index(batch_op.f('ix_job_runs_started_at'), ['started_at'], unique=False)
 
+    op.create_table('mail_settings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('port', sa.Integer(), nullable=False),
+    sa.Column('starttls', sa.Boolean(), nullable=False),
+    sa.Column('username', sa.String(length=255), nullable=True),
+    sa.Column('password_sealed', sa.LargeBinary(), nullable=True),
+    sa.Column('sender', sa.String(length=254), nullable=False),
+    sa.Column('last_digest_on', sa.Date(), nullable=True),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_settings'))
+    )
     op.create_table('my_number_deletions',
     sa.Column('copy_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
@@ -162,6 +176,7 @@ def upgrade() -> None:
     sa.Column('department_id', sa.Integer(), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('trained_on', sa.Date(), nullable=True),
+    sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
@@ -244,6 +259,38 @@ def upgrade() -> None:
         batch_op.create_index('ix_items_kind_status_retention', ['kind', 'status', 'retention_until'], unique=False)
         batch_op.create_index('ix_items_kind_title_location', ['kind', 'title', 'location', 'department_id', 'created_at'], unique=False)
 
+    op.create_table('mail_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=160), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('to_address', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('delivery', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('lease_id', sa.String(length=32), nullable=True),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('last_attempt_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mail_outbox_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_outbox')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_mail_outbox_dedupe_key'))
+    )
+    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_mail_outbox_delivery_next', ['delivery', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_mail_outbox_user_id'), ['user_id'], unique=False)
+
+    op.create_table('mail_preferences',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_mail_preferences_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_mail_preferences'))
+    )
     op.create_table('my_number_copies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
@@ -515,6 +562,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_my_number_copies_purge_after')
 
     op.drop_table('my_number_copies')
+    op.drop_table('mail_preferences')
+    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mail_outbox_user_id'))
+        batch_op.drop_index('ix_mail_outbox_delivery_next')
+
+    op.drop_table('mail_outbox')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index('ix_items_kind_title_location')
         batch_op.drop_index('ix_items_kind_status_retention')
@@ -544,6 +597,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_my_number_deletions_purged_at'))
 
     op.drop_table('my_number_deletions')
+    op.drop_table('mail_settings')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_runs_started_at'))
         batch_op.drop_index(batch_op.f('ix_job_runs_job'))

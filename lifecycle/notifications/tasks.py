@@ -1,0 +1,156 @@
+"""What waits for a person, computed from the ledger as it is now: nothing is stored, so a task
+disappears the moment the thing is done, by whoever did it.
+
+Each kind has a provider, registered like the item sections of panels.py: a domain that adds
+something to wait for (findings, stocktakes, terminal uses) registers its own provider from its
+init_app. Summaries name codes and numbers, never item titles: a hand-off or a batch may carry
+another department's item, and the same text goes into mails.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Iterable
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..auth.models import User
+from ..clock import today_jst
+from ..extensions import db
+from ..roles import Role
+from ..wareki import wareki_date, wareki_datetime
+
+log = logging.getLogger(__name__)
+
+#: Every kind of task API.md names, in the order the inbox lists them.
+KINDS = ("transfer_to_accept", "batch_to_witness", "certificate_to_accept", "finding_to_answer",
+         "finding_to_confirm", "stocktake_due", "terminal_use_to_approve", "training_expiring",
+         "purge_failed")
+
+#: Days before the end of the training period from which training_expiring shows.
+TRAINING_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    summary: str  #: Japanese, one line; no item titles, no 個人番号
+    url: str  #: a path on this site where the person acts
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "summary": self.summary, "url": self.url}
+
+
+Provider = Callable[[User], Iterable[Task]]
+PROVIDERS: dict[str, Provider] = {}
+
+
+def register_task_provider(kind: str, provide: Provider) -> None:
+    """A domain adds a kind of task: `provide(user)` yields that user's tasks of this kind."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown task kind {kind!r}: add it to KINDS and API.md first")
+    PROVIDERS[kind] = provide
+
+
+def tasks_for(user) -> list[Task]:
+    """What waits for this person now, in the order of KINDS; nothing for an inactive account."""
+    if not isinstance(user, User) or not user.active:
+        return []
+    tasks: list[Task] = []
+    for kind in KINDS:
+        provide = PROVIDERS.get(kind)
+        if provide is not None:
+            tasks.extend(provide(user))
+    return tasks
+
+
+def path(endpoint: str, **values) -> str:
+    """A site path for an endpoint, also outside a request (jobs build the same tasks)."""
+    return current_app.url_map.bind("localhost").build(endpoint, values)
+
+
+# --- the kinds whose domains exist ------------------------------------------------------------
+
+def transfers_to_accept(user: User) -> Iterable[Task]:
+    from ..custody.services import CUSTODY_ROLES, incoming_transfers
+
+    if not user.has_role(*CUSTODY_ROLES):
+        return
+    for transfer in incoming_transfers(user):
+        yield Task("transfer_to_accept",
+                   f"引継ぎ 第{transfer.id}号（管理番号 {transfer.item.code}）の受領を待っています"
+                   f"（引継ぎ元: {transfer.giver.name}（{transfer.giver_department.name}）、"
+                   f"{wareki_datetime(transfer.requested_at)}）。",
+                   path("custody.inbox"))
+
+
+def batches_to_witness(user: User) -> Iterable[Task]:
+    from ..destruction.models import DestructionBatch
+    from ..states import State
+
+    if not user.has_role(Role.SECURITY_MANAGER):
+        return
+    batches = db.session.scalars(select(DestructionBatch).where(
+        DestructionBatch.status == State.AWAITING_WITNESS.value,
+        DestructionBatch.created_by_id.is_distinct_from(user.id)).order_by(DestructionBatch.id).limit(200))
+    for batch in batches:
+        planned = f"、予定日 {wareki_date(batch.planned_on)}" if batch.planned_on else ""
+        yield Task("batch_to_witness", f"廃棄 {batch.code} の立会いを待っています（{len(batch.items)}件{planned}）。",
+                   path("destruction.batch", batch_id=batch.id))
+
+
+def certificates_to_accept(user: User) -> Iterable[Task]:
+    from ..devices.models import ErasureCertificate
+    from ..states import State
+
+    if not user.has_role(Role.SECURITY_MANAGER):
+        return
+    certificates = db.session.scalars(select(ErasureCertificate).where(
+        ErasureCertificate.status == State.SUBMITTED.value,
+        ErasureCertificate.uploaded_by_id.is_distinct_from(user.id)).order_by(ErasureCertificate.id).limit(200))
+    for cert in certificates:
+        yield Task("certificate_to_accept",
+                   f"機器 {cert.item.code} の消去証明書 No.{cert.id}（証明書番号 {cert.certificate_no}）の確認を待っています。",
+                   path("devices.device", code=cert.item.code))
+
+
+def purge_failed(user: User) -> Iterable[Task]:
+    """The last run of the 個人番号 purge failed: what purge_health calls "failed", read as the one
+    row it depends on, since the header asks this on every page of admins and auditors."""
+    from ..mynumber.services import JOB
+    from ..scheduler_models import JobRun
+
+    if not user.has_role(Role.ADMIN, Role.AUDITOR):
+        return
+    last = db.session.execute(select(JobRun.id, JobRun.status, JobRun.started_at).where(JobRun.job == JOB)
+                              .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).first()
+    if last is not None and last.status == "failed":
+        yield Task("purge_failed",
+                   f"個人番号の自動消去が失敗しました（{wareki_datetime(last.started_at)}）。実行状況を確認してください。",
+                   path("mynumber.purge_runs"))
+
+
+def training_expiring(user: User) -> Iterable[Task]:
+    """The person's own 研修受講日 is older than the policy's period minus TRAINING_WARNING_DAYS."""
+    from ..policy import services as policy
+
+    if user.trained_on is None:
+        return
+    valid_days = int(policy.get("training.valid_days"))
+    expires = user.trained_on + timedelta(days=valid_days)
+    if today_jst() >= expires - timedelta(days=TRAINING_WARNING_DAYS):
+        when = "が過ぎています" if today_jst() >= expires else "が近づいています"
+        yield Task("training_expiring",
+                   f"研修の有効期限（{wareki_date(expires)}、受講日 {wareki_date(user.trained_on)} から{valid_days}日）"
+                   f"{when}。研修を受講し、システム管理者に受講日の記録を依頼してください。",
+                   path("notifications.inbox"))
+
+
+def register_builtin() -> None:
+    register_task_provider("transfer_to_accept", transfers_to_accept)
+    register_task_provider("batch_to_witness", batches_to_witness)
+    register_task_provider("certificate_to_accept", certificates_to_accept)
+    register_task_provider("purge_failed", purge_failed)
+    register_task_provider("training_expiring", training_expiring)
