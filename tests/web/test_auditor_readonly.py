@@ -38,6 +38,8 @@ AUDITOR_ACTIONS = {
     ("POST", "/audit/verify"): ({"audit:verified"}, set()),
     ("POST", "/audit/checkpoints"): ({"audit:checkpoint_signed"}, {"audit_checkpoints"}),
     ("POST", "/api/v1/audit/checkpoints"): ({"audit:checkpoint_signed"}, {"audit_checkpoints"}),
+    # How an auditor receives mail about his own tasks is his own setting, not the ledger's.
+    ("POST", "/inbox/settings"): ({"mail:preference_set"}, {"mail_preferences"}),
 }
 
 #: Tables the refusals themselves write to.
