@@ -1,7 +1,7 @@
 """Demo master data and users (SPEC.md "Demo data"), for a first look at the product."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from .auth import services as auth
 from .actors import DEMO as ACTOR
@@ -45,11 +45,13 @@ TRAINED_ON = date(2026, 4, 10)
 
 ALL_CLAUSES = ["confidentiality", "no_subcontracting", "onsite_inspection", "incident_report",
                "erasure_proof", "pledge"]
-#: name, services, (contract number, start, end); 再委託: 原則禁止, so none is approved.
+#: name, services, (contract number, start); 再委託: 原則禁止, so none is approved. Each contract
+#: runs to the end of the 年度 after next, and this 年度's 誓約書 and a recent 実地確認 are on
+#: file, so the demo is in order on whatever day it is loaded.
 CONTRACTORS = (
-    ("九州リース株式会社", ["leasing"], ("L-2021-0042", date(2021, 4, 1), date(2027, 3, 31))),
-    ("九州データ消去株式会社", ["erasure", "transport"], ("保守-2024-003", date(2024, 4, 1), date(2029, 3, 31))),
-    ("肥後紙業リサイクル株式会社", ["pulping", "transport"], ("溶解-2025-011", date(2025, 4, 1), date(2028, 3, 31))),
+    ("九州リース株式会社", ["leasing"], ("L-2021-0042", date(2021, 4, 1))),
+    ("九州データ消去株式会社", ["erasure", "transport"], ("保守-2024-003", date(2024, 4, 1))),
+    ("肥後紙業リサイクル株式会社", ["pulping", "transport"], ("溶解-2025-011", date(2025, 4, 1))),
 )
 
 
@@ -75,20 +77,25 @@ def load_demo() -> list[tuple[str, str]]:
 def _load_contractors() -> None:
     """The lessor, the maintenance (erasure) vendor and a pulping contractor, with this year's
     誓約書 and a 実地確認 each."""
+    from .clock import today_jst
     from .contractors import services as contractors
 
+    today = today_jst()
+    year = contractors.fiscal_year(today)
+    end = date(year + 2, 3, 31)
     existing = {c.name for c in contractors.list_contractors()}
-    for name, services, (number, start, end) in CONTRACTORS:
+    for name, services, (number, start) in CONTRACTORS:
         if name in existing:
             continue
         contractor = contractors.register_contractor(ACTOR, {
             "name": name, "services": services,
             "contract": {"number": number, "start": start.isoformat(), "end": end.isoformat(),
                          "clauses": ALL_CLAUSES}})
-        contractors.record_pledge(ACTOR, contractor.id, {"received_on": "2026-04-15", "fiscal_year": 2026,
-                                                          "signatories": "従事者 4名"})
+        contractors.record_pledge(ACTOR, contractor.id, {"received_on": date(year, 4, 1).isoformat(),
+                                                          "fiscal_year": year, "signatories": "従事者 4名"})
         contractors.record_inspection(ACTOR, contractor.id, {
-            "on": "2026-06-10", "by": "安全 管理子（市町課）", "observed": "作業場所の入退室管理と媒体の保管状況",
+            "on": max(date(year, 4, 1), today - timedelta(days=30)).isoformat(), "by": "安全 管理子（市町課）",
+            "observed": "作業場所の入退室管理と媒体の保管状況",
             "findings": "なし"})
 
 

@@ -291,3 +291,31 @@ def lessor_for_return(item, contractor_id) -> object:
 
 def loads(value: str | None) -> list[str]:
     return json.loads(value) if value else []
+
+
+@dataclass(frozen=True)
+class WeakErasure:
+    item: Item
+    department: str
+    detail: str  #: Japanese, for the exceptions report
+
+
+def list_weak_erasures() -> list[WeakErasure]:
+    """Devices certified or returned to the lessor on certificates weaker than the minimum their
+    data asks for now: accepted before the rule existed, or under an older policy (例外一覧)."""
+    from .. import states
+
+    rows = []
+    done = (State.ERASURE_CERTIFIED.value, State.RETURNED_TO_LESSOR.value)
+    for item in db.session.scalars(select(Item).where(Item.kind == states.Kind.DEVICE, Item.status.in_(done))
+                                   .order_by(Item.code)):
+        levels = list(db.session.scalars(select(ErasureCertificate.method).where(
+            ErasureCertificate.item_id == item.id, ErasureCertificate.status == State.ACCEPTED.value)))
+        if not levels:
+            continue
+        weakest, minimum = min(levels, key=LEVELS.index), minimum_level(item)
+        if LEVELS.index(weakest) < LEVELS.index(minimum):
+            rows.append(WeakErasure(item, item.department.name,
+                                    f"消去証明 {LEVEL_LABELS[weakest]}（この機器の最低基準 {LEVEL_LABELS[minimum]}）、"
+                                    f"状態: {states.label(item.status)}、リース会社: {item.lessor or '—'}"))
+    return rows

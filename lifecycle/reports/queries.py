@@ -26,6 +26,8 @@ from ..auth.models import Department, User
 from ..auth.services import get_department, list_departments, require_role
 from ..clock import iso, jst_day_start_utc, to_jst, today_jst, utcnow
 from ..destruction.services import METHOD_LABELS, list_destruction_exceptions
+from ..contractors.services import list_contractor_exceptions
+from ..devices.evidence import list_weak_erasures
 from ..devices.services import list_device_exceptions
 from ..errors import Forbidden, Invalid
 from ..extensions import db
@@ -498,6 +500,16 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
     owner = next((d for d in departments if d.is_system_owner), None)
     for row in purge_findings(as_of):
         _append(group(owner.name if owner else None), ExceptionCategory.PURGE_FAILED, row, limit)
+
+    # Devices certified or returned on evidence weaker than their data now asks for.
+    for weak in list_weak_erasures():
+        _append(group(weak.department), ExceptionCategory.WEAK_ERASURE,
+                ExceptionRow(ExceptionCategory.WEAK_ERASURE, weak.item.code, weak.item.title, weak.detail), limit)
+
+    # Contractors: the 市町課 holds the contracts.
+    for found in list_contractor_exceptions(as_of):
+        _append(group(owner.name if owner else None), ExceptionCategory.CONTRACTOR,
+                ExceptionRow(ExceptionCategory.CONTRACTOR, "", found.contractor.name, found.detail), limit)
 
     ordered = [groups[d.name] for d in departments if d.name in groups]
     ordered += [g for name, g in groups.items() if name not in {d.name for d in departments}]

@@ -147,6 +147,8 @@ class ExceptionCategory(StrEnum):
     CERTIFICATE_MISSING = "certificate_missing"
     LEASE_ENDED_UNERASED = "lease_ended_unerased"
     PURGE_FAILED = "purge_failed"
+    CONTRACTOR = "contractor"
+    WEAK_ERASURE = "weak_erasure"
 
 
 #: In the order the report lists them.
@@ -157,6 +159,8 @@ CATEGORY_LABELS = {
     ExceptionCategory.CERTIFICATE_MISSING: "証明書未受領",
     ExceptionCategory.LEASE_ENDED_UNERASED: "リース満了後に消去証明のない機器",
     ExceptionCategory.PURGE_FAILED: "自動消去の失敗・未実行",
+    ExceptionCategory.CONTRACTOR: "委託先の契約・条項・誓約書・実地確認",
+    ExceptionCategory.WEAK_ERASURE: "最低レベルに満たない消去証明の機器",
 }
 
 

@@ -187,3 +187,20 @@ def test_pledge_of_last_year_does_not_count_for_this_one(world):
 def test_fiscal_year_runs_april_to_march():
     assert services.fiscal_year(date(2027, 3, 31)) == 2026
     assert services.fiscal_year(date(2027, 4, 1)) == 2027
+
+
+# --- the exceptions report ----------------------------------------------------------------------
+
+def test_contractor_exceptions_reach_the_report_under_the_system_owner(world):
+    from lifecycle.reports import queries
+    from lifecycle.reports.render import ExceptionCategory
+
+    factories.contractor(world["admin"], name="条項不足サービス株式会社", clauses=["confidentiality"])
+    findings = queries.compute_findings(TODAY, limit=None)
+    shicho = next(d for d in findings.departments if d.code == "shicho")
+    rows = shicho.rows_of(ExceptionCategory.CONTRACTOR)
+    details = [r.detail for r in rows if r.title == "条項不足サービス株式会社"]
+    assert any("必要な条項がありません" in d for d in details)
+    assert any("誓約書を受領していません" in d for d in details)
+    assert any("実地確認" in d for d in details)
+    assert not [r for r in rows if r.title != "条項不足サービス株式会社"]  # the demo's are in order

@@ -249,3 +249,14 @@ def test_return_names_the_covered_lessor(world):
     services.return_to_lessor(world["admin"], device.code, other.id)
     assert status_of(device.code) == "returned_to_lessor"
     assert last_event("device:returned_to_lessor")["lessor"] == "引取りリース株式会社"
+
+
+# --- the exceptions report ----------------------------------------------------------------------
+
+def test_device_returned_on_weaker_evidence_stays_an_exception(world):
+    device = certified(world, holds_juki_data=False)  # clear would do: it held no resident data
+    services.return_to_lessor(world["admin"], device.code)
+    assert evidence.list_weak_erasures() == []
+    set_policy(world["admin"], "device.min_sanitization.other", "destroy")
+    (weak,) = evidence.list_weak_erasures()
+    assert weak.item.code == device.code and "最低基準 Destroy" in weak.detail
