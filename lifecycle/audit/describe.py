@@ -283,18 +283,21 @@ def _fixed(table: dict) -> Show:
 class Key:
     label: str
     show: Show = _text
+    #: For a person: the key of the department recorded with him, shown in his parentheses
+    #: (引継ぎ元: 旅券 二郎（旅券センター）) instead of as a line of its own.
+    department_key: str | None = None
 
 
 #: Keys that mean the same in every event that carries them.
 COMMON = {
-    "title": Key("件名"), "holder": Key("保管者", _person), "department": Key("所属", _department),
+    "title": Key("件名"), "holder": Key("保管者", _person, "department"), "department": Key("所属", _department),
     "business": Key("利用事務", _business), "retention_until": Key("保存期限", _day),
     "kind": Key("種別", _kind_label), "note": Key("備考"), "reason": Key("理由"),
     "recipient": Key("提供先"), "recipient_before": Key("変更前の提供先"),
     "due_back": Key("返却予定日", _day), "due_back_before": Key("変更前の返却予定日", _day),
     "returned_on": Key("返却日", _day), "days_late": Key("返却の遅れ", _count("日")),
-    "transfer": Key("引継ぎ", _numbered("第")), "giver": Key("引継ぎ元", _person),
-    "giver_department": Key("引継ぎ元の所属", _department), "receiver": Key("引継ぎ先", _person),
+    "transfer": Key("引継ぎ", _numbered("第")), "giver": Key("引継ぎ元", _person, "giver_department"),
+    "giver_department": Key("引継ぎ元の所属", _department), "receiver": Key("引継ぎ先", _person, "receiver_department"),
     "receiver_department": Key("引継ぎ先の所属", _department), "item": Key("管理番号"),
     "items": Key("管理番号"), "department_before": Key("変更前の所属", _department),
     "department_after": Key("変更後の所属", _department), "location_before": Key("変更前の保管場所"),
@@ -466,13 +469,17 @@ def details_pairs(type_: str, data: dict | str | None, names: Names) -> list[tup
     if "from" in data and "to" in data and keys.get("from") is _MOVE["from"]:
         pairs.append(("状態", f"{states.label(data['from'])} → {states.label(data['to'])}"))
         keys.pop("from"), keys.pop("to")
-    ordered = [k for k in keys if k in data] + [k for k in data if k not in declared]
+    shown_with = {spec.department_key for key, spec in keys.items() if spec.department_key and data.get(key)}
+    ordered = [k for k in keys if k in data and k not in shown_with] + [k for k in data if k not in declared]
     for key in ordered:
         value = data[key]
         if value in (None, "", [], {}):
             continue
         spec = keys.get(key) or Key(key)
-        pairs.append((spec.label, spec.show(value, names)))
+        if spec.department_key:
+            pairs.append((spec.label, names.person_in(str(value), data.get(spec.department_key))))
+        else:
+            pairs.append((spec.label, spec.show(value, names)))
     return pairs
 
 
