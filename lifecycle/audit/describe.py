@@ -215,6 +215,17 @@ def _policy_value(value, _names) -> str:
     return "（既定値）" if value is None else str(value)
 
 
+def _policy_value_of(key: str, value) -> str:
+    """A policy's value as its page shows it: 30日, 3日 (for 4320 minutes), 有効."""
+    from ..policy.services import POLICIES
+    policy = POLICIES.get(key)
+    if policy is None or isinstance(value, bool) or value is None or not isinstance(value, int):
+        return _policy_value(value, None)
+    if policy.unit == "分":
+        return _minutes(value, None)
+    return f"{value}{policy.unit}"
+
+
 def _policy(value, _names) -> str:
     return policy_label(str(value))
 
@@ -453,9 +464,10 @@ DETAILS: dict[EventType, dict[str, Key]] = {
 
 # --- events in words ------------------------------------------------------------------------
 
-def details_pairs(type_: str, data: dict | str | None, names: Names) -> list[tuple[str, str]]:
+def details_pairs(type_: str, data: dict | str | None, names: Names, subject: str | None = None
+                  ) -> list[tuple[str, str]]:
     """(label, value) of an event's details in the order declared; empty values left out.
-    A state change comes first, as 「状態: 保管中 → 引継ぎ中」."""
+    A state change comes first, as 「状態: 保管中 → 引継ぎ中」; a policy's values carry its unit."""
     if isinstance(data, str) or data is None:
         try:
             data = json.loads(data or "{}")
@@ -476,16 +488,18 @@ def details_pairs(type_: str, data: dict | str | None, names: Names) -> list[tup
         if value in (None, "", [], {}):
             continue
         spec = keys.get(key) or Key(key)
-        if spec.department_key:
+        if type_ == EventType.POLICY_UPDATED and key in ("old", "new") and subject:
+            pairs.append((spec.label, _policy_value_of(subject.removeprefix("policy:"), value)))
+        elif spec.department_key:
             pairs.append((spec.label, names.person_in(str(value), data.get(spec.department_key))))
         else:
             pairs.append((spec.label, spec.show(value, names)))
     return pairs
 
 
-def details_text(type_: str, data, names: Names) -> str:
+def details_text(type_: str, data, names: Names, subject: str | None = None) -> str:
     """One line: 「状態: 登録済 → 保管中、件名: …、保管者: 登録 一郎（税務課）」."""
-    return "、".join(f"{label}: {value}" for label, value in details_pairs(type_, data, names))
+    return "、".join(f"{label}: {value}" for label, value in details_pairs(type_, data, names, subject))
 
 
 def undeclared_keys(type_: str, data: dict) -> set[str]:
@@ -595,5 +609,5 @@ def event_rows(events) -> list[EventRow]:
     names = names_for_events(events, datas)
     return [EventRow(seq=e.seq, at=wareki_datetime(e.at), type=e.type, label=event_label(e.type),
                      actor=names.person(e.actor), subject=subject_text(e.subject, names),
-                     details=details_text(e.type, d, names), data=e.data or "", hash=e.hash)
+                     details=details_text(e.type, d, names, e.subject), data=e.data or "", hash=e.hash)
             for e, d in zip(events, datas)]

@@ -125,13 +125,7 @@ def _modules() -> list:
 
 
 def _local_keys(name: str, module: _Module, function: ast.FunctionDef) -> set[str]:
-    """Keys a local dict can hold: its assignments, item assignments and update() calls; or,
-    for a **kwargs parameter, what the module's callers of the function pass."""
-    if function.args.kwarg is not None and function.args.kwarg.arg == name:
-        keys = set()
-        for call in module.calls_of(function.name):
-            keys |= _call_keys(call, module, module.enclosing(call), skip=_positional_names(function))
-        return keys
+    """Keys a local dict can hold: its assignments, item assignments and update() calls."""
     keys, found = set(), False
     for node in ast.walk(function):
         if isinstance(node, ast.Assign):
@@ -311,6 +305,13 @@ def test_a_report_s_from_and_to_are_dates_not_states():
 ])
 def test_subjects_read_in_words(subject, words):
     assert describe.subject_text(subject, NAMES) == words
+
+
+def test_a_policy_change_reads_with_the_policy_s_unit():
+    assert describe.details_text(EventType.POLICY_UPDATED, {"old": 30, "new": 60}, NAMES,
+                                 "policy:form.retention_days") == "変更前: 30日、変更後: 60日"
+    assert describe.details_text(EventType.POLICY_UPDATED, {"old": 4320, "new": 1440}, NAMES,
+                                 "policy:mynumber.default_minutes") == "変更前: 3日、変更後: 1日"
 
 
 def test_a_policy_subject_reads_as_its_label():
