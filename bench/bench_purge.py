@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 
 from lifecycle import create_app  # noqa: E402
 from lifecycle.clock import utcnow  # noqa: E402
+from lifecycle.actors import SystemActor
 from lifecycle.extensions import db  # noqa: E402
 from lifecycle.migrate import upgrade  # noqa: E402
 from lifecycle.mynumber import services  # noqa: E402
@@ -142,7 +143,7 @@ def main() -> int:
             worker.start()
             time.sleep(0.3)
             started = time.perf_counter()
-            result = services.purge_due("system:bench", rule="manual")
+            result = services.purge_due(SystemActor("system:bench", "性能測定"), rule="manual")
             elapsed = time.perf_counter() - started
             stop.set()
             worker.join()

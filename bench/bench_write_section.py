@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from lifecycle import create_app  # noqa: E402
 from lifecycle.auth.services import issue_token  # noqa: E402
+from lifecycle.actors import SystemActor
 from lifecycle.extensions import db  # noqa: E402
 from lifecycle.migrate import upgrade  # noqa: E402
 from lifecycle.seeds import load_demo  # noqa: E402
@@ -57,7 +58,7 @@ def measure(label: str, url: str, folder: Path, count: int) -> None:
     with app.app_context():
         upgrade()
         load_demo()
-        token = issue_token("system:bench", "registrar")
+        token = issue_token(SystemActor("system:bench", "性能測定"), "registrar")
         db.session.remove()
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}

@@ -198,6 +198,10 @@ class Database:
         """Whether this request's (or command's) session has committed a change."""
         return bool(self.session().info.get(COMMITTED))
 
+    def forget_commits(self) -> None:
+        """At the start of a request: what an earlier one committed is not this one's."""
+        self.session().info.pop(COMMITTED, None)
+
     def autovacuum_off(self) -> bool:
         """Whether this PostgreSQL server runs without autovacuum (never so for SQLite). Every
         write updates the same few rows (the audit chain's head, the item-code counters), and

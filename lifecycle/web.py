@@ -162,6 +162,10 @@ def _menu() -> list[tuple[str, str, bool]]:
 
 def init_app(app: Flask) -> None:
     @app.before_request
+    def nothing_committed_yet():
+        db.forget_commits()
+
+    @app.before_request
     def idle_timeout():
         if request.path.startswith(("/static/", "/api/")) or not current_user.is_authenticated:
             return None

@@ -84,15 +84,28 @@ def test_the_ledger_page_the_api_and_the_exports_list_the_same_items(client, log
 
 
 def test_an_error_after_the_action_was_saved_does_not_say_nothing_was_applied(app, client, login, world):
-    login("registrar")
+    from flask_login import current_user
 
-    def broken_page(code):
+    from lifecycle.items.services import register_item
+
+    @app.route("/save-then-fail", methods=["POST"])
+    def save_then_fail():
+        register_item(current_user, {"kind": "form", "title": "保存後の表示エラー", "business": "car-tax",
+                                     "sheets": 1, "location": "書庫"})
         raise RuntimeError("the page could not be drawn")
 
-    app.view_functions["items.show"] = broken_page
-    response = client.post("/items/new?kind=form", data={"title": "保存後の表示エラー", "business": "car-tax",
-                                                          "sheets": "1", "location": "書庫"},
-                           follow_redirects=True)
-    assert response.status_code == 500
+    login("registrar")
+    response = client.post("/save-then-fail")
     text = response.get_data(as_text=True)
+    assert response.status_code == 500
     assert "操作は記録されました" in text and "反映されていません" not in text
+
+
+def test_an_error_before_anything_was_saved_says_nothing_was_applied(app, client, login, world):
+    @app.route("/fail-at-once")
+    def fail_at_once():
+        raise RuntimeError("nothing saved")
+
+    login("registrar")  # the sign-in itself committed, in an earlier request
+    text = client.get("/fail-at-once").get_data(as_text=True)
+    assert "操作は反映されていません" in text and "操作は記録されました" not in text
