@@ -47,6 +47,8 @@ class State(StrEnum):
     RETURNED = "returned"
     AWAITING_DESTRUCTION = "awaiting_destruction"
     DESTROYED = "destroyed"
+    #: Witnessed going to the pulping contractor; destroyed once its certificate is accepted.
+    AWAITING_PULPING_CERTIFICATE = "awaiting_pulping_certificate"
     IN_SERVICE = "in_service"
     ERASURE_REQUESTED = "erasure_requested"
     ERASURE_CERTIFIED = "erasure_certified"
@@ -76,6 +78,7 @@ STATE_LABELS = {
     S.RETURNED: "返却済",
     S.AWAITING_DESTRUCTION: "廃棄待ち",
     S.DESTROYED: "廃棄済",
+    S.AWAITING_PULPING_CERTIFICATE: "溶解証明待ち",
     S.IN_SERVICE: "使用中",
     S.ERASURE_REQUESTED: "消去依頼中",
     S.ERASURE_CERTIFIED: "消去証明済",
@@ -99,6 +102,7 @@ ACTION_LABELS = {
     S.RETURNED: "返却",
     S.AWAITING_DESTRUCTION: "廃棄の申請",
     S.DESTROYED: "廃棄（立会い）",
+    S.AWAITING_PULPING_CERTIFICATE: "溶解の立会い（証明書待ち）",
     S.IN_SERVICE: "消去依頼の取下げ",
     S.ERASURE_REQUESTED: "消去依頼",
     S.ERASURE_CERTIFIED: "消去証明書の受理",
@@ -128,7 +132,8 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
         S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
         S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
-        S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
+        S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY, S.AWAITING_PULPING_CERTIFICATE}),
+        S.AWAITING_PULPING_CERTIFICATE: frozenset({S.DESTROYED}),
         S.DESTROYED: frozenset(),
     },
     Kind.MEDIUM: {

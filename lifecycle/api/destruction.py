@@ -16,6 +16,7 @@ BATCH_SCHEMA = record({
                                                 "title": STRING, "status": STRING})},
     "contractor": nullable(record({"id": INTEGER, "name": STRING})),
     "certificate_required": BOOLEAN, "certificate_missing": BOOLEAN,
+    "certificate_accepted_at": nullable(DATE_TIME), "certificate_to_accept": BOOLEAN,
     "certificate": nullable(record({"id": INTEGER, "file_name": STRING, "sha256": STRING, "size": INTEGER,
                                     "uploaded_by": STRING, "uploaded_at": DATE_TIME}))})
 
@@ -68,3 +69,10 @@ def destruction_certificate(batch_id):
     batch = services.attach_certificate(current_actor(), batch_id, upload.stream if upload else None,
                                         upload.filename if upload else None)
     return ok(services.batch_json(batch), 201)
+
+
+@endpoint("/destructions/<batch_id>/certificate/accept", "POST",
+          summary="溶解証明書を受理する（添付者以外のセキュリティ管理者）。対象はこの時点で廃棄済み",
+          response=BATCH_SCHEMA, errors=(403, 404, 409))
+def destruction_certificate_accept(batch_id):
+    return ok(services.batch_json(services.accept_pulping_certificate(current_actor(), batch_id)))

@@ -415,6 +415,7 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.DESTRUCTION_WITNESSED: _keys("batch", "method", "din_level", "scope", "items", "performer", **_MOVE),
     EventType.DESTRUCTION_CANCELLED: _keys("batch", "reason", "scope", **_MOVE),
     EventType.DESTRUCTION_CERTIFICATE_ATTACHED: _keys("file_id", "file_name", "sha256", "size"),
+    EventType.DESTRUCTION_CERTIFICATE_ACCEPTED: _keys("batch", "method", "file_name", "sha256", "items", **_MOVE),
     EventType.ITEM_DESTROYED: _keys("batch", "method", "din_level", **_MOVE),
     EventType.ERASURE_REQUESTED: _keys("reason", "note", **_MOVE),
     EventType.ERASURE_WITHDRAWN: _keys("reason", "note", **_MOVE),

@@ -44,6 +44,7 @@ class EventType(StrEnum):
     DESTRUCTION_WITNESSED = "destruction:witnessed"
     DESTRUCTION_CANCELLED = "destruction:cancelled"
     DESTRUCTION_CERTIFICATE_ATTACHED = "destruction:certificate_attached"
+    DESTRUCTION_CERTIFICATE_ACCEPTED = "destruction:certificate_accepted"
     ITEM_DESTROYED = "item:destroyed"
     ERASURE_REQUESTED = "erasure:requested"
     ERASURE_WITHDRAWN = "erasure:withdrawn"
@@ -117,6 +118,7 @@ EVENT_LABELS = {
     EventType.DESTRUCTION_WITNESSED: "廃棄立会い",
     EventType.DESTRUCTION_CANCELLED: "廃棄取消し",
     EventType.DESTRUCTION_CERTIFICATE_ATTACHED: "廃棄証明書の添付",
+    EventType.DESTRUCTION_CERTIFICATE_ACCEPTED: "溶解証明書の受理",
     EventType.ITEM_DESTROYED: "廃棄",
     EventType.ERASURE_REQUESTED: "消去依頼",
     EventType.ERASURE_WITHDRAWN: "消去依頼の取下げ",

@@ -51,11 +51,16 @@ class DestructionBatch(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("stored_files.id"))
+    #: Pulping: the security manager who accepted the contractor's certificate; only then are the
+    #: items destroyed (until then 溶解証明待ち).
+    certificate_accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    certificate_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The contractor who performs it (溶解 always; 裁断・破砕 when done by one), contracts.models.
     contractor_id: Mapped[int | None] = mapped_column(ForeignKey("contractors.id"))
 
     creator: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
     witness: Mapped[User | None] = relationship(foreign_keys=[witness_id], lazy="joined")
+    certificate_accepted_by: Mapped[User | None] = relationship(foreign_keys=[certificate_accepted_by_id])
     department: Mapped[Department | None] = relationship(lazy="joined")
     certificate: Mapped[StoredFile | None] = relationship(lazy="joined")
     contractor: Mapped["Contractor | None"] = relationship("Contractor", lazy="joined")
@@ -81,6 +86,12 @@ class DestructionBatch(Base):
     def certificate_required(self) -> bool:
         """Pulping is done by a contractor, whose certificate is the proof (SPEC: 溶解)."""
         return self.method == "pulp"
+
+    @property
+    def certificate_to_accept(self) -> bool:
+        """Witnessed pulping whose certificate is attached and waits for a security manager."""
+        return (self.certificate_required and self.status == "completed" and self.certificate_id is not None
+                and self.certificate_accepted_at is None)
 
     @property
     def certificate_missing(self) -> bool:

@@ -96,6 +96,7 @@ UNAVAILABLE = {
     State.PROVIDED.value: "提供中です。返却を記録してから廃棄を申請してください",
     State.DESTROYED.value: "既に廃棄済みです",
     State.AWAITING_DESTRUCTION.value: "既に廃棄の申請中です",
+    State.AWAITING_PULPING_CERTIFICATE.value: "溶解の立会いが済み、溶解証明書の受理を待っています",
 }
 DEVICE_READY = (State.ERASURE_REQUESTED.value, State.ERASURE_CERTIFIED.value)
 
@@ -507,6 +508,9 @@ def witness_batch(actor: Actor, batch_id) -> DestructionBatch:
             if Kind(item.kind) == Kind.DEVICE:
                 record_event(EventType.DESTRUCTION_WITNESSED, actor=actor, subject=item.code,
                              scope="storage", **details)
+            elif batch.method == "pulp":  # destroyed once the contractor's certificate is accepted
+                states.transition(item, State.AWAITING_PULPING_CERTIFICATE, actor=actor,
+                                  event=EventType.DESTRUCTION_WITNESSED, **details)
             else:
                 states.transition(item, State.DESTROYED, actor=actor, event=EventType.ITEM_DESTROYED,
                                   **details)
@@ -553,6 +557,37 @@ def attach_certificate(actor: Actor, batch_id, stream, filename) -> DestructionB
         record_event(EventType.DESTRUCTION_CERTIFICATE_ATTACHED, actor=actor, subject=batch.audit_subject,
                      file_id=stored.id, file_name=stored.original_name, sha256=stored.sha256,
                      size=stored.size)
+        return batch
+
+
+def accept_pulping_certificate(actor: Actor, batch_id) -> DestructionBatch:
+    """A security manager other than the one who attached it accepts the contractor's 溶解証明書
+    of a witnessed pulping: only now are its items destroyed. The file is re-hashed first."""
+    with db.transaction():
+        require_role(actor, Role.SECURITY_MANAGER, message="溶解証明書の受理はセキュリティ管理者が行います。")
+        batch = get_batch(batch_id)
+        if not batch.certificate_to_accept:
+            why = ("溶解の廃棄ではありません" if not batch.certificate_required else
+                   "立会いが済んでいません" if batch.status != State.COMPLETED.value else
+                   "証明書が添付されていません" if batch.certificate_id is None else "証明書は既に受理されています")
+            raise Conflict(f"廃棄「{batch.code}」の溶解証明書は受理できません（{why}）。",
+                           code="invalid_transition", current_state=batch.status)
+        if batch.certificate.uploaded_by_id is not None and batch.certificate.uploaded_by_id == actor.id:
+            raise Forbidden("溶解証明書を添付した本人は、その証明書を受理できません（職務の分離）。"
+                            "別のセキュリティ管理者に受理を依頼してください。", code="separation_of_duties")
+        integrity = files.check_integrity(batch.certificate)
+        if not integrity.ok:
+            raise FileIntegrityError(integrity.message + "受理できません。")
+        batch.certificate_accepted_by_id = actor.id
+        batch.certificate_accepted_at = utcnow()
+        details = dict(batch=batch.code, method=batch.method)
+        record_event(EventType.DESTRUCTION_CERTIFICATE_ACCEPTED, actor=actor, subject=batch.audit_subject,
+                     file_name=batch.certificate.original_name, sha256=batch.certificate.sha256,
+                     items=[i.code for i in batch.items])
+        for item in batch.items:
+            db.session.refresh(item)
+            if item.status == State.AWAITING_PULPING_CERTIFICATE.value:
+                states.transition(item, State.DESTROYED, actor=actor, event=EventType.ITEM_DESTROYED, **details)
         return batch
 
 
@@ -635,6 +670,8 @@ def batch_json(batch: DestructionBatch) -> dict:
         "contractor": None if batch.contractor is None else {"id": batch.contractor.id,
                                                              "name": batch.contractor.name},
         "certificate_required": batch.certificate_required,
+        "certificate_accepted_at": iso(batch.certificate_accepted_at),
+        "certificate_to_accept": batch.certificate_to_accept,
         "certificate_missing": batch.certificate_missing,
         "certificate": None if cert is None else {
             "id": cert.id, "file_name": cert.original_name, "sha256": cert.sha256, "size": cert.size,

@@ -101,6 +101,8 @@ def batch(batch_id: int):
                              and user.has_role(Role.SECURITY_MANAGER)),
         can_cancel=services.may_cancel(user, found),
         can_attach=services.may_attach(user, found),
+        can_accept_certificate=(found.certificate_to_accept and user.has_role(Role.SECURITY_MANAGER)
+                                and found.certificate.uploaded_by_id != user.id),
         can_download=services.may_download_certificate(user, found),
         max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024))
 
@@ -136,6 +138,13 @@ def certificate(batch_id: int):
     return _action(batch_id, lambda: services.attach_certificate(
         current_user, batch_id, upload.stream if upload and upload.filename else None,
         upload.filename if upload else None), "廃棄「{code}」に証明書を添付しました。")
+
+
+@bp.route("/destructions/<int:batch_id>/certificate/accept", methods=["POST"])
+@role_required(Role.SECURITY_MANAGER)
+def accept_certificate(batch_id: int):
+    return _action(batch_id, lambda: services.accept_pulping_certificate(current_user, batch_id),
+                   "廃棄「{code}」の溶解証明書を受理しました。対象はすべて廃棄済みになりました。")
 
 
 @bp.route("/destructions/<int:batch_id>/certificate")

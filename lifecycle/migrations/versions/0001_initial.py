@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 05:47:52.908233
+Create Date: 2026-12-04 05:52:59.872519
 """
 from alembic import op
 import sqlalchemy as sa
@@ -404,7 +404,10 @@ def upgrade() -> None:
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
     sa.Column('certificate_id', sa.Integer(), nullable=True),
+    sa.Column('certificate_accepted_by_id', sa.Integer(), nullable=True),
+    sa.Column('certificate_accepted_at', sa.DateTime(), nullable=True),
     sa.Column('contractor_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['certificate_accepted_by_id'], ['users.id'], name=op.f('fk_destruction_batches_certificate_accepted_by_id_users')),
     sa.ForeignKeyConstraint(['certificate_id'], ['stored_files.id'], name=op.f('fk_destruction_batches_certificate_id_stored_files')),
     sa.ForeignKeyConstraint(['contractor_id'], ['contractors.id'], name=op.f('fk_destruction_batches_contractor_id_contractors')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_destruction_batches_created_by_id_users')),
