@@ -91,6 +91,19 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
     return Names(users, departments, businesses, contractors)
 
 
+def people_choices() -> list[tuple[str, str]]:
+    """(login, 名前（所属）) of every account and system actor, for choosing whose actions to see."""
+    from ..actors import SYSTEM_NAMES
+    from ..auth.models import Department, User
+    from ..extensions import db
+
+    rows = db.session.execute(select(User.login, User.name, Department.name)
+                              .outerjoin(Department, Department.id == User.department_id)
+                              .order_by(Department.name, User.name, User.login)).all()
+    people = [(login, f"{name}（{department}）" if department else name) for login, name, department in rows]
+    return people + sorted(SYSTEM_NAMES.items(), key=lambda pair: pair[1]) + [("anonymous", UNAUTHENTICATED)]
+
+
 def person_name(user) -> str:
     """名前（所属） of a User (or system actor) object at hand."""
     if user is None:

@@ -55,7 +55,7 @@ def events():
         page = 1
     rows, total = services.search_events(flt, page=page, per_page=50)
     return render_template("audit/events.html", rows=describe.event_rows(rows), total=total, page=page, per_page=50,
-                           args=args, event_types=EVENT_LABELS)
+                           args=args, event_types=EVENT_LABELS, people=describe.people_choices())
 
 
 @bp.route("/verify", methods=["GET", "POST"])

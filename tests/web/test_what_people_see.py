@@ -210,3 +210,13 @@ def test_a_cancelled_batch_and_an_early_purge_name_who_did_them(client, login, d
         text = visible_text(response.get_data(as_text=True))
         assert_no_login(text, path)
         assert "登録 一郎（税務課）" in text or "一括 花子（市町課）" in text, path
+
+
+def test_the_audit_log_is_filtered_by_a_person_chosen_by_name(client, login, demo):
+    login("auditor")
+    body = client.get("/audit/").get_data(as_text=True)
+    assert '<option value="registrar2">旅券 二郎（旅券センター）</option>' in body
+    assert "システム（自動処理）" in body and "実施者（ログインID）" not in body
+    text = re.sub(r"\s+", " ", visible_text(client.get("/audit/?actor=registrar2").get_data(as_text=True)))
+    rows = re.findall(r"令和\d+年\d+月\d+日 \d+時\d+分 \S+ (\S+ \S+)", text)
+    assert rows and set(rows) == {"旅券 二郎（旅券センター）"}
