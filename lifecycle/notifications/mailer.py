@@ -21,6 +21,8 @@ class Server:
     username: str | None
     password: str | None  #: in clear only for the length of one conversation
     sender: str
+    #: CA certificates (PEM) that STARTTLS trusts instead of the system's: the prefecture's own CA.
+    cafile: str | None = None
 
 
 class SendError(Exception):
@@ -50,6 +52,9 @@ def explain(exc: BaseException, server: Server) -> SendError:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return SendError(f"{where} は STARTTLS またはログイン（AUTH）に対応していません。"
                          "STARTTLS とログインの設定を確認してください。")
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 530:
+        return SendError(f"{where} が STARTTLS による暗号化またはログインを求めています。STARTTLS とログインの設定を"
+                         f"確認してください（サーバーの応答: {_server_text(exc)}）。")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = "、".join(f"{addr}: {code}" for addr, (code, _msg) in exc.recipients.items())[:200]
         permanent = all(code >= 500 for code, _msg in exc.recipients.values())
@@ -98,7 +103,7 @@ class Connection:
             try:
                 smtp.ehlo()
                 if self.server.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.server.cafile))
                     smtp.ehlo()
                 if self.server.username:
                     try:

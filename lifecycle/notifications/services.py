@@ -132,7 +132,7 @@ def server() -> mailer.Server:
     if settings.password_sealed is not None:
         password = crypto.decrypt_secret(current_app.instance_path, settings.password_sealed, PASSWORD_PURPOSE)
     return mailer.Server(settings.host, settings.port, settings.starttls, settings.username, password,
-                         settings.sender)
+                         settings.sender, current_app.config.get("MAIL_CA_FILE"))
 
 
 def send_test_mail(actor: Actor, to) -> None:
