@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
@@ -21,11 +21,11 @@ class Contractor(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
-    contracts: Mapped[list["Contract"]] = relationship(
+    contracts: Mapped[list[Contract]] = relationship(
         back_populates="contractor", lazy="selectin", order_by="Contract.start")
-    pledges: Mapped[list["Pledge"]] = relationship(lazy="selectin", order_by="Pledge.fiscal_year")
-    subcontractors: Mapped[list["Subcontractor"]] = relationship(lazy="selectin", order_by="Subcontractor.id")
-    inspections: Mapped[list["Inspection"]] = relationship(lazy="selectin", order_by="Inspection.inspected_on")
+    pledges: Mapped[list[Pledge]] = relationship(lazy="selectin", order_by="Pledge.fiscal_year")
+    subcontractors: Mapped[list[Subcontractor]] = relationship(lazy="selectin", order_by="Subcontractor.id")
+    inspections: Mapped[list[Inspection]] = relationship(lazy="selectin", order_by="Inspection.inspected_on")
 
     @property
     def service_keys(self) -> list[str]:

@@ -5,8 +5,7 @@ import math
 
 import pytest
 
-from lifecycle.destruction import din
-from lifecycle.destruction import services
+from lifecycle.destruction import din, services
 from lifecycle.devices.services import request_erasure
 from lifecycle.errors import Invalid
 from lifecycle.policy.services import set_policy
@@ -72,8 +71,10 @@ def test_hard_disk_minimum_follows_the_policy(world):
                                                  ("MO", "O-4", True), ("MO", "T-4", False), ("MO", "T-5", True)])
 def test_optical_and_mo(world, media_type, level, ok):
     medium = factories.medium(world["bulk"], media_type=media_type)
-    call = lambda: services.create_batch(world["bulk"], items=[medium.code], method="crush", place="市町課",  # noqa: E731
-                                         din_level=level)
+    def call():
+        return services.create_batch(world["bulk"], items=[medium.code], method="crush", place="市町課",
+                                     din_level=level)
+
     if ok:
         assert call().din_level == level
     else:

@@ -63,7 +63,7 @@ def test_shredding_needs_no_certificate_and_destroys_at_the_witness(world):
 
 
 def test_api_accepts_the_certificate(api, world):
-    batch, forms = witnessed_pulp(world)
+    batch, _forms = witnessed_pulp(world)
     services.attach_certificate(world["registrar"], batch.id, io.BytesIO(pdf_bytes()), "溶解証明.pdf")
     response = api("security2").post(f"/api/v1/destructions/{batch.id}/certificate/accept")
     assert response.status_code == 200, response.get_json()
