@@ -1,6 +1,7 @@
-from flask import current_app
+from flask import current_app, request
 
 from .. import crypto
+from ..audit import merkle
 from ..audit.checkpoints import (
     checkpoint_json,
     list_checkpoints,
@@ -40,7 +41,8 @@ def me():
 
 CHECKPOINT_SCHEMA = record({"id": INTEGER, "seq": INTEGER, "head": STRING,
                             "created_at": STRING,  # naive UTC, microseconds: the signed text
-                            "created_at_jst": DATE_TIME, "key_id": STRING, "signature": STRING})
+                            "created_at_jst": DATE_TIME, "tree_size": INTEGER, "root": STRING,
+                            "key_id": STRING, "signature": STRING})
 
 
 @endpoint("/audit/checkpoints", summary="署名付き確認点の一覧（監査担当・システム管理者）",
@@ -61,3 +63,38 @@ def audit_sign_checkpoint():
     actor = current_actor()
     require_role(actor, Role.AUDITOR, Role.ADMIN)
     return ok(checkpoint_json(sign_checkpoint(actor)), 201)
+
+
+HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+HEX_LIST = {"type": "array", "items": HEX}
+SIZE = {"type": "integer", "minimum": 1}
+
+
+@endpoint("/audit/tree", summary="監査ログの Merkle 木（RFC 9162）の大きさと根ハッシュ（監査担当・システム管理者）",
+          response=record({"tree_size": INTEGER, "root": HEX}), errors=(401, 403))
+def audit_tree():
+    require_role(current_actor(), Role.AUDITOR, Role.ADMIN)
+    return ok(merkle.tree_json())
+
+
+@endpoint("/audit/proof/inclusion", summary="記録が監査ログの Merkle 木に含まれることの証明（監査担当・システム管理者）",
+          response=record({"leaf_index": INTEGER, "tree_size": INTEGER, "leaf_hash": HEX,
+                           "audit_path": HEX_LIST, "root": HEX}),
+          query={"seq": {**SIZE, "description": "記録の連番（必須）"},
+                 "tree_size": {**SIZE, "description": "木の大きさ（省略時: 現在の記録数）"}},
+          errors=(401, 403, 422))
+def audit_inclusion_proof():
+    require_role(current_actor(), Role.AUDITOR, Role.ADMIN)
+    return ok(merkle.inclusion_json(request.args.get("seq"), request.args.get("tree_size")))
+
+
+@endpoint("/audit/proof/consistency",
+          summary="前の木を後の木が書き換えずに延長したことの証明（監査担当・システム管理者）",
+          response=record({"first": INTEGER, "second": INTEGER, "first_root": HEX, "second_root": HEX,
+                           "proof": HEX_LIST}),
+          query={"first": {**SIZE, "description": "前の木の大きさ（必須）"},
+                 "second": {**SIZE, "description": "後の木の大きさ（省略時: 現在の記録数）"}},
+          errors=(401, 403, 422))
+def audit_consistency_proof():
+    require_role(current_actor(), Role.AUDITOR, Role.ADMIN)
+    return ok(merkle.consistency_json(request.args.get("first"), request.args.get("second")))

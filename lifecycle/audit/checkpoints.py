@@ -23,6 +23,7 @@ from ..clock import iso, utcnow
 from ..errors import AuditLogFault, Invalid
 from ..extensions import db
 from ..wareki import wareki_datetime
+from . import merkle
 from .events import EventType
 from .models import AuditCheckpoint, AuditEvent
 from .services import SignedHead, Verification, head, record_event, verify_chain
@@ -30,8 +31,12 @@ from .services import SignedHead, Verification, head, record_event, verify_chain
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_export.py"
 
 
-def checkpoint_message(seq: int, head_hash: str, created_at_iso: str) -> bytes:
-    return f"lifecycle-checkpoint\x1f{seq}\x1f{head_hash}\x1f{created_at_iso}".encode()
+def checkpoint_message(seq: int, head_hash: str, created_at_iso: str, root: str | None = None) -> bytes:
+    """What a checkpoint signs. Since the Merkle tree, also the tree size (= seq) and its root; a
+    checkpoint without a root (in an older export) was signed with the first form."""
+    if root is None:
+        return f"lifecycle-checkpoint\x1f{seq}\x1f{head_hash}\x1f{created_at_iso}".encode()
+    return f"lifecycle-checkpoint-v2\x1f{seq}\x1f{head_hash}\x1f{created_at_iso}\x1f{seq}\x1f{root}".encode()
 
 
 def _key_id(public_pem: bytes) -> str:
@@ -48,12 +53,16 @@ def sign_checkpoint(actor: Actor) -> AuditCheckpoint:
     if db.in_write():
         raise RuntimeError("a checkpoint is signed in a transaction of its own: its line follows the commit")
     instance = current_app.instance_path
+    # The tree's root is computed from the committed head before the write lock, which then only
+    # covers the signature and two rows: the checkpoint may trail events appended meanwhile.
+    db.end_read()
+    seq, head_hash = head()
+    root = merkle.roots_at([seq])[seq].hex()
     with db.transaction() as session:
-        seq, head_hash = head()
         created = utcnow()
         signature = crypto.signing_key(instance).sign(
-            checkpoint_message(seq, head_hash, created.isoformat(timespec="microseconds")))
-        checkpoint = AuditCheckpoint(seq=seq, head_hash=head_hash, created_at=created,
+            checkpoint_message(seq, head_hash, created.isoformat(timespec="microseconds"), root))
+        checkpoint = AuditCheckpoint(seq=seq, head_hash=head_hash, root=root, created_at=created,
                                      key_id=_key_id(crypto.public_key_pem(instance)),
                                      signature=signature.hex())
         session.add(checkpoint)
@@ -75,6 +84,7 @@ def append_to_log(checkpoint: AuditCheckpoint) -> None:
     path = checkpoint_log()
     record = {"id": checkpoint.id, "seq": checkpoint.seq, "head": checkpoint.head_hash,
               "created_at": checkpoint.created_at.isoformat(timespec="microseconds"),
+              "tree_size": checkpoint.seq, "root": checkpoint.root,
               "key_id": checkpoint.key_id, "signature": checkpoint.signature}
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
     try:
@@ -99,21 +109,22 @@ def append_to_log(checkpoint: AuditCheckpoint) -> None:
                             "システム管理者に連絡してください。") from exc
 
 
-def _signed(public_pem: bytes, seq: int, head_hash: str, created_at: str, signature: str) -> bool:
+def _signed(public_pem: bytes, seq: int, head_hash: str, created_at: str, signature: str,
+            root: str | None = None) -> bool:
     try:
         return crypto.verify_signature(public_pem, bytes.fromhex(signature),
-                                       checkpoint_message(seq, head_hash, created_at))
+                                       checkpoint_message(seq, head_hash, created_at, root))
     except ValueError:
         return False
 
 
 def _database_checkpoints(public_pem: bytes) -> list[SignedHead]:
     rows = db.session.execute(select(AuditCheckpoint.id, AuditCheckpoint.seq, AuditCheckpoint.head_hash,
-                                     AuditCheckpoint.created_at, AuditCheckpoint.signature)
+                                     AuditCheckpoint.created_at, AuditCheckpoint.signature, AuditCheckpoint.root)
                               .order_by(AuditCheckpoint.id))
     return [SignedHead(f"確認点 第{id_}号", seq, head_hash, _signed(
-                public_pem, seq, head_hash, created.isoformat(timespec="microseconds"), signature))
-            for id_, seq, head_hash, created, signature in rows]
+                public_pem, seq, head_hash, created.isoformat(timespec="microseconds"), signature, root))
+            for id_, seq, head_hash, created, signature, root in rows]
 
 
 def read_checkpoint_file(file: str | os.PathLike, public_pem: bytes) -> list[SignedHead]:
@@ -129,10 +140,12 @@ def read_checkpoint_file(file: str | os.PathLike, public_pem: bytes) -> list[Sig
             entry = json.loads(line)
             seq, head_hash = int(entry["seq"]), str(entry["head"])
             created, signature = str(entry["created_at"]), str(entry["signature"])
+            root = None if entry.get("root") is None else str(entry["root"])
+            same_size = int(entry.get("tree_size", seq)) == seq  # the signature covers seq as the size
         except (ValueError, KeyError, TypeError):
             raise Invalid(f"確認点ファイル {file} の {number} 行目を読み取れません（1行に1件の JSON のはずです）。") from None
         checkpoints.append(SignedHead(f"確認点ファイル {number} 行目（確認点 第{entry.get('id')}号）", seq, head_hash,
-                                      _signed(public_pem, seq, head_hash, created, signature)))
+                                      same_size and _signed(public_pem, seq, head_hash, created, signature, root)))
     return checkpoints
 
 
@@ -177,8 +190,8 @@ def checkpoint_line(checkpoint: AuditCheckpoint | None) -> str | None:
 def checkpoint_json(checkpoint: AuditCheckpoint) -> dict:
     return {"id": checkpoint.id, "seq": checkpoint.seq, "head": checkpoint.head_hash,
             "created_at": checkpoint.created_at.isoformat(timespec="microseconds"),
-            "created_at_jst": iso(checkpoint.created_at), "key_id": checkpoint.key_id,
-            "signature": checkpoint.signature}
+            "created_at_jst": iso(checkpoint.created_at), "tree_size": checkpoint.seq,
+            "root": checkpoint.root, "key_id": checkpoint.key_id, "signature": checkpoint.signature}
 
 
 def write_export(target) -> int:
@@ -232,4 +245,5 @@ def signature_ok(checkpoint: AuditCheckpoint) -> bool:
     except (ValueError, OSError):
         return False
     return _signed(public_pem, checkpoint.seq, checkpoint.head_hash,
-                   checkpoint.created_at.isoformat(timespec="microseconds"), checkpoint.signature)
+                   checkpoint.created_at.isoformat(timespec="microseconds"), checkpoint.signature,
+                   checkpoint.root)

@@ -35,13 +35,15 @@ class AuditHead(Base):
 
 
 class AuditCheckpoint(Base):
-    """A signed statement "the chain had `seq` events ending in `head_hash` at `created_at`":
-    printed on reports, so a paper copy can later witness that the log was not rewritten."""
+    """A signed statement "the chain had `seq` events ending in `head_hash` at `created_at`, and
+    the Merkle tree of those `seq` events has `root`": printed on reports, so a paper copy can
+    later witness that the log was not rewritten, and proofs can be checked against it."""
     __tablename__ = "audit_checkpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     head_hash: Mapped[str] = mapped_column(String(64))
+    root: Mapped[str] = mapped_column(String(64))  #: RFC 9162 root of events 1..seq (tree size = seq), hex
     created_at: Mapped[datetime] = mapped_column(DateTime)
     key_id: Mapped[str] = mapped_column(String(16))  #: first 16 hex of SHA-256 of the public key
     signature: Mapped[str] = mapped_column(String(128))  #: Ed25519, hex

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 05:52:59.872519
+Create Date: 2026-12-04 05:45:44.771664
 """
 from alembic import op
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('head_hash', sa.String(length=64), nullable=False),
+    sa.Column('root', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('key_id', sa.String(length=16), nullable=False),
     sa.Column('signature', sa.String(length=128), nullable=False),

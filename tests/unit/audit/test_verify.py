@@ -149,7 +149,7 @@ def test_every_checkpoint_is_appended_to_the_checkpoint_log(app):
     lines = [json.loads(line) for line in checkpoint_log().read_text().splitlines()]
     assert [(c["id"], c["seq"], c["head"], c["signature"]) for c in lines] == [
         (first.id, 2, first.head_hash, first.signature), (second.id, 4, second.head_hash, second.signature)]
-    assert set(lines[0]) == {"id", "seq", "head", "created_at", "key_id", "signature"}
+    assert set(lines[0]) == {"id", "seq", "head", "created_at", "tree_size", "root", "key_id", "signature"}
 
 
 def test_checkpoint_log_follows_the_configuration(app, tmp_path):

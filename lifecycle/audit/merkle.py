@@ -1,0 +1,297 @@
+"""The audit log as an RFC 9162 Merkle tree, beside the hash chain.
+
+Leaf i (from 0) is the event with seq i+1; its data is the 32 raw bytes of that event's chain
+hash. Leaf hash SHA-256(0x00 ‖ data), node hash SHA-256(0x01 ‖ left ‖ right), and MTH, PATH and
+PROOF as RFC 9162 §2.1 defines them for any tree size. The verifiers follow §2.1.3.2 and §2.1.4.2
+step by step; tools/verify_audit_export.py repeats them for auditors without this package, so
+change both together or neither.
+
+Nothing is stored or cached: a root or a proof re-reads the leaves up to the tree size it is for
+(in batches, by primary key) and hashes them once. The hashing is linear in the tree size.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+
+from sqlalchemy import text
+
+from ..errors import AuditLogFault, Invalid
+from ..extensions import db
+from .services import head
+
+_sha256 = hashlib.sha256
+EMPTY_ROOT = _sha256(b"").digest()
+READ_BATCH = 50_000
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class Accumulator:
+    """MTH of leaves fed in order, keeping only the roots of the complete subtrees so far (at most
+    log2 n of them): a root of any size in one pass and little memory."""
+
+    __slots__ = ("sizes", "hashes", "count")
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.hashes: list[bytes] = []
+        self.count = 0
+
+    def push(self, leaf: bytes) -> None:
+        size, h = 1, leaf
+        sizes, hashes = self.sizes, self.hashes
+        while sizes and sizes[-1] == size:
+            sizes.pop()
+            h = node_hash(hashes.pop(), h)
+            size <<= 1
+        sizes.append(size)
+        hashes.append(h)
+        self.count += 1
+
+    def root(self) -> bytes:
+        """The RFC's split at the largest power of two is this fold from the right."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        r = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+
+def subtree_root(hashes: Iterable[bytes]) -> bytes:
+    """MTH over leaf *hashes*."""
+    acc = Accumulator()
+    for h in hashes:
+        acc.push(h)
+    return acc.root()
+
+
+def root(leaf_hashes: Iterable[bytes]) -> bytes:
+    return subtree_root(leaf_hashes)
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make PATH(index, D[size]) (RFC 9162 §2.1.3.1), leaf side first."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index outside the tree")
+    ranges = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo = lo + k
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(first: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots make PROOF(first, D[size]) = SUBPROOF(first, D[size], true)
+    (RFC 9162 §2.1.4.1, 0 < first <= size), in the RFC's order."""
+    if not 0 < first <= size:
+        raise ValueError("first size outside the tree")
+    ranges = []
+    lo, hi, m, complete = 0, size, first, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        ranges.append((lo, hi))
+    ranges.reverse()
+    return ranges
+
+
+def inclusion_path(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) over leaf hashes held in memory."""
+    return [subtree_root(leaf_hashes[lo:hi]) for lo, hi in inclusion_ranges(index, len(leaf_hashes))]
+
+
+def consistency_proof(first: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) over leaf hashes held in memory."""
+    return [subtree_root(leaf_hashes[lo:hi]) for lo, hi in consistency_ranges(first, len(leaf_hashes))]
+
+
+def stream_roots(leaves: Iterable[bytes], ranges: Sequence[tuple[int, int]],
+                 prefixes: Iterable[int] = ()) -> tuple[list[bytes], dict[int, bytes]]:
+    """One pass over leaf hashes in order: the roots of disjoint `ranges` (in the order given) and
+    of the trees of each size in `prefixes` (the whole tree: its length)."""
+    by_start = {lo: (i, hi) for i, (lo, hi) in enumerate(ranges)}
+    wanted = set(prefixes)
+    found: list[bytes | None] = [None] * len(ranges)
+    prefix_roots: dict[int, bytes] = {}
+    whole = Accumulator()
+    part, part_at, part_end = None, -1, -1
+    position = 0
+    for leaf in leaves:
+        if position in by_start:
+            part_at, part_end = by_start[position]
+            part = Accumulator()
+        whole.push(leaf)
+        if part is not None:
+            part.push(leaf)
+        position += 1
+        if position == part_end:
+            found[part_at] = part.root()
+            part = None
+        if position in wanted:
+            prefix_roots[position] = whole.root()
+    if 0 in wanted:
+        prefix_roots[0] = EMPTY_ROOT
+    missing = [r for r, h in zip(ranges, found) if h is None]
+    if missing or not wanted.issubset(prefix_roots):
+        raise ValueError("fewer leaves than the ranges need")
+    return found, prefix_roots
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], expected_root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2, given the leaf *hash*."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not (fn & 1 or fn == 0):
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == expected_root
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
+                       proof: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2; equal sizes are consistent with an empty proof and equal roots."""
+    if not 0 < first <= second:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # an exact power of two: the first tree is a subtree
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while not (fn & 1 or fn == 0):
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
+# --- the audit log's leaves ------------------------------------------------------------------------
+
+_LEAVES = text("SELECT hash FROM audit_events WHERE seq > :after AND seq <= :upto ORDER BY seq")
+
+
+def iter_leaf_hashes(size: int, batch: int = READ_BATCH) -> Iterator[bytes]:
+    """The leaf hashes of events 1..size, read in primary-key ranges; a missing event is a broken
+    log, never a smaller tree."""
+    session = db.session()
+    for after in range(0, size, batch):
+        upto = min(after + batch, size)
+        hexes = session.execute(_LEAVES, {"after": after, "upto": upto}).scalars().all()
+        if len(hexes) != upto - after:
+            raise AuditLogFault(f"監査ログの記録 {after + 1}～{upto} に欠番があります。監査ログを検証し、"
+                                "システム管理者に連絡してください。")
+        raw = bytes.fromhex("".join(hexes))
+        for i in range(0, len(raw), 32):
+            yield _sha256(b"\x00" + raw[i:i + 32]).digest()
+
+
+def tree_size() -> int:
+    return head()[0]
+
+
+def _size(value, name: str, label: str, *, upto: int, minimum: int = 1) -> int:
+    if value is None or value == "":
+        raise Invalid(f"{label}（{name}）を指定してください。", field=name)
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            raise Invalid(f"{label}（{name}）は整数で指定してください。", field=name)
+        value = int(value)
+    if not minimum <= value <= upto:
+        raise Invalid(f"{label}（{name}）は{minimum}から{upto}までの整数で指定してください"
+                      f"（監査ログの現在の記録数は {upto} 件です）。", field=name)
+    return value
+
+
+def roots_at(sizes: Iterable[int]) -> dict[int, bytes]:
+    """The roots of the trees of several sizes, in one pass over the leaves."""
+    wanted = set(sizes)
+    if not wanted:
+        return {}
+    return stream_roots(iter_leaf_hashes(max(wanted)), (), wanted)[1]
+
+
+def tree_json() -> dict:
+    """The current tree: its size (the head's seq) and root."""
+    size = tree_size()
+    return {"tree_size": size, "root": roots_at([size])[size].hex()}
+
+
+def inclusion_json(seq, size=None) -> dict:
+    """The inclusion proof of event `seq` in the tree of `size` events (default: the current one).
+    Parameters come as query text or ints; anything out of range is a 422 in Japanese."""
+    current = tree_size()
+    if current == 0:
+        raise Invalid("監査ログにまだ記録がありません。", field="seq")
+    size = current if size in (None, "") else _size(size, "tree_size", "木の大きさ", upto=current)
+    seq = _size(seq, "seq", "記録の連番", upto=size)
+    index = seq - 1
+    leaf: list[bytes] = []
+
+    def leaves():
+        for position, h in enumerate(iter_leaf_hashes(size)):
+            if position == index:
+                leaf.append(h)
+            yield h
+
+    path, roots = stream_roots(leaves(), inclusion_ranges(index, size), [size])
+    return {"leaf_index": index, "tree_size": size, "leaf_hash": leaf[0].hex(),
+            "audit_path": [h.hex() for h in path], "root": roots[size].hex()}
+
+
+def consistency_json(first, second=None) -> dict:
+    """The consistency proof between the trees of `first` and `second` events (default: now)."""
+    current = tree_size()
+    if current == 0:
+        raise Invalid("監査ログにまだ記録がありません。", field="first")
+    second = current if second in (None, "") else _size(second, "second", "後の木の大きさ", upto=current)
+    first = _size(first, "first", "前の木の大きさ", upto=second)
+    proof, roots = stream_roots(iter_leaf_hashes(second), consistency_ranges(first, second), [first, second])
+    return {"first": first, "second": second, "first_root": roots[first].hex(),
+            "second_root": roots[second].hex(), "proof": [h.hex() for h in proof]}
