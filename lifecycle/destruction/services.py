@@ -618,7 +618,8 @@ class BatchException:
 
 
 def list_destruction_exceptions(as_of: date) -> list[BatchException]:
-    """Batches past their planned date without a witness, and pulping without its certificate."""
+    """Batches past their planned date without a witness, and pulping without its certificate
+    or with one not yet accepted."""
     from ..wareki import wareki_date
 
     rows: list[BatchException] = []
@@ -636,6 +637,15 @@ def list_destruction_exceptions(as_of: date) -> list[BatchException]:
     for batch in missing:
         rows.append(BatchException(batch, "certificate_missing", _dept(batch),
                                    f"溶解 {wareki_date(batch.witnessed_at)} 立会い済み、委託業者の証明書が未受領"))
+    # Attached but not accepted: the items stay 溶解証明待ち, not destroyed, until someone does.
+    unaccepted = db.session.scalars(select(DestructionBatch).where(
+        DestructionBatch.status == State.COMPLETED.value, DestructionBatch.method == "pulp",
+        DestructionBatch.certificate_id.is_not(None), DestructionBatch.certificate_accepted_at.is_(None))
+        .order_by(DestructionBatch.id))
+    for batch in unaccepted:
+        rows.append(BatchException(batch, "certificate_missing", _dept(batch),
+                                   f"溶解 {wareki_date(batch.witnessed_at)} 立会い済み、証明書は添付済みで受理待ち"
+                                   f"（{len(batch.entries)}件が溶解証明待ち）"))
     return rows
 
 

@@ -69,3 +69,16 @@ def test_api_accepts_the_certificate(api, world):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["certificate_accepted_at"] and {i["status"] for i in body["items"]} == {"destroyed"}
+
+
+def test_an_unaccepted_certificate_stays_an_exception(world):
+    from lifecycle.clock import today_jst
+
+    batch, _forms = witnessed_pulp(world)
+    found = {e.batch.id: e.detail for e in services.list_destruction_exceptions(today_jst())}
+    assert "証明書が未受領" in found[batch.id]
+    services.attach_certificate(world["registrar"], batch.id, io.BytesIO(pdf_bytes()), "溶解証明.pdf")
+    found = {e.batch.id: e.detail for e in services.list_destruction_exceptions(today_jst())}
+    assert "受理待ち" in found[batch.id]
+    services.accept_pulping_certificate(world["security"], batch.id)
+    assert batch.id not in {e.batch.id for e in services.list_destruction_exceptions(today_jst())}
