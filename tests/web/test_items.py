@@ -222,13 +222,13 @@ def test_item_page_shows_facts_timeline_and_print_button(client, login, world):
     login("bulk")
     html = client.get(f"/items/{item.code}").get_data(as_text=True)
     for text in ("公安委員会", "CD-R", "1,200件", "返却予定日", wareki_date(item.due_back), "操作履歴",
-                 "登録", "bulk", f'action="/labels/{item.code}.pdf"'):
+                 "登録", "一括 花子（市町課）", f'action="/labels/{item.code}.pdf"'):
         assert text in html, text
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.subject == item.code))
     assert event.hash[:16] in html and f'title="{event.hash}"' in html
     assert f'<td class="num">{event.seq}</td><td>{wareki_datetime(event.at)}</td><td>登録</td>' in html
     assert "件名: 旅券 一括提供データ" in html  # event details in words, not JSON
-    assert "所属: 市町課" in html and "種別: 媒体" in html and "利用事務: 旅券の発給に関する事務" in html
+    assert "保管者: 一括 花子（市町課）" in html and "種別: 媒体" in html and "利用事務: 旅券の発給に関する事務" in html
 
 
 def test_item_page_of_another_department_is_forbidden(client, login, world):
