@@ -110,6 +110,35 @@ def test_a_failing_job_is_recorded_not_raised(app, caplog):
     assert "ValueError" in run.message and "123456789018" not in run.message
 
 
+def test_a_failure_listener_writes_with_the_run_and_cannot_lose_it(app, monkeypatch):
+    """Listeners run in the transaction that records the failed run, each in a savepoint: what
+    one writes commits with the run, and one that fails costs only its own writes."""
+    from lifecycle import jobs
+    from lifecycle.audit.events import EventType
+    from lifecycle.audit.services import record_event
+
+    def writes(run):
+        record_event(EventType.SYSTEM_INITIALISED, actor=scheduler.ACTOR, subject="system", revision=f"run {run.id}")
+
+    def breaks(run):
+        record_event(EventType.SYSTEM_INITIALISED, actor=scheduler.ACTOR, subject="system", revision="lost")
+        raise RuntimeError("listener bug")
+
+    monkeypatch.setattr(jobs, "FAILURE_LISTENERS", [writes, breaks])
+    monkeypatch.setattr(scheduler, "FAILURE_LISTENERS", jobs.FAILURE_LISTENERS)
+    register_job("failing_job", "失敗するジョブ", lambda: 1 / 0, interval=lambda config: 3600)
+    try:
+        run = run_job("failing_job")
+    finally:
+        JOBS.pop("failing_job", None)
+    db.session.rollback()
+    assert db.session.get(JobRun, run.id).status == "failed"
+    revisions = db.session.scalars(select(AuditEvent.data).where(AuditEvent.type == EventType.SYSTEM_INITIALISED.value)).all()
+    assert any(f"run {run.id}" in data for data in revisions) and not any("lost" in data for data in revisions)
+    from lifecycle.audit.services import verify_chain
+    assert verify_chain().ok  # the rolled-back savepoint left no gap and no stale head
+
+
 def test_the_purge_job_runs_right_after_start_up(app, world):
     """After downtime, whatever fell due is purged at once, without anyone logged in."""
     from lifecycle.mynumber import services
