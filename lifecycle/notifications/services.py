@@ -23,6 +23,7 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidTag
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
@@ -130,7 +131,11 @@ def server() -> mailer.Server:
         raise Conflict("メール送信が設定されていません。先にメールサーバーを設定してください。", code="mail_not_configured")
     password = None
     if settings.password_sealed is not None:
-        password = crypto.decrypt_secret(current_app.instance_path, settings.password_sealed, PASSWORD_PURPOSE)
+        try:
+            password = crypto.decrypt_secret(current_app.instance_path, settings.password_sealed, PASSWORD_PURPOSE)
+        except InvalidTag:  # restored without this instance's keys/secrets.key, or the key replaced
+            raise Conflict("保存されているメールサーバーのパスワードを復号できません（鍵が異なります）。"
+                           "管理 → メール送信でパスワードを入力し直してください。", code="mail_password_unreadable") from None
     return mailer.Server(settings.host, settings.port, settings.starttls, settings.username, password,
                          settings.sender, current_app.config.get("MAIL_CA_FILE"))
 

@@ -13,6 +13,7 @@ from ..jobs import on_job_failure, register_job
 from ..roles import Role
 from ..web import flash_refusal, role_required
 from . import services, tasks
+from .cli import mail as mail_commands
 from .models import Delivery
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def init_app(app) -> None:
     register_job(services.SEND_JOB, services.SEND_JOB_LABEL, services.send_pending,
                  interval=lambda config: int(config.get("MAIL_SEND_INTERVAL_SECONDS", 60)))
     on_job_failure(services.queue_purge_failure)
+    app.cli.add_command(mail_commands)
 
     @app.context_processor
     def task_count():

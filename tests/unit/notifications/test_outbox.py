@@ -345,3 +345,24 @@ def test_only_an_admin_configures_mail_or_addresses(world, mail_server):
         with pytest.raises(Forbidden):
             services.set_email(world[login], login, "x@pref.example.lg.jp")
     assert db.session.scalar(select(func.count()).select_from(MailSettings)) == 0
+
+
+def test_the_command_line_sends_a_test_and_flushes_the_outbox(runner, world, addresses, mail_server, configure_mail):
+    configure_mail(mail_server)
+    result = runner.invoke(args=["mail", "test", "ops@pref.example.lg.jp"])
+    assert result.exit_code == 0 and "sent to ops@pref.example.lg.jp" in result.output
+    set_policy(world["admin"], "notification.digest_hour", 0)
+    request_transfer(world["registrar"], factories.form(world["registrar"]).code, "security2")
+    result = runner.invoke(args=["mail", "send"])
+    assert result.exit_code == 0 and "queued 1, sent 1" in result.output
+    mail_server.stop()
+    result = runner.invoke(args=["mail", "test", "ops@pref.example.lg.jp"])
+    assert result.exit_code != 0 and "接続できませんでした" in result.output
+
+
+def test_a_password_sealed_under_another_key_asks_to_be_entered_again(app, world, mail_server, configure_mail):
+    configure_mail(mail_server, username="lifecycle", password="entered-once")
+    (crypto.keys_dir(app.instance_path) / "secrets.key").write_text(os.urandom(32).hex())  # restored elsewhere
+    with pytest.raises(Conflict) as refused:
+        services.send_test_mail(world["admin"], "admin@pref.example.lg.jp")
+    assert "入力し直してください" in refused.value.message
