@@ -177,3 +177,24 @@ def test_a_tampered_consistency_proof_or_a_rewritten_leaf_fails(n, data):
     rewritten[data.draw(st.integers(min_value=0, max_value=m - 1))] = merkle.leaf_hash(b"rewritten")
     assert not merkle.verify_consistency(m, n, first_root, merkle.root(rewritten),
                                          merkle.consistency_proof(m, rewritten))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.data())
+def test_streamed_roots_in_chunks_match_the_rfc(n, data):
+    """What the API computes from the database: proofs and prefix roots in one pass over chunks."""
+    d = leaves(n)
+    hashes = [merkle.leaf_hash(x) for x in d]
+    chunk = data.draw(st.sampled_from([1, 2, 3, 4, 7, 8, 64, 1000]))
+    chunks = [hashes[i:i + chunk] for i in range(0, n, chunk)]
+    m = data.draw(st.integers(min_value=0, max_value=n - 1))
+    first = data.draw(st.integers(min_value=1, max_value=n))
+    path_, roots = merkle.stream_roots(iter(chunks), merkle.inclusion_ranges(m, n), [n, first, 0])
+    assert path_ == path(m, d)
+    assert roots == {n: mth(d), first: mth(d[:first]), 0: mth([])}
+    proof, _ = merkle.stream_roots(iter(chunks), merkle.consistency_ranges(first, n), [first])
+    assert proof == subproof(first, d, True)
+    accumulator = merkle.Accumulator()
+    for piece in chunks:
+        accumulator.extend(piece)
+    assert accumulator.root() == mth(d)
