@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..auth.models import User
 from ..clock import today_jst
@@ -87,33 +87,38 @@ def transfers_to_accept(user: User) -> Iterable[Task]:
 
 
 def batches_to_witness(user: User) -> Iterable[Task]:
-    from ..destruction.models import DestructionBatch
+    from ..destruction.models import DestructionBatch, DestructionBatchItem
     from ..states import State
 
     if not user.has_role(Role.SECURITY_MANAGER):
         return
-    batches = db.session.scalars(select(DestructionBatch).where(
+    items = (select(func.count()).where(DestructionBatchItem.batch_id == DestructionBatch.id)
+             .correlate(DestructionBatch).scalar_subquery())
+    rows = db.session.execute(select(DestructionBatch.id, DestructionBatch.code, DestructionBatch.planned_on,
+                                     items.label("items")).where(
         DestructionBatch.status == State.AWAITING_WITNESS.value,
         DestructionBatch.created_by_id.is_distinct_from(user.id)).order_by(DestructionBatch.id).limit(200))
-    for batch in batches:
+    for batch in rows:
         planned = f"、予定日 {wareki_date(batch.planned_on)}" if batch.planned_on else ""
-        yield Task("batch_to_witness", f"廃棄 {batch.code} の立会いを待っています（{len(batch.items)}件{planned}）。",
+        yield Task("batch_to_witness", f"廃棄 {batch.code} の立会いを待っています（{batch.items}件{planned}）。",
                    path("destruction.batch", batch_id=batch.id))
 
 
 def certificates_to_accept(user: User) -> Iterable[Task]:
     from ..devices.models import ErasureCertificate
+    from ..items.models import Item
     from ..states import State
 
     if not user.has_role(Role.SECURITY_MANAGER):
         return
-    certificates = db.session.scalars(select(ErasureCertificate).where(
+    rows = db.session.execute(select(ErasureCertificate.id, ErasureCertificate.certificate_no, Item.code)
+                              .join(Item, Item.id == ErasureCertificate.item_id).where(
         ErasureCertificate.status == State.SUBMITTED.value,
         ErasureCertificate.uploaded_by_id.is_distinct_from(user.id)).order_by(ErasureCertificate.id).limit(200))
-    for cert in certificates:
+    for cert in rows:
         yield Task("certificate_to_accept",
-                   f"機器 {cert.item.code} の消去証明書 No.{cert.id}（証明書番号 {cert.certificate_no}）の確認を待っています。",
-                   path("devices.device", code=cert.item.code))
+                   f"機器 {cert.code} の消去証明書 No.{cert.id}（証明書番号 {cert.certificate_no}）の確認を待っています。",
+                   path("devices.device", code=cert.code))
 
 
 def purge_failed(user: User) -> Iterable[Task]:
