@@ -11,6 +11,7 @@ RESTRICTED = {
     "/admin/users": {"admin"}, "/admin/departments": {"admin"}, "/admin/businesses": {"admin"},
     "/audit/": {"admin", "auditor"}, "/audit/verify": {"admin", "auditor"},
     "/audit/checkpoints": {"admin", "auditor"},
+    "/admin/mail": {"admin"}, "/admin/mail/addresses": {"admin"},
 }
 
 
