@@ -7,6 +7,8 @@ from wtforms import BooleanField, SelectField, StringField
 
 from .services import DEVICE_TYPES, MEDIA_TYPES
 
+STORAGE_TYPES = ("HDD", "SSD", "NVMe", "eMMC")  #: devices.evidence.MEDIA_TYPES
+
 #: Shown in the media chooser on purpose: picking one explains why it cannot be used.
 FORBIDDEN_MEDIA = (("USB", "USBメモリ（使用禁止）"), ("SD", "SDカード（使用禁止）"),
                    ("HDD", "外付けハードディスク・SSD（使用禁止）"), ("OTHER", "その他（使用禁止）"))
@@ -67,9 +69,34 @@ class DeviceItemForm(_ItemForm):
     lease_end = StringField("リース終了日")
     has_storage = BooleanField("記憶装置（HDD・SSD 等）あり", default=True)
     holds_my_number_data = BooleanField("マイナンバー利用事務系の機器")
+    holds_juki_data = BooleanField("住基ネットのデータ（本人確認情報）を保持する機器")
     service_fields = ("title", "device_type", "asset_tag", "model", "serial", "lessor",
                       "lease_contract", "lease_start", "lease_end", "location", "has_storage",
-                      "holds_my_number_data")
+                      "holds_my_number_data", "holds_juki_data")
+    #: The storage media, a row each (消去証明書はこのシリアル番号ごとに確認する); blank rows are skipped.
+    STORAGE_ROWS = 2
+
+    def service_data(self) -> dict:
+        data = super().service_data()
+        rows = []
+        for n in range(1, self.STORAGE_ROWS + 1):
+            row = {key: (getattr(self, f"storage_{name}_{n}").data or "").strip()
+                   for key, name in (("media_type", "type"), ("serial", "serial"), ("make", "make"),
+                                     ("model", "model"), ("capacity_gb", "capacity"))}
+            if any(row.values()):
+                rows.append({key: value or None for key, value in row.items()})
+        data["storage"] = rows
+        return data
+
+
+# A row of fields per medium, added as WTForms documents for forms composed at run time.
+for _n in range(1, DeviceItemForm.STORAGE_ROWS + 1):
+    setattr(DeviceItemForm, f"storage_type_{_n}",
+            _select(f"記憶装置{_n}の種類", [("", "—")] + [(t, t) for t in STORAGE_TYPES]))
+    setattr(DeviceItemForm, f"storage_serial_{_n}", StringField(f"記憶装置{_n}のシリアル番号"))
+    setattr(DeviceItemForm, f"storage_make_{_n}", StringField(f"記憶装置{_n}のメーカー"))
+    setattr(DeviceItemForm, f"storage_model_{_n}", StringField(f"記憶装置{_n}の型番"))
+    setattr(DeviceItemForm, f"storage_capacity_{_n}", StringField(f"記憶装置{_n}の容量（GB）"))
 
 
 FORMS = {"form": FormItemForm, "medium": MediumItemForm, "device": DeviceItemForm}

@@ -57,3 +57,23 @@ def test_api_return_names_the_lessor(api, world):
     lessor = factories.contractor(world["admin"], services=("leasing",)).id
     returned = api("admin").post(f"/api/v1/items/{code}/return-to-lessor", json={"contractor": lessor})
     assert returned.status_code == 200 and returned.get_json()["status"] == "returned_to_lessor"
+
+
+def test_the_registration_page_records_the_media(client, login, world):
+    from lifecycle.devices.evidence import media_of
+    from lifecycle.items.services import get_item
+
+    login("admin")
+    page = client.get("/items/new?kind=device").get_data(as_text=True)
+    assert "記憶装置1のシリアル番号" in page and "住基ネットのデータ" in page
+    response = client.post("/items/new?kind=device", data={
+        "title": "業務端末 市町課5", "device_type": "業務端末", "asset_tag": "PC-5", "model": "FMV",
+        "serial": "SN5", "lessor": "九州リース株式会社", "lease_contract": "L-9", "lease_start": "2021-04-01",
+        "lease_end": "2027-03-31", "location": "市町課", "has_storage": "y", "holds_juki_data": "y",
+        "storage_type_1": "SSD", "storage_serial_1": "s5-ssd", "storage_capacity_1": "256",
+        "storage_type_2": "", "storage_serial_2": ""})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    code = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    device = get_item(code)
+    assert device.holds_juki_data is True
+    assert [(m.media_type, m.serial, m.capacity_gb) for m in media_of(device)] == [("SSD", "S5-SSD", 256)]
