@@ -50,9 +50,11 @@ class Accumulator:
     def push(self, leaf: bytes) -> None:
         self._push(leaf, 1)
 
-    def extend(self, leaves: Sequence[bytes]) -> None:
+    def extend(self, leaves: Sequence[bytes]) -> list[tuple[bytes, int]]:
         """Pushes many leaves: in the largest blocks aligned with what came before, each hashed
-        level by level, which is the same tree at a fraction of the per-leaf cost."""
+        level by level, which is the same tree at a fraction of the per-leaf cost. Returns the
+        blocks (root, size), which another accumulator aligned with them may push as they are."""
+        blocks = []
         i, n = 0, len(leaves)
         while i < n:
             size = self.count & -self.count or 1 << 62  # the largest block that keeps alignment
@@ -62,7 +64,20 @@ class Accumulator:
             while len(level) > 1:
                 level = [_sha256(b"\x01" + level[j] + level[j + 1]).digest() for j in range(0, len(level), 2)]
             self._push(level[0], size)
+            blocks.append((level[0], size))
             i += size
+        return blocks
+
+    def push_blocks(self, blocks: Sequence[tuple[bytes, int]]) -> bool:
+        """Pushes subtree roots if each is aligned here too; False (and nothing pushed) if not."""
+        at = self.count
+        for _, size in blocks:
+            if at % size:
+                return False
+            at += size
+        for h, size in blocks:
+            self._push(h, size)
+        return True
 
     def _push(self, h: bytes, size: int) -> None:
         sizes, hashes = self.sizes, self.hashes
@@ -179,9 +194,9 @@ def stream_roots(chunks: Iterable[Sequence[bytes]], ranges: Sequence[tuple[int, 
                 mark += 1
             stop = marks[mark] if mark < len(marks) and marks[mark] < end else end
             piece = chunk[i:i + stop - position]
-            whole.extend(piece)
-            if part is not None:
-                part.extend(piece)
+            # A proof's ranges are (mostly) aligned subtrees: their blocks serve the whole tree too.
+            if part is None or not whole.push_blocks(part.extend(piece)):
+                whole.extend(piece)
             i += stop - position
             position = stop
     if mark < len(marks) and marks[mark] == position:
