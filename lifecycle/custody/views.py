@@ -71,7 +71,7 @@ def _receiver_choices(user) -> dict:
     groups: dict[str, list[tuple[str, str]]] = {}
     for receiver in services.eligible_receivers(user):
         groups.setdefault(receiver.department_name, []).append(
-            (receiver.login, f"{receiver.name}（{receiver.login}）"))
+            (receiver.login, f"{receiver.name}（{receiver.department_name}）"))  # 名前（所属）, as everywhere
     return groups
 
 

@@ -246,7 +246,7 @@ def test_hand_over_and_accept_in_the_pages(browser_as, world):
     assert 'value="registrar2"' in page and 'value="auditor"' not in page and 'value="registrar"' not in page
     # receivers are grouped under their department's name
     ryoken = page.split('<optgroup label="旅券センター">', 1)[1].split("</optgroup>", 1)[0]
-    assert 'value="registrar2">旅券 二郎（registrar2）</option>' in ryoken and 'value="bulk"' not in ryoken
+    assert 'value="registrar2">旅券 二郎（旅券センター）</option>' in ryoken and 'value="bulk"' not in ryoken
 
     response = giver.post(f"/custody/items/{code}/transfer",
                           data={"to": "registrar2", "note": "窓口から書庫へ", "next": f"/items/{code}"})

@@ -19,8 +19,9 @@ from lifecycle.mynumber.models import MyNumberCopy
 from lifecycle.seeds import USERS, load_demo_items
 
 LOGINS = [login for login, *_ in USERS]
-#: A login as a word of its own (registrar inside registrar2 is the other login, not this one).
-LOGIN_WORD = re.compile(r"(?<![A-Za-z0-9_.\-])(" + "|".join(sorted(map(re.escape, LOGINS), key=len, reverse=True))
+#: A login as a word of its own (registrar inside registrar2 is the other login, not this one;
+#: /admin/users in a recorded path is an address).
+LOGIN_WORD = re.compile(r"(?<![A-Za-z0-9_.\-/])(" + "|".join(sorted(map(re.escape, LOGINS), key=len, reverse=True))
                         + r")(?![A-Za-z0-9_.\-])")
 
 
@@ -220,3 +221,26 @@ def test_the_audit_log_is_filtered_by_a_person_chosen_by_name(client, login, dem
     text = re.sub(r"\s+", " ", visible_text(client.get("/audit/?actor=registrar2").get_data(as_text=True)))
     rows = re.findall(r"令和\d+年\d+月\d+日 \d+時\d+分 \S+ (\S+ \S+)", text)
     assert rows and set(rows) == {"旅券 二郎（旅券センター）"}
+
+
+#: Where an administrator needs the login: the account pages and the mail address book.
+ADMIN_PAGES = ("/admin/users", "/admin/mail")
+
+
+@pytest.mark.parametrize("who", ["registrar", "bulk", "auditor", "admin"])
+def test_no_page_of_the_first_tour_shows_a_login_where_a_name_belongs(app, client, login, demo, who):
+    """Every page without parameters, and every demo item's page, as each kind of user sees it."""
+    login(who)
+    shown = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.arguments - {"code"} or rule.rule.startswith(("/api", "/static")):
+            continue
+        if rule.rule.startswith(ADMIN_PAGES) or re.search(r"\.(pdf|csv|json|zip)$|logout|/file", rule.rule):
+            continue
+        paths = [rule.rule.replace("<code>", code) for code in demo["codes"]] if rule.arguments else [rule.rule]
+        for path in paths:
+            response = client.get(path)
+            if response.status_code == 200 and response.mimetype == "text/html":
+                shown.append(path)
+                assert_no_login(visible_text(response.get_data(as_text=True)), f"{path} (as {who})")
+    assert len(shown) > 10
