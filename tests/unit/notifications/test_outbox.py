@@ -4,7 +4,6 @@ holds a 個人番号 or another department's item title."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import os
@@ -165,7 +164,7 @@ def test_backoff_doubles_up_to_its_ceiling():
 def test_a_mail_claimed_by_a_sender_that_died_is_sent_once_after_its_lease(world, addresses, mail_server,
                                                                            configure_mail):
     configure_mail(mail_server)
-    row = queue_one_digest(world)
+    queue_one_digest(world)
     now = utcnow()
     assert services._claim(now, "dead-sender", 10)  # claimed, then the process was killed
     assert services.send_pending(now) == 0  # the claim holds: nobody else sends it

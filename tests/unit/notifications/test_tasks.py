@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from lifecycle.auth.services import get_user, grant_role
 from lifecycle.clock import today_jst
@@ -15,7 +14,7 @@ from lifecycle.destruction.services import create_batch, witness_batch
 from lifecycle.devices.services import accept_certificate, request_erasure, submit_certificate
 from lifecycle.extensions import db
 from lifecycle.mynumber import services as mynumber
-from lifecycle.notifications.tasks import KINDS, Task, register_task_provider, tasks_for, PROVIDERS
+from lifecycle.notifications.tasks import KINDS, PROVIDERS, Task, register_task_provider, tasks_for
 from lifecycle.policy.services import set_policy
 from lifecycle.scheduler import run_job
 from lifecycle.seeds import TRAINED_ON

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from lifecycle.clock import utcnow
 from lifecycle.custody.services import accept_transfer, request_transfer
 from lifecycle.extensions import db
 from lifecycle.notifications import services
@@ -106,8 +108,6 @@ def test_the_admin_records_addresses_and_sees_recent_sends(client, login, world,
                        ).status_code == 422
     db.session.expire_all()
     assert world["security2"].email == "mamoru@pref.example.lg.jp"
-    from datetime import timedelta
-    from lifecycle.clock import utcnow
     request_transfer(world["registrar"], factories.form(world["registrar"]).code, "security2")
     services.queue_waiting_transfers(utcnow() + timedelta(days=2))
     mail_server.stop()
