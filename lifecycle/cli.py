@@ -263,9 +263,16 @@ def keys_install_signing_cert(cert_file, key_file, chain_file):
         with open(path, "rb") as handle:
             return handle.read()
 
+    from cryptography.hazmat.primitives import hashes
+
     try:
-        cert = crypto.install_signing_certificate(current_app.instance_path, read(cert_file), read(key_file),
-                                                  read(chain_file) if chain_file else None)
+        with db.transaction():  # recorded together: a refused certificate changes nothing
+            cert = crypto.install_signing_certificate(current_app.instance_path, read(cert_file), read(key_file),
+                                                      read(chain_file) if chain_file else None)
+            record_event(EventType.SIGNING_CERT_INSTALLED, actor=ACTOR, subject="system",
+                         certificate=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
+                         fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
+                         valid_until=cert.not_valid_after_utc.date().isoformat())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"文書署名の証明書を登録しました: {cert.subject.rfc4514_string()}"

@@ -68,7 +68,7 @@ def sign_checkpoint(actor: Actor) -> AuditCheckpoint:
         session.add(checkpoint)
         session.flush()
         record_event(EventType.CHECKPOINT_SIGNED, actor=actor, subject=f"checkpoint:{checkpoint.id}",
-                     seq=seq, head=head_hash)
+                     seq=seq, head=head_hash, root=root)
     append_to_log(checkpoint)
     return checkpoint
 

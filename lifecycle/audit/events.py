@@ -72,6 +72,7 @@ class EventType(StrEnum):
     SCHEDULER_LEADER = "scheduler:leader_acquired"
     BACKUP_TAKEN = "system:backup_taken"
     KEYS_ROTATED = "system:keys_rotated"
+    SIGNING_CERT_INSTALLED = "system:signing_cert_installed"
     SYSTEM_INITIALISED = "system:initialised"
     # notification mail
     MAIL_SETTINGS_UPDATED = "mail:settings_updated"
@@ -143,6 +144,7 @@ EVENT_LABELS = {
     EventType.SCHEDULER_LEADER: "スケジューラの担当交代",
     EventType.BACKUP_TAKEN: "バックアップ",
     EventType.KEYS_ROTATED: "鍵の更新",
+    EventType.SIGNING_CERT_INSTALLED: "文書署名証明書の登録",
     EventType.SYSTEM_INITIALISED: "初期化",
     EventType.MAIL_SETTINGS_UPDATED: "メール送信の設定変更",
     EventType.MAIL_TEST_SENT: "メールのテスト送信",

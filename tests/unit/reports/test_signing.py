@@ -11,6 +11,8 @@ from cryptography.x509.oid import NameOID
 from reportlab.pdfgen.canvas import Canvas
 
 from lifecycle import crypto
+from lifecycle.audit.events import EventType
+from lifecycle.audit.services import events_for
 from lifecycle.reports.signing import sign_pdf
 from tests.signatures import check, tamper
 
@@ -83,6 +85,8 @@ def test_a_certificate_from_the_prefecture_s_ca_signs_from_then_on(app, runner, 
                                  "--key", str(tmp_path / "key.pem"), "--chain", str(tmp_path / "ca.pem")])
     assert result.exit_code == 0, result.output
     assert "文書署名の証明書を登録しました" in result.output
+    (event,) = [e for e in events_for("system") if e.type == EventType.SIGNING_CERT_INSTALLED]
+    assert "市町課 文書署名" in event.data and "県 内部認証局" in event.data
     assert os.stat(crypto.document_signing(app.instance_path).key).st_mode & 0o777 == 0o600
     verdict = check(sign_pdf(a_pdf()), ca_pem, tmp_path / "pref")
     assert verdict.pdfsig_valid and "市町課 文書署名" in verdict.pdfsig, verdict.pdfsig
