@@ -6,7 +6,7 @@ import unicodedata
 from datetime import date, datetime
 
 from .errors import Invalid
-from .mynumber.checkdigit import contains_number
+from .checkdigit import contains_number
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 

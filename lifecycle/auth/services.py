@@ -18,7 +18,7 @@ from ..clock import utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..extensions import db
-from ..mynumber.checkdigit import contains_number
+from ..checkdigit import contains_number
 from ..roles import ROLE_LABELS, Role
 from .models import ApiToken, Business, Department, RoleGrant, User
 

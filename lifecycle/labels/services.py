@@ -19,7 +19,7 @@ from ..extensions import db
 from ..items.models import Item
 from ..items.schemas import qr_url
 from ..items.services import describe, get_visible_item, visible_to
-from ..mynumber.checkdigit import contains_number
+from ..checkdigit import contains_number
 from ..roles import Role
 from ..states import KIND_LABELS, Kind
 from .layouts import DEFAULT_LAYOUT, Layout, all_layouts, get_layout

@@ -18,7 +18,7 @@ from ..db import Base
 from ..extensions import db
 from ..items.models import Item
 from ..jsonout import loads_event_data
-from .checkdigit import contains_number
+from ..checkdigit import contains_number
 
 BATCH = 1000
 #: SHA-256 digests, signatures and token hashes the system writes: hex with digit runs that are

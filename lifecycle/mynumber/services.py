@@ -31,7 +31,7 @@ from ..scheduler import current_lease, last_runs
 from ..scheduler_models import JobRun
 from ..states import INITIAL, Kind, State, allowed, transition
 from ..wareki import wareki_datetime
-from . import checkdigit
+from .. import checkdigit
 from .keystore import (
     KeyDestroyed,
     KeyStore,

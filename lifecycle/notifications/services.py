@@ -37,7 +37,7 @@ from ..auth.services import require_role
 from ..clock import to_jst, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..mynumber.checkdigit import contains_number
+from ..checkdigit import contains_number
 from ..roles import Role
 from ..wareki import wareki_date
 from . import mailer

@@ -32,7 +32,7 @@ from lifecycle.custody import services as custody
 from lifecycle.destruction.services import create_batch
 from lifecycle.devices.services import request_erasure, submit_certificate
 from lifecycle.extensions import db
-from lifecycle.mynumber.checkdigit import check_digit
+from lifecycle.checkdigit import check_digit
 from lifecycle.mynumber.scan import find_stored_numbers
 from lifecycle.mynumber.services import record_copy
 from lifecycle.seeds import DEMO_PASSWORD

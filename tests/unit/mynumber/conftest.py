@@ -8,7 +8,7 @@ import pytest
 
 from lifecycle.clock import utcnow
 from lifecycle.mynumber import services
-from lifecycle.mynumber.checkdigit import check_digit
+from lifecycle.checkdigit import check_digit
 
 
 def valid_number(seed: int) -> str:

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from lifecycle.errors import Invalid
-from lifecycle.mynumber.checkdigit import check_digit, is_valid, mask, normalise, validate
+from lifecycle.checkdigit import check_digit, is_valid, mask, normalise, validate
 
 P_WEIGHTS = [2, 3, 4, 5, 6, 7, 2, 3, 4, 5, 6]  # Q1..Q11 of 総務省令第85号 第5条
 

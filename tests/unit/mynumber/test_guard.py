@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from lifecycle import validation as v
 from lifecycle.errors import Invalid
-from lifecycle.mynumber.checkdigit import check_digit, contains_number
+from lifecycle.checkdigit import check_digit, contains_number
 
 NUMBER = "123456789018"
 #: Every separator the guard must see through (issue 26), one per kind.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..errors import Invalid
+from .errors import Invalid
 
 LENGTH = 12
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
