@@ -1,6 +1,5 @@
 """A change to a person's rights takes effect on their very next request, in another server process."""
 import http.cookiejar
-import json
 import re
 import urllib.error
 import urllib.parse
