@@ -319,7 +319,7 @@ COMMON = {
     "kind": Key("種別", _kind_label), "note": Key("備考"), "reason": Key("理由"),
     "recipient": Key("提供先"), "recipient_before": Key("変更前の提供先"),
     "due_back": Key("返却予定日", _day), "due_back_before": Key("変更前の返却予定日", _day),
-    "returned_on": Key("返却日", _day), "days_late": Key("返却の遅れ", _count("日")),
+    "returned_on": Key("返却日", _day), "days_late": Key("返却の遅れ", lambda v, _n: f"{v}日" if v else "なし（期限内）"),
     "transfer": Key("引継ぎ", _numbered("第")), "giver": Key("引継ぎ元", _person, "giver_department"),
     "giver_department": Key("引継ぎ元の所属", _department), "receiver": Key("引継ぎ先", _person, "receiver_department"),
     "receiver_department": Key("引継ぎ先の所属", _department), "item": Key("管理番号"),

@@ -279,6 +279,8 @@ def test_dates_layouts_and_minutes_read_in_japanese():
         "returned_on": "2026-12-04", "days_late": 3, "retention_until": "2027-01-03"}, NAMES)
     assert "返却予定日: 令和8年12月1日" in returned and "返却の遅れ: 3日" in returned
     assert "due_back" not in returned and "days_late" not in returned
+    on_time = describe.details_text(EventType.MEDIUM_RETURNED, {"days_late": 0}, NAMES)
+    assert on_time == "返却の遅れ: なし（期限内）"
     printed = describe.details_text(EventType.LABEL_PRINTED, {"layout": "a4-12", "batch": 7}, NAMES)
     assert printed == "様式: A4 12面（2列×6段）、同時に印刷した枚数: 7枚"
     kept = describe.details_text(EventType.MY_NUMBER_RETAINED, {"retain_minutes": 4320, "reason": "照会"}, NAMES)
