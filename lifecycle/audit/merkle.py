@@ -262,9 +262,10 @@ _LEAVES = "SELECT hash FROM audit_events WHERE seq > {p} AND seq <= {p} ORDER BY
 
 
 def iter_leaf_chunks(size: int, batch: int = READ_BATCH) -> Iterator[list[bytes]]:
-    """The leaf hashes of events 1..size, a batch at a time, read in primary-key ranges; a missing event is a broken
-    log, never a smaller tree. Through the session's DB-API cursor, as verify_chain reads: at a
-    million rows SQLAlchemy's row processing costs more than reading and hashing."""
+    """The leaf hashes of events 1..size, a batch at a time, read in primary-key ranges; a missing
+    or unreadable hash is a broken log, never a smaller tree. Through the session's DB-API cursor,
+    as verify_chain reads: at a million rows SQLAlchemy's row processing costs more than reading
+    and hashing."""
     cursor = db.session().connection().connection.cursor()
     query = _LEAVES.format(p="?" if db.is_sqlite else "%s")
     try:
@@ -272,10 +273,13 @@ def iter_leaf_chunks(size: int, batch: int = READ_BATCH) -> Iterator[list[bytes]
             upto = min(after + batch, size)
             cursor.execute(query, (after, upto))
             hexes = [row[0] for row in cursor.fetchall()]
-            if len(hexes) != upto - after:
-                raise AuditLogFault(f"監査ログの記録 {after + 1}～{upto} に欠番があります。監査ログを検証し、"
-                                    "システム管理者に連絡してください。")
-            raw = bytes.fromhex("".join(hexes))
+            try:
+                raw = bytes.fromhex("".join(hexes))
+            except (TypeError, ValueError):
+                raw = b""
+            if len(hexes) != upto - after or len(raw) != 32 * len(hexes):
+                raise AuditLogFault(f"監査ログの記録 {after + 1}～{upto} に欠番か読めないハッシュがあります。"
+                                    "監査ログを検証し、システム管理者に連絡してください。")
             yield [_sha256(b"\x00" + raw[i:i + 32]).digest() for i in range(0, len(raw), 32)]
     finally:
         cursor.close()
@@ -293,8 +297,7 @@ def _size(value, name: str, label: str, *, upto: int, minimum: int = 1) -> int:
             raise Invalid(f"{label}（{name}）は整数で指定してください。", field=name)
         value = int(value)
     if not minimum <= value <= upto:
-        raise Invalid(f"{label}（{name}）は{minimum}から{upto}までの整数で指定してください"
-                      f"（監査ログの現在の記録数は {upto} 件です）。", field=name)
+        raise Invalid(f"{label}（{name}）は{minimum}から{upto}までの整数で指定してください。", field=name)
     return value
 
 

@@ -200,3 +200,13 @@ def test_the_export_verifier_checks_checkpoint_roots_and_still_reads_old_checkpo
     old["signature"] = crypto.signing_key(app.instance_path).sign(
         checkpoint_message(old["seq"], old["head"], old["created_at"])).hex()
     assert verify_with([old]).returncode == 0
+
+
+def test_a_gap_in_the_log_is_a_fault_not_a_smaller_tree(api):
+    _append(5)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq = 3"))
+    response = api("auditor").get("/api/v1/audit/tree")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "audit_log_fault"
+    assert "欠番" in response.get_json()["error"]["message"]
