@@ -54,9 +54,18 @@ class Invalid(DomainError):
     """Valid syntax, unacceptable value (HTTP 422)."""
     status, code = 422, "invalid"
 
-    def __init__(self, message: str, code: str | None = None, field: str | None = None, **extra):
+    def __init__(self, message: str, code: str | None = None, field: str | None = None,
+                 fields: dict[str, str] | None = None, **extra):
         super().__init__(message, code, **extra)
         self.field = field
+        #: Every refused field with its message (validation.FieldErrors); else the one field.
+        self.fields = fields if fields is not None else ({field: message} if field else {})
+
+    def to_json(self) -> dict:
+        body = super().to_json()
+        if self.fields:
+            body["error"]["fields"] = self.fields
+        return body
 
 
 class PolicyViolation(Invalid):

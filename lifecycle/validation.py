@@ -104,3 +104,32 @@ def code(value, label: str, *, field: str | None = None, max_len: int = 32) -> s
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
         raise Invalid(f"{label}は半角英数字と - _ . で入力してください。", field=field)
     return value
+
+
+class FieldErrors:
+    """Checks a form's fields one by one and keeps every refusal, so that a person sees all of
+    them at once, each beside its field, instead of mending one and being told of the next."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, str] = {}
+        self._first: Invalid | None = None
+
+    def check(self, name: str, check, /, *args, **kwargs):
+        """check(*args, **kwargs), or None (and the refusal kept under its field, else `name`)."""
+        try:
+            return check(*args, **kwargs)
+        except Invalid as exc:
+            self.refuse(exc.field or name, exc)
+            return None
+
+    def refuse(self, field: str, exc: Invalid) -> None:
+        self.messages.setdefault(field, exc.message)
+        self._first = self._first or exc
+
+    def raise_any(self) -> None:
+        """One Invalid naming every refused field (`fields`), with the code of the first refusal
+        and every message in one text, in the order of the form."""
+        if self._first is None:
+            return
+        first = self._first
+        raise Invalid("".join(self.messages.values()), code=first.code, field=first.field, fields=dict(self.messages))

@@ -111,6 +111,18 @@ def same_site_referrer() -> str | None:
     return referrer if referrer and referrer.startswith(request.host_url) else None
 
 
+def show_field_errors(form, fields: dict[str, str]) -> list[str]:
+    """Puts each refused field's message beside its field of a Flask-WTF form (the values typed stay
+    in the form); returns the labels of the fields shown, for one line at the top of the page."""
+    shown = []
+    for name, message in fields.items():
+        field = getattr(form, name, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+            shown.append(field.label.text)
+    return shown
+
+
 def flash_refusal(exc: DomainError) -> None:
     """A refused action, told on the page the user returns to; a refusal of permission (401, 403)
     is also recorded in the audit log, as every denied request is."""
@@ -142,11 +154,12 @@ def _audit_refusal(status: int, reason: str) -> None:
         log.exception("could not record a denied request")
 
 
-def _error_response(status: int, code: str, message: str, extra: dict | None = None):
+def _error_response(status: int, code: str, message: str, extra: dict | None = None,
+                    fields: dict | None = None):
     if status in (401, 403):
         _audit_refusal(status, code)
     if wants_json():
-        body = {"error": {"code": code, "message": message}}
+        body = {"error": {"code": code, "message": message, **({"fields": fields} if fields else {})}}
         body.update(extra or {})
         return jsonify(body), status
     template = f"errors/{status}.html" if status in (403, 404, 500) else "errors/error.html"
@@ -197,7 +210,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()
-        return _error_response(exc.status, exc.code, exc.message, exc.extra)
+        return _error_response(exc.status, exc.code, exc.message, exc.extra, getattr(exc, "fields", None))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

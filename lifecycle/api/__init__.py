@@ -18,7 +18,10 @@ ERROR_SCHEMA = {
     "required": ["error"],
     "properties": {"error": {"type": "object", "required": ["code", "message"],
                              "properties": {"code": {"type": "string"},
-                                            "message": {"type": "string"}}}},
+                                            "message": {"type": "string"},
+                                            # every refused field of a 422, with its message
+                                            "fields": {"type": "object",
+                                                       "additionalProperties": {"type": "string"}}}}},
 }
 
 

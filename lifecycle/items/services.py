@@ -132,30 +132,35 @@ def _may_register(actor: Actor, kind: Kind) -> None:
                      message="リース機器の登録はシステム管理者または一括利用担当が行います。")
 
 
-def _form_fields(data: dict, now: datetime) -> dict:
-    output_at = data.get("output_at")
-    if output_at in (None, ""):
-        output = now
-    else:
-        try:
-            output = to_utc_naive(datetime.fromisoformat(str(output_at)))
-            to_jst(output).date() + timedelta(days=3650)  # still a representable deadline
-        except (ValueError, OverflowError):
-            raise Invalid("出力日時は ISO 8601 形式（例: 2026-11-22T10:30:00+09:00）で指定してください。",
-                          field="output_at") from None
-        if output > now + timedelta(minutes=5):
-            raise Invalid("出力日時に未来の日時は指定できません。", field="output_at")
-        if output < now - timedelta(days=3650):
-            raise Invalid("出力日時が古すぎます。10年以内の日時を指定してください。", field="output_at")
+def _output_at(value, now: datetime) -> datetime:
+    if value in (None, ""):
+        return now
+    try:
+        output = to_utc_naive(datetime.fromisoformat(unicodedata.normalize("NFKC", str(value)).strip()))
+        to_jst(output).date() + timedelta(days=3650)  # still a representable deadline
+    except (ValueError, OverflowError):
+        raise Invalid("出力日時は「2026-12-04 10:30」の形で入力してください（日付と時刻。例: 令和8年12月4日 10時30分"
+                      "なら 2026-12-04 10:30）。", field="output_at") from None
+    if output > now + timedelta(minutes=5):
+        raise Invalid("出力日時に未来の日時は指定できません。", field="output_at")
+    if output < now - timedelta(days=3650):
+        raise Invalid("出力日時が古すぎます。10年以内の日時を指定してください。", field="output_at")
+    return output
+
+
+def _form_fields(data: dict, now: datetime, errors: v.FieldErrors) -> dict:
+    output = errors.check("output_at", _output_at, data.get("output_at"), now)
     days = policy.get("form.retention_days")
     return {
-        "business": _business(data.get("business")),
-        "sheets": v.integer(data.get("sheets"), "枚数", minimum=1, maximum=MAX_SHEETS, field="sheets"),
-        "contains_my_number": v.boolean(data.get("contains_my_number", False), "個人番号の記載",
-                                        field="contains_my_number"),
-        "terminal": _line(data.get("terminal"), "出力端末", max_len=64, required=False, field="terminal"),
+        "business": errors.check("business", _business, data.get("business")),
+        "sheets": errors.check("sheets", v.integer, data.get("sheets"), "枚数", minimum=1, maximum=MAX_SHEETS,
+                               field="sheets"),
+        "contains_my_number": errors.check("contains_my_number", v.boolean, data.get("contains_my_number", False),
+                                           "個人番号の記載", field="contains_my_number"),
+        "terminal": errors.check("terminal", _line, data.get("terminal"), "出力端末", max_len=64, required=False,
+                                 field="terminal"),
         "output_at": output,
-        "retention_until": to_jst(output).date() + timedelta(days=days),
+        "retention_until": to_jst(output).date() + timedelta(days=days) if output else None,
     }
 
 
@@ -170,57 +175,71 @@ def _media_type(value) -> str:
     raise Invalid(MEDIA_FORBIDDEN_MESSAGE, code="media_type_forbidden", field="media_type")
 
 
-def _medium_fields(data: dict, now: datetime) -> dict:
-    media_type = _media_type(data.get("media_type"))
-    due_back = v.a_date(data.get("due_back"), "返却予定日", field="due_back")
+def _due_back(value, now: datetime) -> date:
+    due_back = v.a_date(value, "返却予定日", field="due_back")
     today = to_jst(now).date()
     if due_back < today:
         raise Invalid("返却予定日に過去の日付は指定できません。", field="due_back")
     limit = policy.get("medium.max_loan_days")
     if due_back > today + timedelta(days=limit):
         raise Invalid(f"返却予定日は{limit}日以内の日付にしてください（保存期間ポリシー）。", field="due_back")
+    return due_back
+
+
+def _medium_fields(data: dict, now: datetime, errors: v.FieldErrors) -> dict:
     return {
-        "media_type": media_type,
-        "business": _business(data.get("business")),
-        "record_count": v.integer(data.get("record_count"), "件数", minimum=1, maximum=MAX_RECORDS,
-                                  field="record_count"),
-        "recipient": _line(data.get("recipient"), "提供先", max_len=200, field="recipient"),
-        "encrypted": v.boolean(data.get("encrypted", False), "暗号化", field="encrypted"),
-        "due_back": due_back,
+        "media_type": errors.check("media_type", _media_type, data.get("media_type")),
+        "business": errors.check("business", _business, data.get("business")),
+        "record_count": errors.check("record_count", v.integer, data.get("record_count"), "件数", minimum=1,
+                                     maximum=MAX_RECORDS, field="record_count"),
+        "recipient": errors.check("recipient", _line, data.get("recipient"), "提供先", max_len=200,
+                                  field="recipient"),
+        "encrypted": errors.check("encrypted", v.boolean, data.get("encrypted", False), "暗号化", field="encrypted"),
+        "due_back": errors.check("due_back", _due_back, data.get("due_back"), now),
     }
 
 
-def _device_fields(data: dict, now: datetime) -> dict:
-    from ..devices.evidence import parse_storage  # devices builds on items, not the other way
-
-    device_type = v.text(data.get("device_type"), "機器種別", max_len=32, field="device_type")
+def _device_type(value) -> str:
+    device_type = v.text(value, "機器種別", max_len=32, field="device_type")
     if device_type not in DEVICE_TYPES:
         raise Invalid("機器種別は次から選んでください: " + "、".join(DEVICE_TYPES), field="device_type")
+    return device_type
+
+
+def _device_fields(data: dict, now: datetime, errors: v.FieldErrors) -> dict:
+    from ..devices.evidence import parse_storage  # devices builds on items, not the other way
+
+    check = errors.check
     fields = {
-        "device_type": device_type,
-        "asset_tag": _identifier(data.get("asset_tag"), "資産番号", max_len=64, field="asset_tag"),
-        "model": _line(data.get("model"), "型式", max_len=100, field="model"),
-        "serial": _identifier(data.get("serial"), "製造番号", max_len=100, field="serial"),
-        "lessor": _line(data.get("lessor"), "リース会社", max_len=100, field="lessor"),
-        "lease_contract": _line(data.get("lease_contract"), "リース契約番号", max_len=100, field="lease_contract"),
-        "lease_start": v.a_date(data.get("lease_start"), "リース開始日", field="lease_start"),
-        "lease_end": v.a_date(data.get("lease_end"), "リース終了日", field="lease_end"),
-        "has_storage": v.boolean(data.get("has_storage", True), "記憶装置の有無", field="has_storage"),
-        "holds_my_number_data": v.boolean(data.get("holds_my_number_data", False),
-                                          "マイナンバー利用事務系", field="holds_my_number_data"),
-        "holds_juki_data": v.boolean(data.get("holds_juki_data", False), "住基ネットのデータの保持",
-                                     field="holds_juki_data"),
-        "storage": parse_storage(data.get("storage")),
+        "device_type": check("device_type", _device_type, data.get("device_type")),
+        "asset_tag": check("asset_tag", _identifier, data.get("asset_tag"), "資産番号", max_len=64, field="asset_tag"),
+        "model": check("model", _line, data.get("model"), "型式", max_len=100, field="model"),
+        "serial": check("serial", _identifier, data.get("serial"), "製造番号", max_len=100, field="serial"),
+        "lessor": check("lessor", _line, data.get("lessor"), "リース会社", max_len=100, field="lessor"),
+        "lease_contract": check("lease_contract", _line, data.get("lease_contract"), "リース契約番号", max_len=100,
+                                field="lease_contract"),
+        "lease_start": check("lease_start", v.a_date, data.get("lease_start"), "リース開始日", field="lease_start"),
+        "lease_end": check("lease_end", v.a_date, data.get("lease_end"), "リース終了日", field="lease_end"),
+        "has_storage": check("has_storage", v.boolean, data.get("has_storage", True), "記憶装置の有無",
+                             field="has_storage"),
+        "holds_my_number_data": check("holds_my_number_data", v.boolean, data.get("holds_my_number_data", False),
+                                      "マイナンバー利用事務系", field="holds_my_number_data"),
+        "holds_juki_data": check("holds_juki_data", v.boolean, data.get("holds_juki_data", False),
+                                 "住基ネットのデータの保持", field="holds_juki_data"),
+        "storage": check("storage", parse_storage, data.get("storage")),
     }
-    if fields["storage"] and not fields["has_storage"]:
-        raise Invalid("記憶装置「なし」の機器に記憶装置（storage）は登録できません。", field="storage")
-    if fields["lease_end"] <= fields["lease_start"]:
-        raise Invalid("リース終了日はリース開始日より後の日付にしてください。", field="lease_end")
-    if fields["lease_start"] < EARLIEST_LEASE_START:
-        raise Invalid("リース開始日が古すぎます。2000年1月1日以降の日付を入力してください。", field="lease_start")
-    if (fields["lease_end"] - fields["lease_start"]).days > MAX_LEASE_YEARS * 366:
-        raise Invalid(f"リース期間は{MAX_LEASE_YEARS}年以内にしてください（日付の入力誤りがないか確認してください）。",
-                      field="lease_end")
+    if fields["storage"] and fields["has_storage"] is False:
+        errors.refuse("storage", Invalid("記憶装置「なし」の機器に記憶装置（storage）は登録できません。", field="storage"))
+    start, end = fields["lease_start"], fields["lease_end"]
+    if start is not None and start < EARLIEST_LEASE_START:
+        errors.refuse("lease_start", Invalid("リース開始日が古すぎます。2000年1月1日以降の日付を入力してください。",
+                                             field="lease_start"))
+    if start is not None and end is not None:
+        if end <= start:
+            errors.refuse("lease_end", Invalid("リース終了日はリース開始日より後の日付にしてください。", field="lease_end"))
+        elif (end - start).days > MAX_LEASE_YEARS * 366:
+            errors.refuse("lease_end", Invalid(f"リース期間は{MAX_LEASE_YEARS}年以内にしてください（日付の入力誤りが"
+                                               "ないか確認してください）。", field="lease_end"))
     return fields
 
 
@@ -250,10 +269,12 @@ def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
     _may_register(actor, kind)
     holder = get_user(holder_login or "") if actor.is_system else actor
     now = utcnow()
-    title = _line(data.get("title"), "件名", max_len=200, field="title")
-    location = _line(data.get("location"), "保管場所", max_len=200, required=kind == Kind.DEVICE,
-                     field="location")
-    fields = FIELDS[kind](data, now)
+    errors = v.FieldErrors()
+    title = errors.check("title", _line, data.get("title"), "件名", max_len=200, field="title")
+    location = errors.check("location", _line, data.get("location"), "保管場所", max_len=200,
+                            required=kind == Kind.DEVICE, field="location")
+    fields = FIELDS[kind](data, now, errors)
+    errors.raise_any()
     business = fields.pop("business", None)
     storage = fields.pop("storage", None)
     # Plain values: the rollback that starts the write expires every object read so far.

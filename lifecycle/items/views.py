@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..audit.describe import event_rows, load_names
 from ..auth.models import Business
 from ..roles import Role
+from ..web import show_field_errors
 from ..auth.services import list_businesses, list_departments
 from ..clock import today_jst
 from ..errors import DomainError, Forbidden, Invalid, NotFound
@@ -123,10 +124,9 @@ def new():
             except Forbidden:
                 raise
             except DomainError as exc:
-                field = getattr(form, getattr(exc, "field", None) or "", None)
-                if field is not None and hasattr(field, "errors"):
-                    field.errors = list(field.errors) + [exc.message]
-                    flash(f"「{field.label.text}」の入力内容を確認してください。", "error")
+                shown = show_field_errors(form, getattr(exc, "fields", None) or {})
+                if shown:
+                    flash(f"入力内容を確認してください（{'、'.join(shown)}）。", "error")
                 else:
                     flash(exc.message, "error")
                 status = 422

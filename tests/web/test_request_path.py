@@ -109,3 +109,25 @@ def test_an_error_before_anything_was_saved_says_nothing_was_applied(app, client
     login("registrar")  # the sign-in itself committed, in an earlier request
     text = client.get("/fail-at-once").get_data(as_text=True)
     assert "操作は反映されていません" in text and "操作は記録されました" not in text
+
+
+def test_every_refused_field_of_a_registration_is_answered_at_once(api, world):
+    response = api("admin").post("/api/v1/items", json={
+        "kind": "device", "title": "", "device_type": "冷蔵庫", "asset_tag": "PC-1", "model": "M",
+        "serial": "S-1", "lessor": "L", "lease_contract": "C", "lease_start": "2026-04-01",
+        "lease_end": "2025-03-31", "location": ""})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert set(error["fields"]) == {"title", "device_type", "lease_end", "location"}
+    assert all(message in error["message"] for message in error["fields"].values())
+
+
+def test_the_registration_page_shows_every_error_beside_its_field_and_keeps_the_values(client, login, world):
+    login("registrar")
+    response = client.post("/items/new?kind=form", data={"title": "", "business": "car-tax", "sheets": "0",
+                                                          "location": "税務課 書庫", "output_at": "昨日"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert page.count('class="error"') >= 3  # 件名, 枚数 and 出力日時, each beside its field
+    assert "2026-12-04 10:30" in page and "ISO 8601" not in page
+    assert 'value="税務課 書庫"' in page
