@@ -596,9 +596,10 @@ class EventRow:
         return self.type == EventType.LABEL_FORGED
 
 
-def names_for_events(events, datas: list[dict] | None = None) -> Names:
-    """Names of everyone an event list mentions: actors, people in details, users as subjects."""
-    logins = set()
+def names_for_events(events, datas: list[dict] | None = None, *, also=()) -> Names:
+    """Names of everyone an event list mentions (actors, people in details, users as subjects),
+    and of the logins in `also`, read together."""
+    logins = set(also)
     for index, event in enumerate(events):
         logins.add(event.actor)
         if event.subject and event.subject.startswith("user:"):
@@ -617,13 +618,14 @@ def _loads(data: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def event_rows(events) -> list[EventRow]:
-    """The events in words, in the order given."""
+def event_rows(events, names: Names | None = None) -> list[EventRow]:
+    """The events in words, in the order given; `names`: names_for_events of these events, when
+    the caller needs them too."""
     from .events import event_label
 
     events = list(events)
     datas = [_loads(e.data) for e in events]
-    names = names_for_events(events, datas)
+    names = names or names_for_events(events, datas)
     return [EventRow(seq=e.seq, at=wareki_datetime(e.at), type=e.type, label=event_label(e.type),
                      actor=names.person(e.actor), subject=subject_text(e.subject, names),
                      details=details_text(e.type, d, names, e.subject), data=e.data or "", hash=e.hash)

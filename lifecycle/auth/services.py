@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.orm import joinedload
 
 from .. import validation as v
 from ..actors import AUTH, Actor
@@ -347,8 +348,9 @@ def user_for_session(session_id: str) -> User | None:
     user_id = row_id(user_id)
     if user_id is None or not epoch.isdigit() or len(epoch) > 9:
         return None
-    return db.session.scalar(select(User).where(User.id == user_id, User.session_epoch == int(epoch),
-                                                User.active.is_(True)))
+    # Once per signed-in request: the grants come in the same statement as the user and department.
+    return db.session.execute(select(User).options(joinedload(User.grants)).where(
+        User.id == user_id, User.session_epoch == int(epoch), User.active.is_(True))).unique().scalar_one_or_none()
 
 
 def end_sessions(actor: Actor) -> None:

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..audit.describe import event_rows, load_names
+from ..audit.describe import event_rows, names_for_events
 from ..auth.models import Business
 from ..roles import Role
 from ..web import show_field_errors
@@ -149,10 +149,11 @@ def new():
 @login_required
 def show(code: str):
     item, events = get_visible_with_events(current_user, code)
+    names = names_for_events(events, also=[item.created_by])  # the registrant may not be in the events
     today, kind = today_jst(), Kind(item.kind)
     return render_template(
         "items/show.html", item=item, kind=kind, kind_label=KIND_LABELS[kind],
-        timeline=event_rows(events), created_by=load_names([item.created_by]).person(item.created_by),
+        timeline=event_rows(events, names), created_by=names.person(item.created_by),
         panels=panels_for(item, current_user),
         overdue=queries.row_overdue(item, today), today=today,
         lease_warning_until=(today + timedelta(days=policy.get("device.lease_warning_days"))

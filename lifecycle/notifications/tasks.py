@@ -15,8 +15,9 @@ from typing import Callable, Iterable
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
-from ..auth.models import User
+from ..auth.models import Department, User
 from ..clock import today_jst
 from ..extensions import db
 from ..roles import Role
@@ -74,14 +75,25 @@ def path(endpoint: str, **values) -> str:
 # --- the kinds whose domains exist ------------------------------------------------------------
 
 def transfers_to_accept(user: User) -> Iterable[Task]:
-    from ..custody.services import CUSTODY_ROLES, incoming_transfers
+    """Hand-offs waiting for this person, read as plain rows: every page's header asks."""
+    from ..custody.models import Transfer
+    from ..custody.services import CUSTODY_ROLES
+    from ..items.models import Item
+    from ..states import State
 
     if not user.has_role(*CUSTODY_ROLES):
         return
-    for transfer in incoming_transfers(user):
+    giver_department = aliased(Department)
+    rows = db.session.execute(
+        select(Transfer.id, Transfer.requested_at, Item.code, User.name, giver_department.name.label("department"))
+        .join(Item, Item.id == Transfer.item_id).join(User, User.id == Transfer.giver_id)
+        .join(giver_department, giver_department.id == Transfer.giver_department_id)
+        .where(Transfer.receiver_id == user.id, Transfer.status == State.PENDING.value)
+        .order_by(Transfer.requested_at, Transfer.id).limit(200))
+    for transfer in rows:
         yield Task("transfer_to_accept",
-                   f"引継ぎ 第{transfer.id}号（管理番号 {transfer.item.code}）の受領を待っています"
-                   f"（引継ぎ元: {transfer.giver.name}（{transfer.giver_department.name}）、"
+                   f"引継ぎ 第{transfer.id}号（管理番号 {transfer.code}）の受領を待っています"
+                   f"（引継ぎ元: {transfer.name}（{transfer.department}）、"
                    f"{wareki_datetime(transfer.requested_at)}）。",
                    path("custody.inbox"))
 
