@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, literal, select, union_all
 
 from .. import states
 from ..actors import system_name
@@ -85,10 +85,13 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
         users.update({login: (name, dept or "") for login, name, dept in rows})
     if not masters:
         return Names(users)
-    departments = dict(db.session.execute(select(Department.code, Department.name)).all())
-    businesses = dict(db.session.execute(select(Business.code, Business.name)).all())
-    contractors = {str(i): name for i, name in db.session.execute(select(Contractor.id, Contractor.name)).all()}
-    return Names(users, departments, businesses, contractors)
+    masters: dict[str, dict[str, str]] = {"department": {}, "business": {}, "contractor": {}}
+    for master, code, name in db.session.execute(union_all(  # every page with a timeline asks: one statement
+            select(literal("department"), Department.code, Department.name),
+            select(literal("business"), Business.code, Business.name),
+            select(literal("contractor"), cast(Contractor.id, String), Contractor.name))):
+        masters[master][code] = name
+    return Names(users, masters["department"], masters["business"], masters["contractor"])
 
 
 def people_choices() -> list[tuple[str, str]]:

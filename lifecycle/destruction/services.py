@@ -31,7 +31,7 @@ from .. import validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.models import Department, User
+from ..auth.models import User
 from ..auth.services import require_role
 from ..clock import to_jst, today_jst, utcnow
 from ..contractors.services import require_coverage
@@ -317,8 +317,7 @@ def _may_destroy(actor: Actor, item) -> None:
                          Role.SECURITY_MANAGER: "セキュリティ管理者"}[r] for r in roles)
         raise Forbidden(f"{KIND_LABELS[kind]}の廃棄を申請できるのは{who}です（{item.code}）。")
     if item.holder_id != actor.id and item.department_id != actor.department_id:
-        department = db.session.get(Department, item.department_id)  # item: an Item or its ledger row
-        raise Forbidden(f"{describe(item)}は{department.name}の管理簿にあります。"
+        raise Forbidden(f"{describe(item)}は他の所属の管理簿にあります。"
                         "廃棄を申請できるのは、保管者本人か同じ所属の職員です。")
 
 
