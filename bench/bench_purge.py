@@ -28,7 +28,7 @@ from lifecycle.actors import SystemActor
 from lifecycle.extensions import db  # noqa: E402
 from lifecycle.migrate import upgrade  # noqa: E402
 from lifecycle.mynumber import services  # noqa: E402
-from lifecycle.mynumber.checkdigit import check_digit, mask  # noqa: E402
+from lifecycle.checkdigit import check_digit, mask  # noqa: E402
 from lifecycle.mynumber.keystore import associated_data, bucket_of  # noqa: E402
 from lifecycle.mynumber.models import MyNumberCopy, MyNumberDeletion  # noqa: E402
 from lifecycle.seeds import DEMO_PASSWORD, load_demo  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from lifecycle.audit.models import AuditEvent, AuditHead
 from lifecycle.audit.services import GENESIS, canonical_data, chain_hash
@@ -26,15 +26,17 @@ def in_one_transaction(fn):
 
 @in_one_transaction
 def seed_items(count: int, *, year: int = 2026) -> list[str]:
-    """`count` forms and media spread over the demo departments; returns their codes."""
+    """`count` forms and media spread over the demo departments, numbered after the codes already
+    handed out (the demo's own items); returns their codes."""
     users = db.session.scalars(select(User)).all()
+    start = db.session.scalar(select(func.max(CodeCounter.last)).where(CodeCounter.year == year)) or 0
     business = db.session.scalars(select(Business)).first()
     now, today = utcnow(), today_jst()
     rows, codes = [], []
     for n in range(1, count + 1):
         user = users[n % len(users)]
         medium = n % 5 == 0
-        code = f"{'M' if medium else 'F'}-{year}-{n:06d}"
+        code = f"{'M' if medium else 'F'}-{year}-{start + n:06d}"
         codes.append(code)
         rows.append({
             "code": code, "kind": "medium" if medium else "form",
@@ -53,9 +55,9 @@ def seed_items(count: int, *, year: int = 2026) -> list[str]:
             rows = []
     if rows:
         db.session.execute(insert(Item), rows)
-    db.session.execute(delete(CodeCounter))
-    db.session.execute(insert(CodeCounter), [{"prefix": "F", "year": year, "last": count},
-                                             {"prefix": "M", "year": year, "last": count}])
+    db.session.execute(delete(CodeCounter).where(CodeCounter.prefix.in_(("F", "M")), CodeCounter.year == year))
+    db.session.execute(insert(CodeCounter), [{"prefix": "F", "year": year, "last": start + count},
+                                             {"prefix": "M", "year": year, "last": start + count}])
     return codes
 
 
