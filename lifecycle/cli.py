@@ -1,4 +1,4 @@
-"""The `lifecycle` command: thin commands over the services (API.md "Command line")."""
+"""The `lifecycle` command: thin commands over the services (docs/api.md, Command line)."""
 from __future__ import annotations
 
 import sys
@@ -300,7 +300,7 @@ def keys_export_ca(file):
 @click.option("--workers", default=None, type=click.IntRange(1, 64),
               help="worker processes (default: one per core, at most 16)")
 @click.option("--threads", default=1, type=click.IntRange(1, 64), show_default=True,
-              help="threads per worker (more than 1 measured slower; see README)")
+              help="threads per worker (more than 1 measured slower; see docs/deploy.md, Server choice)")
 @with_appcontext
 def serve_command(host, port, workers, threads):
     """Production server (gunicorn workers, each with the scheduler; one of them leads)."""

@@ -26,7 +26,7 @@ def to_utc_naive(value: datetime) -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 with the +09:00 offset, as API.md promises."""
+    """ISO 8601 with the +09:00 offset, as docs/api.md promises."""
     if value is None:
         return None
     return jst_wall(value).isoformat(timespec="seconds") + "+09:00"

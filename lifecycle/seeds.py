@@ -1,4 +1,4 @@
-"""Demo master data and users (SPEC.md "Demo data"), for a first look at the product."""
+"""Demo master data and users, for a first look at the product."""
 from __future__ import annotations
 
 from datetime import date, timedelta

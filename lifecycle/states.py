@@ -125,7 +125,7 @@ INITIAL = {
 }
 
 # `registered` is the registrant's own custody before any hand-off, so everything an item in
-# custody may do, a freshly registered one may do too (API.md has no separate "store" step).
+# custody may do, a freshly registered one may do too (docs/api.md has no separate "store" step).
 # A rejected hand-off and a cancelled destruction bring the item back to `in_custody`.
 TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
     Kind.FORM: {

@@ -1,5 +1,5 @@
 """Cross-cutting web behaviour: security headers, idle sessions, errors as Japanese pages or the
-error JSON of API.md, and auditing of every refused request."""
+error JSON of docs/api.md, and auditing of every refused request."""
 from __future__ import annotations
 
 import logging

@@ -135,7 +135,7 @@ def runner(app):
 
 @pytest.fixture
 def world(app):
-    """The demo departments, businesses and one user per role (SPEC.md demo data)."""
+    """The demo departments, businesses and one user per role."""
     from lifecycle.auth.services import get_user
     from lifecycle.seeds import USERS, load_demo
 

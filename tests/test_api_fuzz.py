@@ -83,7 +83,7 @@ def _config(*, coverage: bool) -> schemathesis.Config:
         # still repeats every successful call without a token and with a wrong one.
         "generation": {"with-security-parameters": False},
         "checks": {
-            # API.md's 422 is "valid JSON, invalid value": a schema-valid request is still refused
+            # docs/api.md's 422 is "valid JSON, invalid value": a schema-valid request is still refused
             # for what no JSON schema says (a 個人番号 check digit, a business code missing from
             # the master, a lease that ends before it starts); 409 when the row's state forbids
             # the step; 410 for a purged 個人番号 copy. Statuses beyond these still fail.

@@ -1,4 +1,4 @@
-"""The JSON API of API.md: bearer tokens, the error JSON, and an OpenAPI document built from the
+"""The JSON API of docs/api.md: bearer tokens, the error JSON, and an OpenAPI document built from the
 same declarations that register the routes, so the document cannot miss an endpoint."""
 from __future__ import annotations
 

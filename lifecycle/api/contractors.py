@@ -1,4 +1,4 @@
-"""The contractor register over the API (API.md "Contractors and evidence")."""
+"""The contractor register over the API (docs/api.md, Contractors)."""
 from flask import request
 
 from ..contractors import services

@@ -1,4 +1,4 @@
-"""Hand-offs, provision and return of bulk media, custody reports (API.md "Items")."""
+"""Hand-offs, provision and return of bulk media, custody reports (docs/api.md, Hand-offs and bulk media)."""
 from __future__ import annotations
 
 from ..auth.services import require_role

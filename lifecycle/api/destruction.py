@@ -1,4 +1,4 @@
-"""Destruction batches over the API (API.md "Destruction and erasure")."""
+"""Destruction batches over the API (docs/api.md, Destruction)."""
 from flask import request
 
 from ..destruction import services

@@ -1,4 +1,4 @@
-"""Items over the API (API.md "Items"): register, list the ledger, one item with its events, scan."""
+"""Items over the API (docs/api.md, Items): register, list the ledger, one item with its events, scan."""
 from __future__ import annotations
 
 from flask import request

@@ -1,4 +1,4 @@
-"""個人番号 temporary copies (API.md "個人番号 temporary copies")."""
+"""個人番号 temporary copies (docs/api.md, 個人番号 temporary copies)."""
 from __future__ import annotations
 
 from ..auth.services import require_role

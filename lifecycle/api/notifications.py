@@ -1,4 +1,4 @@
-"""What waits for the caller (API.md "Notifications")."""
+"""What waits for the caller (docs/api.md, Me)."""
 from ..notifications.tasks import KINDS, tasks_for
 from ..web import current_actor
 from . import STRING, endpoint, ok, record

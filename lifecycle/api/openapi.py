@@ -10,7 +10,7 @@ def document() -> dict:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", ep.rule)
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in re.findall(r"<(?:\w+:)?(\w+)>", ep.rule)]
-        # An empty query parameter is an absent one (`?kind=&status=` in API.md), never a 422.
+        # An empty query parameter is an absent one (`?kind=&status=`), never a 422.
         params += [{"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema}
                    for name, schema in ep.query.items()]
         operation: dict = {

@@ -143,7 +143,7 @@ def _check_password(password: str | None) -> str:
 
 
 def _check_grant(actor: Actor, user: User, role: Role) -> None:
-    """The rules of SPEC.md: an admin other than the grantee; bulk_operator only in 市町課."""
+    """The rules of docs/design.md: an admin other than the grantee; bulk_operator only in 市町課."""
     _require_admin(actor)
     if actor.id == user.id:
         raise Forbidden("自分自身に権限を付与・取消しすることはできません。別のシステム管理者に依頼してください。",

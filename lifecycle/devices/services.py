@@ -124,7 +124,7 @@ def submit_certificate(actor: Actor, code, data: dict, stream, filename) -> Eras
         if pending is not None:
             raise Conflict(f"{describe(item)}には確認待ちの消去証明書（第{pending}号）があります。"
                            "受理または差戻しの後に登録してください。", code="certificate_pending")
-        # The level (API.md: `level`, formerly `method`); initialisation is refused by the
+        # The level (`level`, formerly `method`); initialisation is refused by the
         # level or technique chosen, never by words found in the free-text fields.
         method = _erasure_method(data.get("level") or data.get("method"))
         performed_on = v.a_date(data.get("performed_on"), "消去実施日", field="performed_on")

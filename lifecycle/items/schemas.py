@@ -1,4 +1,4 @@
-"""The JSON shape of an item (API.md "Items"), shared by every endpoint that returns one."""
+"""The JSON shape of an item (docs/api.md, Items), shared by every endpoint that returns one."""
 from __future__ import annotations
 
 from datetime import date

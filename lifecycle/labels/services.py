@@ -27,7 +27,7 @@ from .render import LabelData, render_labels
 
 #: One print job; bench/bench_labels.py times 1,000 labels at well under the 2 s target.
 MAX_LABELS = 1000
-#: Who prints labels: the roles that handle items (SPEC.md "Users and roles"; the same as may hold
+#: Who prints labels: the roles that handle items (docs/design.md, Roles; the same as may hold
 #: them in custody). Not the auditor: a printed label is genuine (HMAC-tagged), and one who only
 #: reads must not be able to make one, for any department.
 PRINT_ROLES = (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.ADMIN)

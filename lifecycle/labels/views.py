@@ -75,7 +75,7 @@ def open_label(payload: str):
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError):
-    """JSON callers get the error JSON of API.md; people get a message on the page they came from."""
+    """JSON callers get the error JSON of docs/api.md; people get a message on the page they came from."""
     db.session.rollback()
     if _json_wanted():
         if exc.status in (401, 403):

@@ -25,7 +25,7 @@ from ..wareki import wareki_date, wareki_datetime
 
 log = logging.getLogger(__name__)
 
-#: Every kind of task API.md names, in the order the inbox lists them.
+#: Every kind of task, in the order the inbox lists them.
 KINDS = ("transfer_to_accept", "batch_to_witness", "certificate_to_accept", "finding_to_answer",
          "finding_to_confirm", "stocktake_due", "terminal_use_to_approve", "training_expiring",
          "purge_failed")
@@ -51,7 +51,7 @@ PROVIDERS: dict[str, Provider] = {}
 def register_task_provider(kind: str, provide: Provider) -> None:
     """A domain adds a kind of task: `provide(user)` yields that user's tasks of this kind."""
     if kind not in KINDS:
-        raise ValueError(f"unknown task kind {kind!r}: add it to KINDS and API.md first")
+        raise ValueError(f"unknown task kind {kind!r}: add it to KINDS first")
     PROVIDERS[kind] = provide
 
 

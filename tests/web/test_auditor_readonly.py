@@ -143,7 +143,7 @@ def attempt(send, method, url, objects):
 
 
 def refused_page(client, response) -> bool:
-    """A page may answer a refusal the way STYLE.md asks of HTML views: back to the page it came
+    """A page may answer a refusal the way the HTML views do: back to the page it came
     from (a redirect), the Japanese reason flashed as an error. Anything else under 400 is not a
     refusal. The flashes are taken, so the next attempt starts clean."""
     if not 300 <= response.status_code < 400:

@@ -1,4 +1,4 @@
-"""Destruction over HTTP: the API of API.md and the pages (batch list, batch page, actions)."""
+"""Destruction over HTTP: the API (docs/api.md) and the pages (batch list, batch page, actions)."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""個人番号 copies over HTTP (API.md) and as pages, the purge runs page and `lifecycle purge`."""
+"""個人番号 copies over HTTP (docs/api.md) and as pages, the purge runs page and `lifecycle purge`."""
 import json
 import re
 from datetime import datetime, timedelta
