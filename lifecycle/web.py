@@ -111,16 +111,22 @@ def same_site_referrer() -> str | None:
     return referrer if referrer and referrer.startswith(request.host_url) else None
 
 
-def show_field_errors(form, fields: dict[str, str]) -> list[str]:
-    """Puts each refused field's message beside its field of a Flask-WTF form (the values typed stay
-    in the form); returns the labels of the fields shown, for one line at the top of the page."""
-    shown = []
-    for name, message in fields.items():
+def show_refusal(form, exc: DomainError) -> None:
+    """Puts each refused field's message beside its field of a Flask-WTF form (the values typed
+    stay in the form), and tells at the top of the page which fields to look at and whatever
+    has no field of its own on the form."""
+    shown, elsewhere = [], []
+    for name, message in (getattr(exc, "fields", None) or {}).items():
         field = getattr(form, name, None)
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
             shown.append(field.label.text)
-    return shown
+        else:
+            elsewhere.append(message)
+    if shown:
+        flash(f"入力内容を確認してください（{'、'.join(shown)}）。" + "".join(elsewhere), "error")
+    else:
+        flash("".join(elsewhere) or exc.message, "error")
 
 
 def flash_refusal(exc: DomainError) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..audit.describe import event_rows, names_for_events
 from ..auth.models import Business
 from ..roles import Role
-from ..web import show_field_errors
+from ..web import show_refusal
 from ..auth.services import list_businesses, list_departments
 from ..clock import today_jst
 from ..errors import DomainError, Forbidden, Invalid, NotFound
@@ -124,11 +124,7 @@ def new():
             except Forbidden:
                 raise
             except DomainError as exc:
-                shown = show_field_errors(form, getattr(exc, "fields", None) or {})
-                if shown:
-                    flash(f"入力内容を確認してください（{'、'.join(shown)}）。", "error")
-                else:
-                    flash(exc.message, "error")
+                show_refusal(form, exc)
                 status = 422
             else:
                 message = f"{KIND_LABELS[kind]}「{item.code}」を登録しました。"

@@ -7,7 +7,9 @@ certificate installed with `lifecycle keys install-signing-cert` is used from th
 """
 from __future__ import annotations
 
+import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -34,5 +36,17 @@ def sign_pdf(pdf: bytes) -> bytes:
         field_name=FIELD_NAME, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
         reason="lifecycle が出力した帳票であることの証明", location="lifecycle")
     out = io.BytesIO()
-    signers.sign_pdf(writer, metadata, signer=_signer(), output=out)
+    _run(signers.async_sign_pdf(writer, metadata, signer=_signer(), output=out))
     return out.getvalue()
+
+
+def _run(coroutine):
+    """pyHanko signs with asyncio. A thread that already runs an event loop (a test harness
+    driving a browser, an async server) cannot start another, so the signing then gets a thread
+    of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -1,4 +1,6 @@
-from datetime import date, datetime
+import shutil
+import subprocess
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -48,3 +50,30 @@ def test_months_and_fiscal_years_follow_the_same_rule():
     assert wareki_month(1872, 12) == "1872年12月"
     assert fiscal_year_label(2019) == "令和元年度" and fiscal_year_label(1988) == "昭和63年度"
     assert fiscal_year_label(1872) == "1872年度"
+
+
+_ICU_SWEEP = """
+const fmt = new Intl.DateTimeFormat('ja-JP-u-ca-japanese', {era: 'long', year: 'numeric', month: 'numeric',
+                                                          day: 'numeric', timeZone: 'UTC'});
+const out = [];
+for (let t = Date.UTC(1873, 0, 1); t <= Date.UTC(2030, 11, 31); t += 86400000) {
+  const p = Object.fromEntries(fmt.formatToParts(new Date(t)).map(part => [part.type, part.value]));
+  out.push(`${p.era}${p.year === '1' ? '元' : p.year}年${p.month}月${p.day}日`);
+}
+process.stdout.write(out.join('\\n'));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js (for ICU's Japanese calendar) is not installed")
+def test_every_day_from_meiji_6_to_2030_reads_as_icu_has_it():
+    """ICU's Japanese calendar (Node's Intl, a calendar this project did not write) and ours agree
+    on every day from 1873-01-01, when Japan took the Gregorian calendar, to 2030-12-31."""
+    shown = subprocess.run(["node", "-e", _ICU_SWEEP], capture_output=True, text=True, check=True,
+                           timeout=120).stdout.split("\n")
+    day, differences = date(1873, 1, 1), []
+    for icu in shown:
+        ours = wareki_date(day)
+        if ours != icu:
+            differences.append((day.isoformat(), ours, icu))
+        day += timedelta(days=1)
+    assert day == date(2031, 1, 1) and not differences, differences[:5]

@@ -320,6 +320,7 @@ def text_fields(cls):
 #: else): a 個人番号 typed there is refused too, with their own message.
 TYPED = {("FormItemForm", "sheets"), ("FormItemForm", "output_at"), ("MediumItemForm", "record_count"),
          ("MediumItemForm", "due_back"), ("DeviceItemForm", "lease_start"), ("DeviceItemForm", "lease_end"),
+         ("DeviceItemForm", "storage_capacity_1"), ("DeviceItemForm", "storage_capacity_2"),
          ("ProvideForm", "due_back"), ("CopyForm", "retain_minutes")}
 #: The 個人番号 copy's own field.
 NUMBER_FORM_FIELDS = {("CopyForm", "my_number")}
@@ -342,7 +343,10 @@ FORM_RECIPES = {
     "DeviceItemForm": _item_page("device", "admin", {
         "title": "業務端末", "device_type": "業務端末", "asset_tag": "ASSET-H1", "model": "FMV-D7000",
         "serial": "SN-H1", "lessor": "九州リース株式会社", "lease_contract": "L-2021-0042",
-        "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": "y"}),
+        "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": "y",
+        "storage_type_1": "HDD", "storage_serial_1": "WD-H1", "storage_make_1": "WD", "storage_model_1": "Blue",
+        "storage_capacity_1": "500", "storage_type_2": "SSD", "storage_serial_2": "SS-H2",
+        "storage_make_2": "Samsung", "storage_model_2": "870", "storage_capacity_2": "256"}),
     "LoginForm": lambda world: Call("", "/login", {"login": "registrar", "password": DEMO_PASSWORD + "x"}),
     "DepartmentForm": lambda world: Call("admin", "/admin/departments", {"code": "kikaku", "name": "企画課"}),
     "BusinessForm": lambda world: Call("admin", "/admin/businesses", {
