@@ -129,6 +129,18 @@ def show_refusal(form, exc: DomainError) -> None:
         flash("".join(elsewhere) or exc.message, "error")
 
 
+def act(do, success, back: str):
+    """A page's action button: runs `do()`, tells its success (a text, or a function of what
+    `do` returned) or its refusal, and goes back to `back`."""
+    try:
+        done = do()
+    except DomainError as exc:
+        flash_refusal(exc)
+    else:
+        flash(success(done) if callable(success) else success, "success")
+    return redirect(back)
+
+
 def flash_refusal(exc: DomainError) -> None:
     """A refused action, told on the page the user returns to; a refusal of permission (401, 403)
     is also recorded in the audit log, as every denied request is."""

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..errors import DomainError
 from ..extensions import limiter, login_manager
 from .. import web
-from ..web import flash_refusal, role_required, safe_next
+from ..web import act, flash_refusal, role_required, safe_next
 from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
@@ -129,12 +129,7 @@ def user(login: str):
 
 
 def _user_action(login: str, action, success: str):
-    try:
-        action()
-        flash(success, "success")
-    except DomainError as exc:
-        flash_refusal(exc)
-    return redirect(url_for("admin.user", login=login))
+    return act(action, success, url_for("admin.user", login=login))
 
 
 @admin.post("/users/<login>/roles")

@@ -8,9 +8,8 @@ from flask import Blueprint, redirect, render_template, request, send_file, url_
 from flask_login import current_user
 
 from ..clock import today_jst
-from ..destruction.views import flash_refusal
 from ..errors import DomainError
-from ..web import role_required
+from ..web import act, flash_refusal, role_required
 from . import services
 from .forms import contractor_data
 
@@ -68,15 +67,7 @@ def _upload():
 
 
 def _action(contractor_id: int, do, success: str):
-    from flask import flash
-
-    try:
-        do()
-    except DomainError as exc:
-        flash_refusal(exc)
-    else:
-        flash(success, "success")
-    return redirect(url_for("contractors.show", contractor_id=contractor_id))
+    return act(do, success, url_for("contractors.show", contractor_id=contractor_id))
 
 
 @bp.route("/contractors/<int:contractor_id>/contracts", methods=["POST"])

@@ -14,7 +14,7 @@ from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..reports.signing import sign_pdf
 from ..states import Kind, State
-from ..web import flash_refusal, role_required
+from ..web import act, flash_refusal, role_required
 from ..contractors.services import list_contractors
 from . import report, services
 from .din import level_text
@@ -108,13 +108,7 @@ def batch(batch_id: int):
 
 
 def _action(batch_id: int, do, success: str):
-    try:
-        done = do()
-    except DomainError as exc:
-        flash_refusal(exc)
-    else:
-        flash(success.format(code=done.code), "success")
-    return redirect(url_for("destruction.batch", batch_id=batch_id))
+    return act(do, lambda done: success.format(code=done.code), url_for("destruction.batch", batch_id=batch_id))
 
 
 @bp.route("/destructions/<int:batch_id>/witness", methods=["POST"])

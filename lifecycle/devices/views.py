@@ -8,8 +8,6 @@ from datetime import date
 from flask import (
     Blueprint,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
     send_file,
@@ -21,7 +19,7 @@ from .. import validation as v
 from ..clock import today_jst
 from ..destruction import report
 from ..destruction.services import storage_destruction_of
-from ..errors import DomainError, Invalid
+from ..errors import Invalid
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..reports.signing import sign_pdf
@@ -29,7 +27,7 @@ from ..items.services import get_visible_item
 from ..policy import services as policy
 from ..roles import Role
 from ..states import Kind, State
-from ..web import flash_refusal, role_required
+from ..web import act, role_required
 from ..contractors.services import list_contractors
 from . import evidence, services
 
@@ -113,13 +111,7 @@ def device(code: str):
 
 
 def _act(code: str, do, success: str):
-    try:
-        do()
-    except DomainError as exc:
-        flash_refusal(exc)
-    else:
-        flash(success, "success")
-    return redirect(url_for("devices.device", code=code))
+    return act(do, success, url_for("devices.device", code=code))
 
 
 @bp.route("/devices/<code>/erasure-request", methods=["POST"])
