@@ -20,6 +20,8 @@ class Kind(StrEnum):
     TRANSFER = "transfer"
     DESTRUCTION = "destruction"
     ERASURE_CERTIFICATE = "erasure_certificate"
+    #: A grant of bulk_operator asked by one admin, awaiting a second admin's approval.
+    GRANT_REQUEST = "grant_request"
 
 
 ITEM_KINDS = (Kind.FORM, Kind.MEDIUM, Kind.DEVICE)
@@ -32,6 +34,7 @@ KIND_LABELS = {
     Kind.TRANSFER: "引継ぎ",
     Kind.DESTRUCTION: "廃棄",
     Kind.ERASURE_CERTIFICATE: "消去証明書",
+    Kind.GRANT_REQUEST: "権限付与の承認依頼",
 }
 
 #: Item code prefixes (F-2026-000123).
@@ -49,6 +52,9 @@ class State(StrEnum):
     DESTROYED = "destroyed"
     #: Witnessed going to the pulping contractor; destroyed once its certificate is accepted.
     AWAITING_PULPING_CERTIFICATE = "awaiting_pulping_certificate"
+    #: The holder was forced out of the role: the department's security manager is responsible
+    #: until someone confirms where the item is and takes it into custody.
+    CUSTODY_UNCONFIRMED = "custody_unconfirmed"
     IN_SERVICE = "in_service"
     ERASURE_REQUESTED = "erasure_requested"
     ERASURE_CERTIFIED = "erasure_certified"
@@ -66,6 +72,9 @@ class State(StrEnum):
     COMPLETED = "completed"
     # erasure certificates
     SUBMITTED = "submitted"
+    # approvals
+    APPROVED = "approved"
+    REFUSED = "refused"
 
 
 S = State
@@ -92,6 +101,9 @@ STATE_LABELS = {
     S.AWAITING_WITNESS: "立会い待ち",
     S.COMPLETED: "完了",
     S.SUBMITTED: "確認待ち",
+    S.CUSTODY_UNCONFIRMED: "所在確認待ち",
+    S.APPROVED: "承認済",
+    S.REFUSED: "却下",
 }
 
 #: What the move to a state is called, for "what is possible" in refusals.
@@ -112,6 +124,9 @@ ACTION_LABELS = {
     S.REJECTED: "差戻し",
     S.CANCELLED: "取消し",
     S.COMPLETED: "立会い（完了）",
+    S.CUSTODY_UNCONFIRMED: "所在確認待ちへの移行（保管者の強制離任）",
+    S.APPROVED: "承認",
+    S.REFUSED: "却下",
 }
 
 INITIAL = {
@@ -122,6 +137,7 @@ INITIAL = {
     Kind.TRANSFER: S.PENDING,
     Kind.DESTRUCTION: S.AWAITING_WITNESS,
     Kind.ERASURE_CERTIFICATE: S.SUBMITTED,
+    Kind.GRANT_REQUEST: S.PENDING,
 }
 
 # `registered` is the registrant's own custody before any hand-off, so everything an item in
@@ -129,17 +145,20 @@ INITIAL = {
 # A rejected hand-off and a cancelled destruction bring the item back to `in_custody`.
 TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
     Kind.FORM: {
-        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
-        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION}),
+        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
         S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
+        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY}),
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY, S.AWAITING_PULPING_CERTIFICATE}),
         S.AWAITING_PULPING_CERTIFICATE: frozenset({S.DESTROYED}),
         S.DESTROYED: frozenset(),
     },
     Kind.MEDIUM: {
-        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION}),
-        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION}),
+        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION,
+                                 S.CUSTODY_UNCONFIRMED}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
         S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
+        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY}),
         S.PROVIDED: frozenset({S.RETURNED}),
         S.RETURNED: frozenset({S.AWAITING_DESTRUCTION}),
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
@@ -170,6 +189,12 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.SUBMITTED: frozenset({S.ACCEPTED, S.REJECTED}),
         S.ACCEPTED: frozenset(),
         S.REJECTED: frozenset(),
+    },
+    Kind.GRANT_REQUEST: {
+        S.PENDING: frozenset({S.APPROVED, S.REFUSED, S.CANCELLED}),
+        S.APPROVED: frozenset(),
+        S.REFUSED: frozenset(),
+        S.CANCELLED: frozenset(),
     },
 }
 
