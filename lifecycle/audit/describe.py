@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable, Iterable
 
-from sqlalchemy import String, cast, literal, select, union_all
+from sqlalchemy import String, cast, literal, null, select, union_all
 
 from .. import states
 from ..actors import system_name
@@ -77,21 +77,28 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
     from ..extensions import db
 
     wanted = sorted({str(login) for login in logins if login and not str(login).startswith("system:")})
+    people = [select(literal("user"), User.login, User.name, Department.name)
+              .outerjoin(Department, Department.id == User.department_id).where(User.login.in_(wanted[i:i + 500]))
+              for i in range(0, len(wanted), 500)]
+    no_department = cast(null(), String)
+    master_queries = [select(literal("department"), Department.code, Department.name, no_department),
+                      select(literal("business"), Business.code, Business.name, no_department),
+                      select(literal("contractor"), cast(Contractor.id, String), Contractor.name, no_department)
+                      ] if masters else []
+    # every page with a timeline asks: its people and the masters in one statement
+    statements = [people[:1] + master_queries] + [[query] for query in people[1:]]
     users: dict[str, tuple[str, str]] = {}
-    for chunk in (wanted[i:i + 500] for i in range(0, len(wanted), 500)):
-        rows = db.session.execute(
-            select(User.login, User.name, Department.name).outerjoin(Department, Department.id == User.department_id)
-            .where(User.login.in_(chunk))).all()
-        users.update({login: (name, dept or "") for login, name, dept in rows})
+    found: dict[str, dict[str, str]] = {"department": {}, "business": {}, "contractor": {}}
+    for queries in filter(None, statements):
+        for kind, code, name, department in db.session.execute(
+                queries[0] if len(queries) == 1 else union_all(*queries)):
+            if kind == "user":
+                users[code] = (name, department or "")
+            else:
+                found[kind][code] = name
     if not masters:
         return Names(users)
-    masters: dict[str, dict[str, str]] = {"department": {}, "business": {}, "contractor": {}}
-    for master, code, name in db.session.execute(union_all(  # every page with a timeline asks: one statement
-            select(literal("department"), Department.code, Department.name),
-            select(literal("business"), Business.code, Business.name),
-            select(literal("contractor"), cast(Contractor.id, String), Contractor.name))):
-        masters[master][code] = name
-    return Names(users, masters["department"], masters["business"], masters["contractor"])
+    return Names(users, found["department"], found["business"], found["contractor"])
 
 
 def people_choices() -> list[tuple[str, str]]:

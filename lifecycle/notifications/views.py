@@ -42,7 +42,7 @@ def _task_count() -> int | None:
     """For the header of every page. A page must still show if this fails (an error page, a
     database that went away): then the link shows without its count."""
     try:
-        return len(tasks.tasks_for(current_user._get_current_object()))
+        return tasks.task_count(current_user._get_current_object())
     except Exception as exc:
         log.warning("task count unavailable: %s", type(exc).__name__)
         return None

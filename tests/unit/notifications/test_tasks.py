@@ -14,7 +14,7 @@ from lifecycle.destruction.services import create_batch, witness_batch
 from lifecycle.devices.services import accept_certificate, request_erasure, submit_certificate
 from lifecycle.extensions import db
 from lifecycle.mynumber import services as mynumber
-from lifecycle.notifications.tasks import KINDS, PROVIDERS, Task, register_task_provider, tasks_for
+from lifecycle.notifications.tasks import KINDS, PROVIDERS, Task, register_task_provider, task_count, tasks_for
 from lifecycle.policy.services import set_policy
 from lifecycle.scheduler import run_job
 from lifecycle.seeds import TRAINED_ON
@@ -129,8 +129,23 @@ def test_an_inactive_or_system_actor_has_no_tasks(world):
 
 
 def test_a_domain_adds_its_own_kind_by_registering_a_provider(world, monkeypatch):
-    monkeypatch.setitem(PROVIDERS, "stocktake_due", lambda user: [Task("stocktake_due", "棚卸しの期限です。", "/")])
+    monkeypatch.setitem(PROVIDERS, "stocktake_due", PROVIDERS.get("stocktake_due"))
+    register_task_provider("stocktake_due", lambda user: [Task("stocktake_due", "棚卸しの期限です。", "/")])
     assert "stocktake_due" in kinds("registrar")
     with pytest.raises(ValueError):
         register_task_provider("coffee_break", lambda user: [])
     assert set(PROVIDERS) <= set(KINDS)
+
+
+def test_the_header_count_is_the_number_of_tasks_listed(world):
+    """task_count counts in SQL what tasks_for lists, from the same conditions."""
+    for n in range(2):
+        request_transfer(world["registrar"], factories.form(world["registrar"]).code, "security2")
+    create_batch(world["security2"], items=[factories.form(world["registrar"]).code], method="shred", place="税務課")
+    counts = {}
+    for login in world:
+        db.session.expire_all()
+        user = get_user(login)
+        counts[login] = task_count(user)
+        assert counts[login] == len(tasks_for(user)), login
+    assert counts["security2"] == 2 and counts["security"] == 1 and counts["registrar"] == 0
