@@ -22,6 +22,8 @@ class Kind(StrEnum):
     ERASURE_CERTIFICATE = "erasure_certificate"
     #: A grant of bulk_operator asked by one admin, awaiting a second admin's approval.
     GRANT_REQUEST = "grant_request"
+    #: A request to use a 住基ネット terminal (使用伺い), approved by the terminal's department.
+    TERMINAL_USE = "terminal_use"
 
 
 ITEM_KINDS = (Kind.FORM, Kind.MEDIUM, Kind.DEVICE)
@@ -35,6 +37,7 @@ KIND_LABELS = {
     Kind.DESTRUCTION: "廃棄",
     Kind.ERASURE_CERTIFICATE: "消去証明書",
     Kind.GRANT_REQUEST: "権限付与の承認依頼",
+    Kind.TERMINAL_USE: "端末の使用伺い",
 }
 
 #: Item code prefixes (F-2026-000123).
@@ -75,6 +78,9 @@ class State(StrEnum):
     # approvals
     APPROVED = "approved"
     REFUSED = "refused"
+    # terminal-use approvals (使用伺い)
+    REQUESTED = "requested"
+    CLOSED = "closed"
 
 
 S = State
@@ -104,6 +110,8 @@ STATE_LABELS = {
     S.CUSTODY_UNCONFIRMED: "所在確認待ち",
     S.APPROVED: "承認済",
     S.REFUSED: "却下",
+    S.REQUESTED: "承認待ち",
+    S.CLOSED: "使用終了",
 }
 
 #: What the move to a state is called, for "what is possible" in refusals.
@@ -127,6 +135,7 @@ ACTION_LABELS = {
     S.CUSTODY_UNCONFIRMED: "所在確認待ちへの移行（保管者の強制離任）",
     S.APPROVED: "承認",
     S.REFUSED: "却下",
+    S.CLOSED: "使用終了の記録",
 }
 
 INITIAL = {
@@ -138,6 +147,7 @@ INITIAL = {
     Kind.DESTRUCTION: S.AWAITING_WITNESS,
     Kind.ERASURE_CERTIFICATE: S.SUBMITTED,
     Kind.GRANT_REQUEST: S.PENDING,
+    Kind.TERMINAL_USE: S.REQUESTED,
 }
 
 # `registered` is the registrant's own custody before any hand-off, so everything an item in
@@ -195,6 +205,15 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.APPROVED: frozenset(),
         S.REFUSED: frozenset(),
         S.CANCELLED: frozenset(),
+    },
+    # A use that happened without approval is still recorded (requested → closed): the book must
+    # hold every use, and the exceptions list shows that one (terminals/queries.py).
+    Kind.TERMINAL_USE: {
+        S.REQUESTED: frozenset({S.APPROVED, S.REFUSED, S.CANCELLED, S.CLOSED}),
+        S.APPROVED: frozenset({S.CLOSED, S.CANCELLED}),
+        S.REFUSED: frozenset(),
+        S.CANCELLED: frozenset(),
+        S.CLOSED: frozenset(),
     },
 }
 
