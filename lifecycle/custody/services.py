@@ -130,8 +130,10 @@ def request_transfer(actor: Actor, code: str, to, note=None) -> Transfer:
             raise InvalidTransition(states.refusal_message(item.state_kind, item.code, item.status,
                                                            State.IN_TRANSFER),
                                     current_state=item.status)
-        receiver = _receiver(actor, to)
-        note = _free_text(note, "引継ぎの備考", "note")
+        errors = v.FieldErrors()  # the receiver and the note are told at once, each beside its field
+        receiver = errors.check("to", _receiver, actor, to)
+        note = errors.check("note", _free_text, note, "引継ぎの備考", "note")
+        errors.raise_any()
         giver = item.holder if actor.is_system else actor
         transfer = Transfer(item=item, status=states.INITIAL[Kind.TRANSFER].value, giver=giver,
                             giver_department=giver.department, receiver=receiver,

@@ -3,7 +3,7 @@ page, the dashboard panels, the custody report, the daily exceptions job and its
 from __future__ import annotations
 
 import click
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_login import current_user
 
@@ -12,16 +12,17 @@ from .. import validation as v
 from ..actors import CLI as CLI_ACTOR
 from ..roles import Role
 from ..clock import today_jst
-from ..errors import DomainError
+from ..errors import DomainError, Invalid
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..items.queries import row_overdue
 from ..items.services import register_visibility_rule
+from ..items.views import show as item_page
 from ..reports.render import render_custody_pdf
 from ..reports.signing import sign_pdf
 from ..jobs import register_job
 from ..states import Kind, State
-from ..web import flash_refusal, role_required, safe_next
+from ..web import flash_refusal, role_required, safe_next, show_refusal
 from ..wareki import wareki_date
 from . import report, services
 from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
@@ -87,8 +88,9 @@ def _transfer_section(item, user):
                 "reason_form": ReasonForm(formdata=None), "form": None}
     if item.holder_id != user.id or not services.may_hold(user) or not states.can(item.kind, item.status, State.IN_TRANSFER):
         return None
-    return {"item": item, "transfer": None, "form": TransferForm(formdata=None),
-            "receivers": _receiver_choices(user)}
+    return {"item": item, "transfer": None,
+            "receivers": _receiver_choices(user),
+            "form": g.get("refused_transfer_form") or TransferForm(formdata=None)}
 
 
 def _medium_section(item, user):
@@ -130,6 +132,12 @@ def request_transfer(code: str):
         return redirect(back)
     try:
         transfer = services.request_transfer(current_user, code, form.to.data, form.note.data)
+    except Invalid as exc:
+        # The item page again, with the receiver and the note as typed and each refusal beside its
+        # field; g carries the form to the hand-off section for this one response only.
+        show_refusal(form, exc)
+        g.refused_transfer_form = form
+        return item_page(code), 422
     except DomainError as exc:
         flash_refusal(exc)
         return redirect(back)
