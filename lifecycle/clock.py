@@ -48,3 +48,8 @@ def today_jst() -> date:
 def jst_day_start_utc(day: date) -> datetime:
     """The UTC instant at which a JST calendar day begins, for date-range filters."""
     return to_utc_naive(datetime(day.year, day.month, day.day))
+
+
+def fiscal_year(day: date) -> int:
+    """年度: April to March, named by the year it starts in."""
+    return day.year if day.month >= 4 else day.year - 1

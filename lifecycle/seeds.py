@@ -41,7 +41,15 @@ USERS = (
     ("auditor", "監査 正", "shicho", ("auditor",)),
 )
 
-TRAINED_ON = date(2026, 4, 10)
+def _demo_training_day() -> date:
+    """This 年度's training (10 April, or today early in April), so the demo's roles are effective on
+    whatever day it is loaded."""
+    from .clock import fiscal_year, today_jst
+    today = today_jst()
+    return min(today, date(fiscal_year(today), 4, 10))
+
+
+TRAINED_ON = _demo_training_day()
 
 ALL_CLAUSES = ["confidentiality", "no_subcontracting", "onsite_inspection", "incident_report",
                "erasure_proof", "pledge"]

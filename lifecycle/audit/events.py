@@ -17,6 +17,15 @@ class EventType(StrEnum):
     USER_REACTIVATED = "user:reactivated"
     PASSWORD_SET = "user:password_set"
     TRAINING_RECORDED = "user:training_recorded"
+    TRAINING_WITHDRAWN = "user:training_withdrawn"
+    USER_TRANSFERRED = "user:department_changed"
+    USER_LEFT = "user:left"
+    GRANT_REQUESTED = "role:grant_requested"
+    GRANT_APPROVED = "role:grant_approved"
+    GRANT_REFUSED = "role:grant_refused"
+    GRANT_REQUEST_CANCELLED = "role:grant_request_cancelled"
+    ROLE_CONFIRMED = "rights_review:confirmed"
+    ROLE_REVIEW_REVOKED = "rights_review:revoked"
     ROLE_GRANTED = "role:granted"
     ROLE_REVOKED = "role:revoked"
     DEPARTMENT_CREATED = "department:created"
@@ -35,6 +44,9 @@ class EventType(StrEnum):
     TRANSFER_ACCEPTED = "custody:accepted"
     TRANSFER_REJECTED = "custody:rejected"
     TRANSFER_CANCELLED = "custody:cancelled"
+    CUSTODY_UNCONFIRMED = "custody:unconfirmed"
+    CUSTODY_REASSIGNED = "custody:reassigned"
+    CUSTODY_CONFIRMED = "custody:confirmed"
     MEDIUM_PROVIDED = "medium:provided"
     MEDIUM_RETURNED = "medium:returned"
     EXCEPTION_RECORDED = "exception:recorded"
@@ -94,7 +106,16 @@ EVENT_LABELS = {
     EventType.USER_DEACTIVATED: "利用者の利用停止",
     EventType.USER_REACTIVATED: "利用者の利用再開",
     EventType.PASSWORD_SET: "パスワード設定",
-    EventType.TRAINING_RECORDED: "研修受講日の記録",
+    EventType.TRAINING_RECORDED: "研修受講の記録",
+    EventType.TRAINING_WITHDRAWN: "研修受講記録の取消し",
+    EventType.USER_TRANSFERRED: "異動",
+    EventType.USER_LEFT: "退職・担当替え",
+    EventType.GRANT_REQUESTED: "権限付与の承認依頼",
+    EventType.GRANT_APPROVED: "権限付与の承認",
+    EventType.GRANT_REFUSED: "権限付与の却下",
+    EventType.GRANT_REQUEST_CANCELLED: "権限付与の承認依頼の取下げ",
+    EventType.ROLE_CONFIRMED: "権限の棚卸（継続の確認）",
+    EventType.ROLE_REVIEW_REVOKED: "権限の棚卸（取消し）",
     EventType.ROLE_GRANTED: "権限付与",
     EventType.ROLE_REVOKED: "権限取消し",
     EventType.DEPARTMENT_CREATED: "所属登録",
@@ -111,6 +132,9 @@ EVENT_LABELS = {
     EventType.TRANSFER_ACCEPTED: "受領",
     EventType.TRANSFER_REJECTED: "差戻し",
     EventType.TRANSFER_CANCELLED: "引継ぎ取消し",
+    EventType.CUSTODY_UNCONFIRMED: "所在確認待ち（保管者の強制離任）",
+    EventType.CUSTODY_REASSIGNED: "保管責任者の変更（保管者の強制離任）",
+    EventType.CUSTODY_CONFIRMED: "所在の確認",
     EventType.MEDIUM_PROVIDED: "提供",
     EventType.MEDIUM_RETURNED: "返却",
     EventType.EXCEPTION_RECORDED: "例外の記録",

@@ -6,7 +6,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..clock import utcnow
+from ..clock import today_jst, utcnow
 from ..db import Base, enum_column
 from ..roles import Role
 
@@ -41,8 +41,11 @@ class User(UserMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    #: 研修受講日: without it the user holds no effective role.
+    #: The latest 研修受講日 of the user's training records (auth/services.py keeps it in step).
     trained_on: Mapped[date | None] = mapped_column(Date)
+    #: The last day the latest training counts under the policy's training period; after it, or
+    #: without any training record, the user holds no effective role.
+    training_valid_until: Mapped[date | None] = mapped_column(Date)
     #: Where notification mails go (set by an admin); none: no mail, the in-app inbox only.
     email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -72,10 +75,15 @@ class User(UserMixin, Base):
     def granted_roles(self) -> set[Role]:
         return {Role(g.role) for g in self.grants}
 
+    def training_current(self, on: date | None = None) -> bool:
+        """Whether the latest training is within the policy period on `on` (default: today, JST)."""
+        until = self.training_valid_until
+        return until is not None and (on or today_jst()) <= until
+
     @property
     def effective_roles(self) -> set[Role]:
-        """Roles count only for an active user whose training is recorded."""
-        if not self.active or self.trained_on is None:
+        """THE rule: roles count only for an active user whose latest training is still current."""
+        if not self.active or not self.training_current():
             return set()
         return self.granted_roles
 
@@ -101,6 +109,24 @@ class RoleGrant(Base):
     granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="grants", foreign_keys=[user_id])
+
+
+class TrainingRecord(Base):
+    """One 研修 attended: when, which course, and the admin who confirmed it. A record entered by
+    mistake is withdrawn, not deleted, so the list the council sees keeps its history."""
+    __tablename__ = "training_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    completed_on: Mapped[date] = mapped_column(Date)
+    course: Mapped[str] = mapped_column(String(200))
+    #: Login of who confirmed the attendance (an admin, or a system actor for the CLI and demo).
+    confirmed_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class ApiToken(Base):

@@ -15,13 +15,13 @@ from .. import validation as v
 from ..actors import AUTH, Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..clock import utcnow
+from ..clock import fiscal_year, today_jst, utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..extensions import db
 from ..checkdigit import contains_number
 from ..roles import ROLE_LABELS, Role
-from .models import ApiToken, Business, Department, RoleGrant, User
+from .models import ApiToken, Business, Department, RoleGrant, TrainingRecord, User
 
 MIN_PASSWORD = 12
 MAX_FAILED_LOGINS = 5
@@ -142,8 +142,14 @@ def _check_password(password: str | None) -> str:
     return password
 
 
-def _check_grant(actor: Actor, user: User, role: Role) -> None:
-    """The rules of docs/design.md: an admin other than the grantee; bulk_operator only in 市町課."""
+#: Roles whose new grant by a person takes effect only when a second admin approves it
+#: (people/services.py: request → approval). The CLI and the demo act with the operator's authority.
+NEEDS_SECOND_ADMIN = frozenset({Role.BULK_OPERATOR})
+
+
+def check_grant(actor: Actor, user: User, role: Role, *, approved: bool = False) -> None:
+    """The rules of docs/design.md: an admin other than the grantee; bulk_operator only in 市町課,
+    and only once a second admin has approved it (`approved`)."""
     _require_admin(actor)
     if actor.id == user.id:
         raise Forbidden("自分自身に権限を付与・取消しすることはできません。別のシステム管理者に依頼してください。",
@@ -151,6 +157,19 @@ def _check_grant(actor: Actor, user: User, role: Role) -> None:
     if role == Role.BULK_OPERATOR and not user.department.is_system_owner:
         raise Invalid("一括利用担当の権限は市町課（システム所有所属）の職員にのみ付与できます。",
                       code="bulk_operator_outside_owner", field="role")
+    if role in NEEDS_SECOND_ADMIN and not approved and not actor.is_system:
+        raise Conflict(f"「{ROLE_LABELS[role]}」の新たな付与には、依頼者とは別のシステム管理者の承認が必要です。"
+                       "利用者の画面から承認依頼を出してください。", code="approval_required")
+
+
+def add_grant(actor: Actor, user: User, role: Role, *, approved: bool = False) -> None:
+    """Grants a role inside the caller's transaction (flushes); `approved`: a second admin approved it."""
+    check_grant(actor, user, role, approved=approved)
+    if role in user.granted_roles:
+        raise Conflict(f"「{user.name}」には既に「{ROLE_LABELS[role]}」の権限があります。", code="duplicate")
+    user.grants.append(RoleGrant(role=role, granted_by=actor.login, granted_at=utcnow()))
+    db.session.flush()
+    record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{user.login}", role=role.value)
 
 
 def _parse_role(value) -> Role:
@@ -176,34 +195,27 @@ def create_user(actor: Actor, login: str, name: str, department_code: str, *, ro
         parsed = [_parse_role(r) for r in roles]
         if session.scalar(select(User).where(User.login == login)):
             raise Conflict(f"ログインID「{login}」は既に使われています。", code="duplicate")
-        user = User(login=login, name=name, department=dept, trained_on=trained_on, active=True,
-                    failed_logins=0,
+        if trained_on is not None:
+            trained_on = _training_day(trained_on)
+        user = User(login=login, name=name, department=dept, active=True, failed_logins=0,
                     password_hash=_hasher.hash(_check_password(password)) if password else None)
         session.add(user)
         session.flush()
         record_event(EventType.USER_CREATED, actor=actor, subject=f"user:{login}",
                      name=name, department=dept.code,
                      trained_on=trained_on.isoformat() if trained_on else None)
+        if trained_on is not None:
+            _add_training(actor, user, trained_on, DEFAULT_COURSE)
         for role in dict.fromkeys(parsed):
-            _check_grant(actor, user, role)
-            user.grants.append(RoleGrant(role=role, granted_by=actor.login, granted_at=utcnow()))
-            record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
-        session.flush()
+            add_grant(actor, user, role)
         return user
 
 
 
 def grant_role(actor: Actor, login: str, role) -> None:
     """Grants a role; refused for oneself and for bulk_operator outside 市町課."""
-    with db.transaction() as session:
-        user = get_user(login)
-        role = _parse_role(role)
-        _check_grant(actor, user, role)
-        if role in user.granted_roles:
-            raise Conflict(f"「{user.name}」には既に「{ROLE_LABELS[role]}」の権限があります。", code="duplicate")
-        user.grants.append(RoleGrant(role=role, granted_by=actor.login, granted_at=utcnow()))
-        session.flush()
-        record_event(EventType.ROLE_GRANTED, actor=actor, subject=f"user:{login}", role=role.value)
+    with db.transaction():
+        add_grant(actor, get_user(login), _parse_role(role))
 
 
 def revoke_role(actor: Actor, login: str, role) -> None:
@@ -221,16 +233,90 @@ def revoke_role(actor: Actor, login: str, role) -> None:
         record_event(EventType.ROLE_REVOKED, actor=actor, subject=f"user:{login}", role=role.value)
 
 
-def record_training(actor: Actor, login: str, trained_on: date | None) -> None:
-    """研修受講日; clearing it suspends every role of the user."""
+#: The course of a training recorded without one (the CLI's --trained-on, the user form's date).
+DEFAULT_COURSE = "住基ネット セキュリティ研修"
+
+
+def training_expires_on(completed_on: date, valid_days: int) -> date:
+    """The last day a training counts: the rest of its 年度, or `valid_days` after it, whichever is
+    later (the policy period: "the current 年度 or the 12 months before")."""
+    year_end = date(fiscal_year(completed_on) + 1, 3, 31)
+    return max(completed_on + timedelta(days=valid_days), year_end)
+
+
+def _valid_days() -> int:
+    # policy.services imports this module (require_role), so it is imported where it is used.
+    from ..policy import services as policy
+    return int(policy.get("training.valid_days"))
+
+
+def _training_day(value) -> date:
+    if not isinstance(value, date):
+        raise Invalid("研修受講日は YYYY-MM-DD の形式で入力してください。", field="completed_on")
+    if value > today_jst():
+        raise Invalid("研修受講日に未来の日付は指定できません。", field="completed_on")
+    return value
+
+
+def refresh_training(user: User, valid_days: int | None = None) -> None:
+    """Keeps the user's latest training date and its last valid day in step with the records
+    (flushes; the caller's transaction commits)."""
+    latest = db.session.scalar(select(func.max(TrainingRecord.completed_on)).where(
+        TrainingRecord.user_id == user.id, TrainingRecord.withdrawn_at.is_(None)))
+    user.trained_on = latest
+    user.training_valid_until = (None if latest is None
+                                 else training_expires_on(latest, valid_days or _valid_days()))
+
+
+def refresh_all_training(valid_days: int) -> int:
+    """After the policy's period changes, every user's last valid day follows it."""
+    users = list(db.session.scalars(select(User).where(User.trained_on.is_not(None))))
+    for user in users:
+        refresh_training(user, valid_days)
+    return len(users)
+
+
+def _add_training(actor: Actor, user: User, completed_on: date, course: str) -> TrainingRecord:
+    record = TrainingRecord(user_id=user.id, completed_on=completed_on, course=course,
+                            confirmed_by=actor.login, recorded_at=utcnow())
+    db.session.add(record)
+    db.session.flush()
+    refresh_training(user)
+    record_event(EventType.TRAINING_RECORDED, actor=actor, subject=f"user:{user.login}",
+                 training=record.id, trained_on=completed_on.isoformat(), course=course,
+                 valid_until=user.training_valid_until.isoformat() if user.training_valid_until else None)
+    return record
+
+
+def record_training(actor: Actor, login: str, trained_on: date | None, course=None) -> TrainingRecord | None:
+    """Adds a training record confirmed by the acting admin; roles are effective while the latest
+    one is within the policy period. None withdraws every record (entered by mistake), which
+    suspends every role of the user until a new one is recorded."""
     with db.transaction():
         _require_admin(actor)
         user = get_user(login)
-        if trained_on is not None and trained_on > utcnow().date() + timedelta(days=1):
-            raise Invalid("研修受講日に未来の日付は指定できません。", field="trained_on")
-        user.trained_on = trained_on
-        record_event(EventType.TRAINING_RECORDED, actor=actor, subject=f"user:{login}",
-                     trained_on=trained_on.isoformat() if trained_on else None)
+        if trained_on is None:
+            records = list(db.session.scalars(select(TrainingRecord).where(
+                TrainingRecord.user_id == user.id, TrainingRecord.withdrawn_at.is_(None))))
+            for record in records:
+                record.withdrawn_at, record.withdrawn_by = utcnow(), actor.login
+            db.session.flush()
+            refresh_training(user)
+            record_event(EventType.TRAINING_WITHDRAWN, actor=actor, subject=f"user:{login}",
+                         count=len(records))
+            return None
+        errors = v.FieldErrors()
+        trained_on = errors.check("completed_on", _training_day, trained_on)
+        course = errors.check("course", v.text, course, "研修の名称", max_len=200, required=False,
+                              field="course", multiline=False)
+        errors.raise_any()
+        return _add_training(actor, user, trained_on, course or DEFAULT_COURSE)
+
+
+def training_records(user: User) -> list[TrainingRecord]:
+    """Newest first, withdrawn ones included (they show as withdrawn)."""
+    return list(db.session.scalars(select(TrainingRecord).where(TrainingRecord.user_id == user.id)
+                                   .order_by(TrainingRecord.completed_on.desc(), TrainingRecord.id.desc())))
 
 
 def set_password(actor: Actor, login: str, password: str) -> None:

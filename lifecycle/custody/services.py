@@ -77,6 +77,12 @@ def _require_custody_role(actor: Actor, what: str) -> None:
                          "（監査担当は閲覧のみです）。")
 
 
+def _in_place_of(actor: Actor, on_behalf: bool) -> bool:
+    """The system, or an admin handing on a leaver's hand-offs (people/services.py), acts in the
+    place of a hand-off's party; the event still names the actor who did it."""
+    return actor.is_system or (on_behalf and actor.has_role(Role.ADMIN))
+
+
 def _receiver(actor: Actor, value) -> User:
     login = v.text(value, "引継ぎ先", max_len=64, field="to")
     user = db.session.scalar(select(User).where(User.login == login))
@@ -110,12 +116,14 @@ def _details(transfer: Transfer) -> dict:
             "note": transfer.note}
 
 
-def request_transfer(actor: Actor, code: str, to, note=None) -> Transfer:
-    """The holder hands an item over; it is in_transfer, and still his, until the receiver accepts."""
+def request_transfer(actor: Actor, code: str, to, note=None, *, on_behalf: bool = False) -> Transfer:
+    """The holder hands an item over; it is in_transfer, and still his, until the receiver accepts.
+    `on_behalf`: an admin hands on the item of a person leaving the role, in the holder's name."""
     with db.transaction() as session:
         _require_custody_role(actor, "引継ぎ")
         item = _fresh_item(code)
-        if not actor.is_system and item.holder_id != actor.id:
+        in_place = _in_place_of(actor, on_behalf)
+        if not in_place and item.holder_id != actor.id:
             if not visible_to(actor, item):
                 raise Forbidden(f"{describe(item)}を表示する権限がありません。")
             raise Forbidden(f"{describe(item)}の保管者は「{item.holder.name}」さんです。"
@@ -134,7 +142,7 @@ def request_transfer(actor: Actor, code: str, to, note=None) -> Transfer:
         receiver = errors.check("to", _receiver, actor, to)
         note = errors.check("note", _free_text, note, "引継ぎの備考", "note")
         errors.raise_any()
-        giver = item.holder if actor.is_system else actor
+        giver = item.holder if in_place else actor
         transfer = Transfer(item=item, status=states.INITIAL[Kind.TRANSFER].value, giver=giver,
                             giver_department=giver.department, receiver=receiver,
                             receiver_department=receiver.department, note=note,
@@ -196,11 +204,11 @@ def accept_transfer(actor: Actor, transfer_id, *, location=None) -> Transfer:
         return transfer
 
 
-def reject_transfer(actor: Actor, transfer_id, reason=None) -> Transfer:
+def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool = False) -> Transfer:
     """Only the named receiver rejects; the item goes back into the giver's custody."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
-        if not actor.is_system and actor.id != transfer.receiver_id:
+        if not _in_place_of(actor, on_behalf) and actor.id != transfer.receiver_id:
             raise Forbidden(f"この引継ぎの差戻しは、引継ぎ先の「{transfer.receiver.name}」さんだけが行えます。",
                             code="not_receiver")
         if transfer.status != State.PENDING:
@@ -211,11 +219,11 @@ def reject_transfer(actor: Actor, transfer_id, reason=None) -> Transfer:
         return transfer
 
 
-def cancel_transfer(actor: Actor, transfer_id, reason=None) -> Transfer:
+def cancel_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool = False) -> Transfer:
     """The giver takes back a hand-off nobody has accepted yet."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
-        if not actor.is_system and actor.id != transfer.giver_id:
+        if not _in_place_of(actor, on_behalf) and actor.id != transfer.giver_id:
             raise Forbidden(f"この引継ぎを取り消せるのは、引継ぎ元の「{transfer.giver.name}」さんだけです。",
                             code="not_giver")
         if transfer.status != State.PENDING:

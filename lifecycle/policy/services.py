@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.services import require_role
+from ..auth.services import refresh_all_training, require_role
 from ..clock import utcnow
 from ..errors import Invalid
 from ..extensions import db
@@ -59,8 +59,9 @@ POLICIES = {p.key: p for p in (
     Policy("contractor.contract_warning_days", "委託契約の満了の事前通知（満了日の何日前から例外に挙げるか）", 60, 1, 365,
            unit="日"),
     Policy("contractor.inspection_interval_days", "委託先の実地確認の間隔（これを超えると例外）", 365, 1, 1095, unit="日"),
-    Policy("training.valid_days", "研修の有効期間（受講日から。満了の30日前から「やること」に表示）", 365, 31, 3650,
-           unit="日"),
+    Policy("training.valid_days", "研修の有効期間（受講日から。受講した年度の末日までは常に有効。満了の30日前から「やること」に表示）",
+           365, 31, 3650, unit="日"),
+    Policy("rights_review.month", "権限の棚卸の月（各年度、この月の末日が確認の期限）", 6, 1, 12, unit="月"),
     Policy("notification.digest_hour", "毎日のまとめメールの送信時刻（日本時間、この時刻以降の最初の処理で送信）", 8, 0,
            23, unit="時"),
 )}
@@ -124,5 +125,7 @@ def set_policy(actor: Actor, key: str, raw) -> object:
         else:
             row.value, row.updated_by, row.updated_at = stored, actor.login, utcnow()
         record_event(EventType.POLICY_UPDATED, actor=actor, subject=f"policy:{key}", old=old, new=value)
+        if key == "training.valid_days":  # each user's last valid day follows, in this transaction
+            refresh_all_training(value)
         return value
 

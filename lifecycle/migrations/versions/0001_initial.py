@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 05:45:44.771664
+Create Date: 2026-12-04 12:31:28.404553
 """
 from alembic import op
 import sqlalchemy as sa
@@ -177,6 +177,7 @@ def upgrade() -> None:
     sa.Column('department_id', sa.Integer(), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('trained_on', sa.Date(), nullable=True),
+    sa.Column('training_valid_until', sa.Date(), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
@@ -203,10 +204,30 @@ def upgrade() -> None:
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
+    op.create_table('grant_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.Enum('registrar', 'bulk_operator', 'security_manager', 'auditor', 'admin', name='role', native_enum=False, length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=True),
+    sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.Column('requested_by', sa.String(length=64), nullable=False),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('decision_reason', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_grant_requests_requested_by_id_users')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_grant_requests_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_grant_requests'))
+    )
+    with op.batch_alter_table('grant_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_grant_requests_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_grant_requests_user_id'), ['user_id'], unique=False)
+
     op.create_table('items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=20), nullable=False),
-    sa.Column('kind', sa.Enum('form', 'medium', 'device', 'my_number_copy', 'transfer', 'destruction', 'erasure_certificate', name='kind', native_enum=False, length=32), nullable=False),
+    sa.Column('kind', sa.Enum('form', 'medium', 'device', 'my_number_copy', 'transfer', 'destruction', 'erasure_certificate', 'grant_request', 'terminal_use', name='kind', native_enum=False, length=32), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('business_id', sa.Integer(), nullable=True),
@@ -313,6 +334,27 @@ def upgrade() -> None:
     with op.batch_alter_table('my_number_copies', schema=None) as batch_op:
         batch_op.create_index('ix_my_number_copies_purge_after', ['purge_after'], unique=False)
 
+    op.create_table('role_confirmations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('fiscal_year', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.Enum('registrar', 'bulk_operator', 'security_manager', 'auditor', 'admin', name='role', native_enum=False, length=32), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_by', sa.String(length=64), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_role_confirmations_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_role_confirmations_department_id_departments')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_role_confirmations_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_role_confirmations')),
+    sa.UniqueConstraint('fiscal_year', 'user_id', 'role', name='uq_role_confirmations_year_user_role')
+    )
+    with op.batch_alter_table('role_confirmations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_role_confirmations_department_id'), ['department_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_role_confirmations_user_id'), ['user_id'], unique=False)
+
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -340,6 +382,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stored_files_sha256'), ['sha256'], unique=False)
+
+    op.create_table('training_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('completed_on', sa.Date(), nullable=False),
+    sa.Column('course', sa.String(length=200), nullable=False),
+    sa.Column('confirmed_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.Column('withdrawn_at', sa.DateTime(), nullable=True),
+    sa.Column('withdrawn_by', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_training_records_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_training_records'))
+    )
+    with op.batch_alter_table('training_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_training_records_user_id'), ['user_id'], unique=False)
 
     op.create_table('contractor_contracts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -473,6 +530,25 @@ def upgrade() -> None:
         batch_op.create_index('ix_erasure_certificates_item', ['item_id'], unique=False)
         batch_op.create_index('ix_erasure_certificates_status', ['status'], unique=False)
 
+    op.create_table('terminals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=True),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=False),
+    sa.Column('device_item_id', sa.Integer(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_terminals_department_id_departments')),
+    sa.ForeignKeyConstraint(['device_item_id'], ['items.id'], name=op.f('fk_terminals_device_item_id_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_terminals')),
+    sa.UniqueConstraint('code', name=op.f('uq_terminals_code')),
+    sa.UniqueConstraint('device_item_id', name=op.f('uq_terminals_device_item_id'))
+    )
+    with op.batch_alter_table('terminals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_terminals_department_id'), ['department_id'], unique=False)
+
     op.create_table('transfers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),
@@ -517,11 +593,65 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['medium_id'], ['device_media.id'], name=op.f('fk_erasure_certificate_media_medium_id_device_media')),
     sa.PrimaryKeyConstraint('certificate_id', 'medium_id', name=op.f('pk_erasure_certificate_media'))
     )
+    op.create_table('terminal_uses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('terminal_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=500), nullable=True),
+    sa.Column('starts_at', sa.DateTime(), nullable=False),
+    sa.Column('ends_at', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('approved_at', sa.DateTime(), nullable=True),
+    sa.Column('no_camera_phone_usb', sa.Boolean(), nullable=True),
+    sa.Column('refusal_reason', sa.String(length=500), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_by', sa.String(length=64), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('output_note', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['business_id'], ['businesses.id'], name=op.f('fk_terminal_uses_business_id_businesses')),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_terminal_uses_decided_by_id_users')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_terminal_uses_department_id_departments')),
+    sa.ForeignKeyConstraint(['terminal_id'], ['terminals.id'], name=op.f('fk_terminal_uses_terminal_id_terminals')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_terminal_uses_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_terminal_uses'))
+    )
+    with op.batch_alter_table('terminal_uses', schema=None) as batch_op:
+        batch_op.create_index('ix_terminal_uses_department_starts', ['department_id', 'starts_at'], unique=False)
+        batch_op.create_index('ix_terminal_uses_status_ends', ['status', 'ends_at'], unique=False)
+        batch_op.create_index('ix_terminal_uses_terminal_starts', ['terminal_id', 'starts_at'], unique=False)
+
+    op.create_table('terminal_use_forms',
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('use_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_terminal_use_forms_item_id_items')),
+    sa.ForeignKeyConstraint(['use_id'], ['terminal_uses.id'], name=op.f('fk_terminal_use_forms_use_id_terminal_uses')),
+    sa.PrimaryKeyConstraint('item_id', name=op.f('pk_terminal_use_forms'))
+    )
+    with op.batch_alter_table('terminal_use_forms', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_terminal_use_forms_use_id'), ['use_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('terminal_use_forms', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_terminal_use_forms_use_id'))
+
+    op.drop_table('terminal_use_forms')
+    with op.batch_alter_table('terminal_uses', schema=None) as batch_op:
+        batch_op.drop_index('ix_terminal_uses_terminal_starts')
+        batch_op.drop_index('ix_terminal_uses_status_ends')
+        batch_op.drop_index('ix_terminal_uses_department_starts')
+
+    op.drop_table('terminal_uses')
     op.drop_table('erasure_certificate_media')
     with op.batch_alter_table('destruction_batch_items', schema=None) as batch_op:
         batch_op.drop_index('ix_destruction_batch_items_item')
@@ -534,6 +664,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_transfers_giver_status')
 
     op.drop_table('transfers')
+    with op.batch_alter_table('terminals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_terminals_department_id'))
+
+    op.drop_table('terminals')
     with op.batch_alter_table('erasure_certificates', schema=None) as batch_op:
         batch_op.drop_index('ix_erasure_certificates_status')
         batch_op.drop_index('ix_erasure_certificates_item')
@@ -554,6 +688,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_contractor_contracts_contractor')
 
     op.drop_table('contractor_contracts')
+    with op.batch_alter_table('training_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_training_records_user_id'))
+
+    op.drop_table('training_records')
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stored_files_sha256'))
 
@@ -562,6 +700,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
     op.drop_table('role_grants')
+    with op.batch_alter_table('role_confirmations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_role_confirmations_user_id'))
+        batch_op.drop_index(batch_op.f('ix_role_confirmations_department_id'))
+
+    op.drop_table('role_confirmations')
     with op.batch_alter_table('my_number_copies', schema=None) as batch_op:
         batch_op.drop_index('ix_my_number_copies_purge_after')
 
@@ -585,6 +728,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_items_holder')
 
     op.drop_table('items')
+    with op.batch_alter_table('grant_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_grant_requests_user_id'))
+        batch_op.drop_index(batch_op.f('ix_grant_requests_status'))
+
+    op.drop_table('grant_requests')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
