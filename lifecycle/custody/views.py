@@ -24,7 +24,7 @@ from ..jobs import register_job
 from ..states import Kind, State
 from ..web import flash_refusal, role_required, safe_next, show_refusal
 from ..wareki import wareki_date
-from . import report, services
+from . import report, services, tasks
 from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
 
 bp = Blueprint("custody", __name__)
@@ -32,6 +32,7 @@ bp = Blueprint("custody", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    tasks.register()
     register_visibility_rule(services.is_pending_receiver)
     register_panel("custody/_panel_handoffs.html", _handoffs_panel, order=10)
     register_panel("custody/_panel_overdue.html", _overdue_panel, order=20)

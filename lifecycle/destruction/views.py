@@ -16,7 +16,7 @@ from ..reports.signing import sign_pdf
 from ..states import Kind, State
 from ..web import act, flash_refusal, role_required
 from ..contractors.services import list_contractors
-from . import report, services
+from . import report, services, tasks
 from .din import level_text
 from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
 
@@ -29,6 +29,7 @@ STATUS_FILTERS = (State.AWAITING_WITNESS.value, State.COMPLETED.value, State.CAN
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    tasks.register()
     register_item_panel("destruction/_item_panel.html", item_panel, order=60)
     register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)
 

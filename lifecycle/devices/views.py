@@ -29,7 +29,7 @@ from ..roles import Role
 from ..states import Kind, State
 from ..web import act, role_required
 from ..contractors.services import list_contractors
-from . import evidence, services
+from . import evidence, services, tasks
 
 bp = Blueprint("devices", __name__)
 
@@ -39,6 +39,7 @@ MANAGERS = (Role.ADMIN, Role.BULK_OPERATOR)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    tasks.register()
     register_item_panel("devices/_item_panel.html", item_panel, order=55)
     register_panel("devices/_dashboard_panel.html", dashboard_panel, order=45)
 

@@ -21,7 +21,7 @@ from ..policy import services as policy
 from ..jobs import register_job
 from ..web import role_required
 from ..wareki import wareki_datetime
-from . import services
+from . import services, tasks
 from .forms import CopyForm, PurgeForm, RevealForm, RunForm
 from .keystore import KeyStore
 
@@ -31,6 +31,7 @@ TRIGGER_LABELS = {SCHEDULER.login: "自動（スケジューラ）", CLI_ACTOR.l
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    tasks.register()
     app.extensions["mynumber_keystore"] = KeyStore(app.instance_path)
     register_job(services.JOB, services.JOB_LABEL, services.scheduled_purge,
                  interval=lambda config: int(config["PURGE_INTERVAL_SECONDS"]))

@@ -21,6 +21,7 @@ import logging
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Callable
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
@@ -37,6 +38,7 @@ from ..auth.services import require_role
 from ..clock import to_jst, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
+from ..policy import services as policy
 from ..checkdigit import contains_number
 from ..roles import Role
 from ..wareki import wareki_date
@@ -50,7 +52,6 @@ QUEUE_JOB, QUEUE_JOB_LABEL = "notifications_queue", "まとめメール・至急
 SEND_JOB, SEND_JOB_LABEL = "notifications_send", "メールの送信"
 
 PASSWORD_PURPOSE = "mail_settings.password"  #: associated data of the sealed SMTP password
-URGENT_TRANSFER_AFTER = timedelta(days=1)
 BACKOFF_SECONDS = 60
 MAX_BACKOFF_SECONDS = 6 * 3600
 MAX_ATTEMPTS = 12
@@ -147,7 +148,7 @@ def send_test_mail(actor: Actor, to) -> None:
     address = email_address(to, "テスト送信の宛先", field="to")
     smtp_server = server()
     mail = mailer.message(smtp_server, to=address, subject=f"{SUBJECT_PREFIX}テスト送信",
-                          body=_compose("システム管理者", ["住基ネット 帳票・媒体管理システムからのテスト送信です。",
+                          body=compose("システム管理者", ["住基ネット 帳票・媒体管理システムからのテスト送信です。",
                                                    "このメールが届いていれば、メール送信の設定は正しく動いています。"]),
                           message_id=_message_id(f"test.{uuid.uuid4().hex}"))
     error = None
@@ -209,7 +210,7 @@ def recipients() -> list[User]:
 
 # --- composing --------------------------------------------------------------------------------
 
-def _base_url() -> str:
+def base_url() -> str:
     return current_app.config["BASE_URL"].rstrip("/")
 
 
@@ -223,21 +224,21 @@ def message_id(outbox_id: int) -> str:
     return _message_id(f"outbox.{outbox_id}")
 
 
-def _compose(name: str, lines: list[str]) -> str:
+def compose(name: str, lines: list[str]) -> str:
     organisation = current_app.config["ORGANISATION_NAME"]
     return "\n".join([f"{name} 様", "", *lines, "", "-- ", f"{organisation} 住基ネット 帳票・媒体管理システム",
                       "このメールは送信専用です。返信はできません。",
-                      f"メールの受け取り方は {_base_url()}/inbox で変更できます。", ""])
+                      f"メールの受け取り方は {base_url()}/inbox で変更できます。", ""])
 
 
 def _task_lines(tasks: list[Task]) -> list[str]:
     lines = []
     for number, task in enumerate(tasks, 1):
-        lines += [f"{number}. {task.summary}", f"   {_base_url()}{task.url}", ""]
+        lines += [f"{number}. {task.summary}", f"   {base_url()}{task.url}", ""]
     return lines[:-1]
 
 
-def _queue(session, *, kind: str, dedupe_key: str, user: User, subject: str, body: str) -> bool:
+def queue_mail(session, *, kind: str, dedupe_key: str, user: User, subject: str, body: str) -> bool:
     """Adds one mail to the outbox in the caller's transaction, unless that key is queued already.
     A text that looks like a 個人番号 is not mailed at all: by construction none does, and a mail
     cannot be called back."""
@@ -252,67 +253,29 @@ def _queue(session, *, kind: str, dedupe_key: str, user: User, subject: str, bod
     return True
 
 
-def _mailable(user: User, *, urgent: bool = False) -> bool:
+def mailable(user: User, *, urgent: bool = False) -> bool:
     return bool(user.active and user.email) and (not urgent or wants_urgent(user))
 
 
-def _with_role(*roles: Role) -> list[User]:
+def with_role(*roles: Role) -> list[User]:
     return list(db.session.scalars(select(User).where(User.active.is_(True), User.email.is_not(None), User.id.in_(
         select(RoleGrant.user_id).where(RoleGrant.role.in_([r.value for r in roles])))).order_by(User.id)))
 
 
-def queue_purge_failure(run) -> int:
-    """Urgent mails to admins and auditors about a failed purge run, in the transaction that
-    records the run (jobs.on_job_failure) or later by the queue job; once per run and person."""
-    from ..mynumber.services import JOB
-    from .tasks import path
-
-    if run.job != JOB or run.status != "failed" or not mail_enabled():
-        return 0
-    queued = 0
-    with db.transaction() as session:
-        for user in _with_role(Role.ADMIN, Role.AUDITOR):
-            if not user.has_role(Role.ADMIN, Role.AUDITOR) or not _mailable(user, urgent=True):
-                continue
-            body = _compose(user.name, ["個人番号の自動消去が失敗しました。消去予定時刻を過ぎた個人番号が残っている可能性があります。",
-                                        "実行状況を確認し、原因を取り除いてから再実行してください。", "",
-                                        f"   {_base_url()}{path('mynumber.purge_runs')}"])
-            queued += _queue(session, kind="purge_failed", dedupe_key=f"purge_failed:{run.id}:{user.id}", user=user,
-                             subject=f"{SUBJECT_PREFIX}至急: 個人番号の自動消去が失敗しました", body=body)
-    return queued
+#: What only time makes urgent (a hand-off waiting over a day, a failed run that no job recorded):
+#: each domain registers `queue(now) -> int`, which queues its own mails once per cause.
+URGENT_MAILS: list[Callable[[datetime | None], int]] = []
 
 
-def queue_waiting_transfers(now: datetime | None = None) -> int:
-    """Urgent mails to receivers of hand-offs pending for more than a day; once per hand-off."""
-    from ..custody.models import Transfer
-    from ..states import State
-    from .tasks import path
-
-    cutoff = (now or utcnow()) - URGENT_TRANSFER_AFTER
-    waiting = list(db.session.scalars(select(Transfer).where(Transfer.status == State.PENDING.value,
-                                                             Transfer.requested_at <= cutoff).order_by(Transfer.id)))
-    waiting = [t for t in waiting if _mailable(t.receiver, urgent=True)]
-    if not waiting:
-        return 0
-    queued = 0
-    with db.transaction() as session:
-        for transfer in waiting:
-            user = transfer.receiver
-            body = _compose(user.name, [
-                f"引継ぎ 第{transfer.id}号（管理番号 {transfer.item.code}）が1日以上、あなたの受領を待っています。",
-                f"引継ぎ元: {transfer.giver.name}（{transfer.giver_department.name}）", "",
-                "現物を確認して受領するか、差し戻してください。", f"   {_base_url()}{path('custody.inbox')}"])
-            queued += _queue(session, kind="transfer_waiting", dedupe_key=f"transfer_waiting:{transfer.id}", user=user,
-                             subject=f"{SUBJECT_PREFIX}至急: 引継ぎ 第{transfer.id}号の受領待ち", body=body)
-    return queued
+def register_urgent_mail(queue: Callable[[datetime | None], int]) -> None:
+    if queue not in URGENT_MAILS:
+        URGENT_MAILS.append(queue)
 
 
 def queue_digests(now: datetime | None = None) -> int:
     """Each person with an address and something waiting gets one digest a JST day, at the first
     run after the policy's hour. The lists are read before the write lock; the day is marked done
     in the transaction that queues them."""
-    from ..policy import services as policy
-
     settings = get_settings()
     local = to_jst(now or utcnow())
     day = local.date()
@@ -328,27 +291,18 @@ def queue_digests(now: datetime | None = None) -> int:
             return 0
         settings.last_digest_on = day
         for user, tasks in digests:
-            body = _compose(user.name, [f"{wareki_date(day)}現在、あなたの対応を待っているものが{len(tasks)}件あります。", "",
+            body = compose(user.name, [f"{wareki_date(day)}現在、あなたの対応を待っているものが{len(tasks)}件あります。", "",
                                         *_task_lines(tasks)])
-            queued += _queue(session, kind="digest", dedupe_key=f"digest:{user.id}:{day.isoformat()}", user=user,
+            queued += queue_mail(session, kind="digest", dedupe_key=f"digest:{user.id}:{day.isoformat()}", user=user,
                              subject=f"{SUBJECT_PREFIX}やること {len(tasks)}件（{wareki_date(day)}）", body=body)
     return queued
 
 
 def queue_notifications(now: datetime | None = None) -> int:
-    """The queue job: digests when due, urgent mails for what became urgent with time, and for a
-    failed purge run that was not recorded by the scheduler (a manual run)."""
-    from ..mynumber.services import JOB
-    from ..scheduler_models import JobRun
-
+    """The queue job: urgent mails for what became urgent with time, then the digests when due."""
     if not mail_enabled():
         return 0
-    queued = queue_waiting_transfers(now)
-    last = db.session.scalar(select(JobRun).where(JobRun.job == JOB)
-                             .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1))
-    if last is not None and last.status == "failed":
-        queued += queue_purge_failure(last)
-    return queued + queue_digests(now)
+    return sum(queue(now) for queue in URGENT_MAILS) + queue_digests(now)
 
 
 # --- sending ----------------------------------------------------------------------------------

@@ -15,13 +15,12 @@ from typing import Callable, Iterable
 
 from flask import current_app
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import aliased
 
-from ..auth.models import Department, User
+from ..auth.models import User
 from ..clock import today_jst
 from ..extensions import db
-from ..roles import Role
-from ..wareki import wareki_date, wareki_datetime
+from ..policy import services as policy
+from ..wareki import wareki_date
 
 log = logging.getLogger(__name__)
 
@@ -115,131 +114,10 @@ def path(endpoint: str, **values) -> str:
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
-# --- the kinds whose domains exist ------------------------------------------------------------
-
-def _transfers_waiting(user: User):
-    from ..custody.models import Transfer
-    from ..custody.services import CUSTODY_ROLES
-    from ..states import State
-
-    if not user.has_role(*CUSTODY_ROLES):
-        return None
-    return (Transfer.receiver_id == user.id, Transfer.status == State.PENDING.value)
-
-
-def transfers_to_accept(user: User) -> Iterable[Task]:
-    """Hand-offs waiting for this person, read as plain rows."""
-    from ..custody.models import Transfer
-    from ..items.models import Item
-
-    conditions = _transfers_waiting(user)
-    if conditions is None:
-        return
-    giver_department = aliased(Department)
-    rows = db.session.execute(
-        select(Transfer.id, Transfer.requested_at, Item.code, User.name, giver_department.name.label("department"))
-        .join(Item, Item.id == Transfer.item_id).join(User, User.id == Transfer.giver_id)
-        .join(giver_department, giver_department.id == Transfer.giver_department_id)
-        .where(*conditions).order_by(Transfer.requested_at, Transfer.id).limit(200))
-    for transfer in rows:
-        yield Task("transfer_to_accept",
-                   f"引継ぎ 第{transfer.id}号（管理番号 {transfer.code}）の受領を待っています"
-                   f"（引継ぎ元: {transfer.name}（{transfer.department}）、"
-                   f"{wareki_datetime(transfer.requested_at)}）。",
-                   path("custody.inbox"))
-
-
-def count_transfers_to_accept(user: User):
-    from ..custody.models import Transfer
-
-    return counted(Transfer, _transfers_waiting(user))
-
-
-def _batches_waiting(user: User):
-    from ..destruction.models import DestructionBatch
-    from ..states import State
-
-    if not user.has_role(Role.SECURITY_MANAGER):
-        return None
-    return (DestructionBatch.status == State.AWAITING_WITNESS.value,
-            DestructionBatch.created_by_id.is_distinct_from(user.id))
-
-
-def batches_to_witness(user: User) -> Iterable[Task]:
-    from ..destruction.models import DestructionBatch, DestructionBatchItem
-
-    conditions = _batches_waiting(user)
-    if conditions is None:
-        return
-    items = (select(func.count()).where(DestructionBatchItem.batch_id == DestructionBatch.id)
-             .correlate(DestructionBatch).scalar_subquery())
-    rows = db.session.execute(select(DestructionBatch.id, DestructionBatch.code, DestructionBatch.planned_on,
-                                     items.label("items")).where(*conditions)
-                              .order_by(DestructionBatch.id).limit(200))
-    for batch in rows:
-        planned = f"、予定日 {wareki_date(batch.planned_on)}" if batch.planned_on else ""
-        yield Task("batch_to_witness", f"廃棄 {batch.code} の立会いを待っています（{batch.items}件{planned}）。",
-                   path("destruction.batch", batch_id=batch.id))
-
-
-def count_batches_to_witness(user: User):
-    from ..destruction.models import DestructionBatch
-
-    return counted(DestructionBatch, _batches_waiting(user))
-
-
-def _certificates_waiting(user: User):
-    from ..devices.models import ErasureCertificate
-    from ..states import State
-
-    if not user.has_role(Role.SECURITY_MANAGER):
-        return None
-    return (ErasureCertificate.status == State.SUBMITTED.value,
-            ErasureCertificate.uploaded_by_id.is_distinct_from(user.id))
-
-
-def certificates_to_accept(user: User) -> Iterable[Task]:
-    from ..devices.models import ErasureCertificate
-    from ..items.models import Item
-
-    conditions = _certificates_waiting(user)
-    if conditions is None:
-        return
-    rows = db.session.execute(select(ErasureCertificate.id, ErasureCertificate.certificate_no, Item.code)
-                              .join(Item, Item.id == ErasureCertificate.item_id).where(*conditions)
-                              .order_by(ErasureCertificate.id).limit(200))
-    for cert in rows:
-        yield Task("certificate_to_accept",
-                   f"機器 {cert.code} の消去証明書 No.{cert.id}（証明書番号 {cert.certificate_no}）の確認を待っています。",
-                   path("devices.device", code=cert.code))
-
-
-def count_certificates_to_accept(user: User):
-    from ..devices.models import ErasureCertificate
-
-    return counted(ErasureCertificate, _certificates_waiting(user))
-
-
-def purge_failed(user: User) -> Iterable[Task]:
-    """The last run of the 個人番号 purge failed: what purge_health calls "failed", read as the one
-    row it depends on, since the header asks this on every page of admins and auditors."""
-    from ..mynumber.services import JOB
-    from ..scheduler_models import JobRun
-
-    if not user.has_role(Role.ADMIN, Role.AUDITOR):
-        return
-    last = db.session.execute(select(JobRun.id, JobRun.status, JobRun.started_at).where(JobRun.job == JOB)
-                              .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).first()
-    if last is not None and last.status == "failed":
-        yield Task("purge_failed",
-                   f"個人番号の自動消去が失敗しました（{wareki_datetime(last.started_at)}）。実行状況を確認してください。",
-                   path("mynumber.purge_runs"))
-
+# --- the person's own ----------------------------------------------------------------------------
 
 def training_expiring(user: User) -> Iterable[Task]:
     """The person's own 研修受講日 is older than the policy's period minus TRAINING_WARNING_DAYS."""
-    from ..policy import services as policy
-
     if user.trained_on is None:
         return
     valid_days = int(policy.get("training.valid_days"))
@@ -253,8 +131,4 @@ def training_expiring(user: User) -> Iterable[Task]:
 
 
 def register_builtin() -> None:
-    register_task_provider("transfer_to_accept", transfers_to_accept, count=count_transfers_to_accept)
-    register_task_provider("batch_to_witness", batches_to_witness, count=count_batches_to_witness)
-    register_task_provider("certificate_to_accept", certificates_to_accept, count=count_certificates_to_accept)
-    register_task_provider("purge_failed", purge_failed)
     register_task_provider("training_expiring", training_expiring)

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from ..errors import DomainError
-from ..jobs import on_job_failure, register_job
+from ..jobs import register_job
 from ..roles import Role
 from ..web import flash_refusal, role_required
 from . import services, tasks
@@ -30,7 +30,6 @@ def init_app(app) -> None:
                  interval=lambda config: int(config.get("MAIL_QUEUE_INTERVAL_SECONDS", 300)))
     register_job(services.SEND_JOB, services.SEND_JOB_LABEL, services.send_pending,
                  interval=lambda config: int(config.get("MAIL_SEND_INTERVAL_SECONDS", 60)))
-    on_job_failure(services.queue_purge_failure)
     app.cli.add_command(mail_commands)
 
     @app.context_processor

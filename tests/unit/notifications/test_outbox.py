@@ -20,6 +20,7 @@ from lifecycle import crypto
 from lifecycle.audit.models import AuditEvent
 from lifecycle.clock import utcnow
 from lifecycle.custody.services import request_transfer
+from lifecycle.custody.tasks import queue_waiting_transfers
 from lifecycle.destruction.services import create_batch
 from lifecycle.errors import Conflict
 from lifecycle.extensions import db
@@ -99,10 +100,10 @@ def test_a_hand_off_waiting_a_day_is_mailed_at_once_unless_digest_only(world, ad
     transfer = request_transfer(world["registrar"], item.code, "security2")
     other = request_transfer(world["registrar"], factories.form(world["registrar"]).code, "security")
     services.set_preference(world["security"], urgent=False)
-    assert services.queue_waiting_transfers() == 0  # not a day yet
+    assert queue_waiting_transfers() == 0  # not a day yet
     later = utcnow() + timedelta(days=1, minutes=1)
-    assert services.queue_waiting_transfers(later) == 1
-    assert services.queue_waiting_transfers(later) == 0  # once per hand-off
+    assert queue_waiting_transfers(later) == 1
+    assert queue_waiting_transfers(later) == 0  # once per hand-off
     assert services.send_pending() == 1
     (mail,) = mail_server.received
     assert mail.rcpt_tos == [addresses["security2"]]
@@ -287,7 +288,7 @@ def test_no_mail_holds_a_my_number_or_another_departments_title(world, addresses
 def test_a_text_that_looks_like_a_my_number_is_never_queued(world, addresses, mail_server, configure_mail):
     configure_mail(mail_server)
     with db.transaction() as session:
-        assert not services._queue(session, kind="digest", dedupe_key="x", user=world["admin"], subject="件名",
+        assert not services.queue_mail(session, kind="digest", dedupe_key="x", user=world["admin"], subject="件名",
                                    body=f"番号 {MY_NUMBER}")
     assert outbox() == []
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from lifecycle.clock import utcnow
 from lifecycle.custody.services import accept_transfer, request_transfer
+from lifecycle.custody.tasks import queue_waiting_transfers
 from lifecycle.extensions import db
 from lifecycle.notifications import services
 from lifecycle.notifications.models import MailPreference, MailSettings
@@ -109,7 +110,7 @@ def test_the_admin_records_addresses_and_sees_recent_sends(client, login, world,
     db.session.expire_all()
     assert world["security2"].email == "mamoru@pref.example.lg.jp"
     request_transfer(world["registrar"], factories.form(world["registrar"]).code, "security2")
-    services.queue_waiting_transfers(utcnow() + timedelta(days=2))
+    queue_waiting_transfers(utcnow() + timedelta(days=2))
     mail_server.stop()
     services.send_pending()
     page = client.get("/admin/mail").get_data(as_text=True)
