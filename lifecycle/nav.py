@@ -27,6 +27,7 @@ NAV = (
     NavEntry("devices.index", "リース機器", frozenset({Role.ADMIN, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR})),
     NavEntry("contractors.index", "委託先", frozenset({Role.ADMIN, Role.SECURITY_MANAGER, Role.AUDITOR, Role.BULK_OPERATOR})),
     NavEntry("mynumber.index", "個人番号の一時保存", frozenset({Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN})),
+    NavEntry("terminals.book", "端末の使用伺い", EVERYONE),
     NavEntry("reports.index", "帳票出力・統計", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR})),
     NavEntry("audit.events", "監査ログ", frozenset({Role.AUDITOR, Role.ADMIN})),
     NavEntry("admin.users", "管理", frozenset({Role.ADMIN})),

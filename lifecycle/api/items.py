@@ -52,6 +52,7 @@ REGISTER_SCHEMA = {
         "contains_my_number": {"type": "boolean"},
         "location": {"type": "string", "maxLength": 200},
         "terminal": {"type": "string"}, "output_at": {"type": "string", "format": "date-time"},
+        "terminal_use": {"type": "integer", "description": "帳票を出力した端末の使用伺いの番号（任意。承認済みで出力日時を含むもの）"},
         "media_type": {"type": "string", "enum": ["CD-R", "DVD-R", "BD-R", "MO"]},
         "record_count": {"type": "integer"}, "recipient": {"type": "string"},
         "encrypted": {"type": "boolean"}, "due_back": {"type": "string", "format": "date"},

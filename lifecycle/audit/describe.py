@@ -293,7 +293,8 @@ def _vocab_clauses():
 
 
 REPORT_NAMES = {"custody": "保管履歴報告書", "ledger": "管理簿", "exceptions": "例外一覧",
-                "statistics": "統計", "destruction": "廃棄記録書", "erasure": "消去記録書"}
+                "statistics": "統計", "destruction": "廃棄記録書", "erasure": "消去記録書",
+                "terminal_uses": "端末の使用伺い簿"}
 FORMATS = {"pdf": "PDF", "csv": "CSV", "json": "JSON"}
 SCOPES = {"storage": "機器の記憶装置"}
 LOGIN_REFUSALS = {"unknown_or_inactive": "登録のない、または利用停止中の利用者ID", "locked": "ロック中",
@@ -378,6 +379,10 @@ COMMON = {
     "received_on": Key("受領日", _day), "subcontractor": Key("再委託先"), "approved_on": Key("承認日", _day),
     "inspection": Key("実地確認", _numbered("No.", "")), "on": Key("確認日", _day), "by": Key("確認者"),
     "findings": Key("指摘事項"), "follow_up": Key("改善措置"),
+    "terminal": Key("端末"), "requester": Key("利用者", _person), "terminal_use": Key("使用伺い", _numbered("第")),
+    "starts_at": Key("使用開始（予定）", _moment), "ends_at": Key("使用終了（予定）", _moment),
+    "started_at": Key("使用開始", _moment), "ended_at": Key("使用終了", _moment),
+    "no_camera_phone_usb": Key("持込み確認（カメラ・スマートフォン・USBメモリ等なし）", _yes_no),
     "course": Key("研修の名称"), "valid_until": Key("研修の有効期限", _day),
     "training": Key("研修受講記録", _numbered("No.", "")), "effective_on": Key("発令日", _day),
     "forced": Key("強制", _yes_no), "holder_before": Key("変更前の保管者", _person),
@@ -434,7 +439,7 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.BUSINESS_UPDATED: _keys("name", "basis"),
     EventType.POLICY_UPDATED: _keys("old", "new"),
     EventType.ITEM_REGISTERED: _keys("kind", "title", "holder", "department", "business", "retention_until",
-                                     "storage"),
+                                     "storage", "terminal_use"),
     EventType.ITEM_UPDATED: _keys("title", "holder", "department", "business", "retention_until", "note"),
     EventType.LABEL_PRINTED: _keys("layout", batch=Key("同時に印刷した枚数", _count("枚"))),
     EventType.LABEL_FORGED: _keys("payload", "context"),
@@ -480,6 +485,17 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.PLEDGE_RECEIVED: _keys("fiscal_year", "received_on", "file_name", "sha256"),
     EventType.SUBCONTRACTOR_APPROVED: _keys("subcontractor", "services", "approved_on", "note"),
     EventType.CONTRACTOR_INSPECTED: _keys("inspection", "on", "by", "findings", "follow_up"),
+    EventType.TERMINAL_REGISTERED: _keys("name", "department", "device", location=Key("設置場所")),
+    EventType.TERMINAL_DEVICE_LINKED: _keys("device", device_before=Key("変更前の機器の管理番号")),
+    EventType.TERMINAL_USE_REQUESTED: _keys("terminal", "business", "department", "starts_at", "ends_at",
+                                            purpose=Key("使用目的・作業内容")),
+    EventType.TERMINAL_USE_APPROVED: _keys("terminal", "requester", "no_camera_phone_usb", **_MOVE),
+    EventType.TERMINAL_USE_REFUSED: _keys("terminal", "requester", "reason", **_MOVE),
+    EventType.TERMINAL_USE_CANCELLED: _keys("terminal", "reason", **_MOVE),
+    EventType.TERMINAL_USE_CLOSED: _keys("terminal", "started_at", "ended_at", **_MOVE,
+                                         output_note=Key("出力したもの（帳票として登録したもの以外）"),
+                                         forms=Key("出力帳票の管理番号"),
+                                         without_approval=Key("承認のない使用", _yes_no)),
     EventType.MY_NUMBER_RETAINED: _keys("provided_to", "reason", "retain_minutes", "purge_after"),
     EventType.MY_NUMBER_REVEALED: _keys("reason"),
     EventType.MY_NUMBER_PURGED: _keys("rule", "reason", "count", "first_id", "last_id", "as_of", **_MOVE),
@@ -585,6 +601,10 @@ def subject_text(subject: str | None, names: Names) -> str:
         return f"廃棄記録 {rest}"
     if prefix == "erasure-certificate":
         return f"消去証明書 No.{rest}"
+    if prefix == "terminal":
+        return f"端末 {rest}"
+    if prefix == "terminal-use":
+        return f"端末の使用伺い 第{rest}号"
     if prefix == "contractor":
         return f"委託先 {names.contractor(rest)}"
     if prefix == "checkpoint":

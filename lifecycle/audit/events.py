@@ -71,6 +71,14 @@ class EventType(StrEnum):
     PLEDGE_RECEIVED = "contractor:pledge_received"
     SUBCONTRACTOR_APPROVED = "contractor:subcontractor_approved"
     CONTRACTOR_INSPECTED = "contractor:inspected"
+    # terminals and terminal-use approvals (使用伺い)
+    TERMINAL_REGISTERED = "terminal:registered"
+    TERMINAL_DEVICE_LINKED = "terminal:device_linked"
+    TERMINAL_USE_REQUESTED = "terminal_use:requested"
+    TERMINAL_USE_APPROVED = "terminal_use:approved"
+    TERMINAL_USE_REFUSED = "terminal_use:refused"
+    TERMINAL_USE_CANCELLED = "terminal_use:cancelled"
+    TERMINAL_USE_CLOSED = "terminal_use:closed"
     # 個人番号 copies
     MY_NUMBER_RETAINED = "mynumber:retained"
     MY_NUMBER_REVEALED = "mynumber:revealed"
@@ -157,6 +165,13 @@ EVENT_LABELS = {
     EventType.PLEDGE_RECEIVED: "誓約書の受領",
     EventType.SUBCONTRACTOR_APPROVED: "再委託の承認",
     EventType.CONTRACTOR_INSPECTED: "委託先の実地確認",
+    EventType.TERMINAL_REGISTERED: "端末の登録",
+    EventType.TERMINAL_DEVICE_LINKED: "端末と機器の結び付け",
+    EventType.TERMINAL_USE_REQUESTED: "端末の使用伺い",
+    EventType.TERMINAL_USE_APPROVED: "端末の使用承認",
+    EventType.TERMINAL_USE_REFUSED: "端末の使用伺いの却下",
+    EventType.TERMINAL_USE_CANCELLED: "端末の使用伺いの取消し",
+    EventType.TERMINAL_USE_CLOSED: "端末の使用終了",
     EventType.MY_NUMBER_RETAINED: "個人番号の一時保存",
     EventType.MY_NUMBER_REVEALED: "個人番号の表示",
     EventType.MY_NUMBER_PURGED: "個人番号の消去",

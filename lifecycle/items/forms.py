@@ -41,8 +41,10 @@ class FormItemForm(_ItemForm):
     contains_my_number = BooleanField("個人番号の記載あり")
     terminal = StringField("出力端末（任意）")
     output_at = StringField("出力日時（空欄なら現在）")
+    #: The approval (使用伺い) the output was printed under: a choice of the person's own.
+    terminal_use = _select("使用伺い（端末の使用承認。任意）")
     service_fields = ("title", "business", "sheets", "contains_my_number", "location", "terminal",
-                      "output_at")
+                      "output_at", "terminal_use")
 
 
 class MediumItemForm(_ItemForm):

@@ -251,6 +251,18 @@ def _refuse_duplicate_device(fields: dict) -> None:
                            code=f"duplicate_{column}")
 
 
+def _terminal_use(actor, value, fields: dict):
+    """The terminal-use approval (使用伺い) a form's output names: it must cover the output time;
+    the form's 出力端末 becomes that approval's terminal."""
+    from ..terminals.services import output_use  # terminals builds on items, not the other way
+
+    if fields.get("output_at") is None:
+        return None  # the output time itself was refused; that message says what to mend
+    output = output_use(actor, value, fields["output_at"], fields.get("terminal"))
+    fields["terminal"] = output.terminal
+    return output
+
+
 FIELDS = {Kind.FORM: _form_fields, Kind.MEDIUM: _medium_fields, Kind.DEVICE: _device_fields}
 
 
@@ -274,6 +286,9 @@ def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
     location = errors.check("location", _line, data.get("location"), "保管場所", max_len=200,
                             required=kind == Kind.DEVICE, field="location")
     fields = FIELDS[kind](data, now, errors)
+    output = None
+    if kind == Kind.FORM and data.get("terminal_use") not in (None, ""):
+        output = errors.check("terminal_use", _terminal_use, actor, data.get("terminal_use"), fields)
     errors.raise_any()
     business = fields.pop("business", None)
     storage = fields.pop("storage", None)
@@ -285,6 +300,8 @@ def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
         _may_register(actor, kind)  # the roles as they are now, under the lock
         if kind == Kind.DEVICE:
             _refuse_duplicate_device(fields)
+        if output is not None:  # the approval as it is now, under the lock (it may have been withdrawn)
+            output = _terminal_use(actor, output.use_id, fields)
         code = next_code(kind, to_jst(now).year)
         session.execute(_INSERT_ITEM, {
             **_EMPTY_ROW, "code": code, "kind": kind, "status": INITIAL[kind].value, "title": title,
@@ -297,12 +314,17 @@ def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
             from ..devices.evidence import insert_media
 
             insert_media(code, storage)
+        if output is not None:
+            from ..terminals.services import link_form
+
+            link_form(code, output)
         retention_until = fields.get("retention_until")
         record_event(EventType.ITEM_REGISTERED, actor=actor, subject=code, kind=kind.value,
                      title=title, holder=holder_login, department=department_code,
                      business=business_code,
                      retention_until=retention_until.isoformat() if retention_until else None,
-                     **({"storage": [m["serial"] for m in storage]} if storage else {}))
+                     **({"storage": [m["serial"] for m in storage]} if storage else {}),
+                     **({"terminal_use": output.use_id} if output is not None else {}))
     row = queries.item_row(code)  # read after the commit: the lock is not held for it
     db.end_read()
     return row

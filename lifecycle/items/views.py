@@ -114,6 +114,12 @@ def new():
     if hasattr(form, "business"):
         form.business.choices = [("", "選択してください")] + [
             (b.code, f"{b.name}（{b.basis}）") for b in list_businesses(active_only=True)]
+    if hasattr(form, "terminal_use"):
+        from ..terminals.queries import output_choices
+
+        form.terminal_use.choices = [("", "指定しない")] + output_choices(current_user)
+        if request.method == "GET" and request.args.get("terminal_use"):
+            form.terminal_use.data = request.args["terminal_use"]
     status = 200
     if request.method == "POST":
         if not form.validate():  # only the CSRF token is checked here

@@ -511,6 +511,14 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
         _append(group(owner.name if owner else None), ExceptionCategory.CONTRACTOR,
                 ExceptionRow(ExceptionCategory.CONTRACTOR, "", found.contractor.name, found.detail), limit)
 
+    # Terminal-use approvals (使用伺い): kept by the terminal's department.
+    from ..terminals.queries import list_terminal_exceptions
+
+    for found in list_terminal_exceptions(as_of):
+        category = ExceptionCategory(f"terminal_{found.category}")
+        _append(group(found.department), category, ExceptionRow(category, found.code, found.title, found.detail),
+                limit)
+
     ordered = [groups[d.name] for d in departments if d.name in groups]
     ordered += [g for name, g in groups.items() if name not in {d.name for d in departments}]
     return Findings(as_of, ordered, limit)

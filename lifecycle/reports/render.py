@@ -149,6 +149,9 @@ class ExceptionCategory(StrEnum):
     PURGE_FAILED = "purge_failed"
     CONTRACTOR = "contractor"
     WEAK_ERASURE = "weak_erasure"
+    TERMINAL_UNAPPROVED_USE = "terminal_unapproved_use"
+    TERMINAL_NOT_CLOSED = "terminal_not_closed"
+    TERMINAL_UNCOVERED_FORM = "terminal_uncovered_form"
 
 
 #: In the order the report lists them.
@@ -161,6 +164,9 @@ CATEGORY_LABELS = {
     ExceptionCategory.PURGE_FAILED: "自動消去の失敗・未実行",
     ExceptionCategory.CONTRACTOR: "委託先の契約・条項・誓約書・実地確認",
     ExceptionCategory.WEAK_ERASURE: "最低レベルに満たない消去証明の機器",
+    ExceptionCategory.TERMINAL_UNAPPROVED_USE: "承認のない端末の使用",
+    ExceptionCategory.TERMINAL_NOT_CLOSED: "使用終了が記録されていない端末の使用",
+    ExceptionCategory.TERMINAL_UNCOVERED_FORM: "使用承認のない時間に端末から出力された帳票",
 }
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 12:31:28.404553
+Create Date: 2026-12-04 12:35:03.537593
 """
 from alembic import op
 import sqlalchemy as sa
