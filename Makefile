@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# axe-core for the browser tests' accessibility walk, installed from package-lock.json by npm ci,
+# so that nothing is downloaded while the tests run.
+AXE := node_modules/axe-core/axe.min.js
 # make run HOST=0.0.0.0 PORT=5001: where the server listens
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -15,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(AXE): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(AXE)
+
 run: $(STAMP)
 	$(BIN)/lifecycle init
 	$(BIN)/lifecycle demo --if-empty
@@ -22,7 +29,7 @@ run: $(STAMP)
 
 test: test-sqlite test-postgresql
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(AXE)
 	LIFECYCLE_TEST_DB=sqlite $(BIN)/python -m pytest
 
 test-postgresql: $(STAMP)
