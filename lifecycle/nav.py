@@ -30,6 +30,7 @@ NAV = (
     NavEntry("terminals.book", "端末の使用伺い", EVERYONE),
     NavEntry("reports.index", "帳票出力・統計", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR})),
     NavEntry("audit.events", "監査ログ", frozenset({Role.AUDITOR, Role.ADMIN})),
+    NavEntry("people.rights_review", "権限の棚卸", frozenset({Role.SECURITY_MANAGER, Role.ADMIN})),
     NavEntry("admin.users", "管理", frozenset({Role.ADMIN})),
 )
 

@@ -251,8 +251,7 @@ def _valid_days() -> int:
 
 
 def _training_day(value) -> date:
-    if not isinstance(value, date):
-        raise Invalid("研修受講日は YYYY-MM-DD の形式で入力してください。", field="completed_on")
+    value = v.a_date(value, "研修受講日", field="completed_on")
     if value > today_jst():
         raise Invalid("研修受講日に未来の日付は指定できません。", field="completed_on")
     return value

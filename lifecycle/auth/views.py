@@ -10,6 +10,7 @@ from ..web import act, flash_refusal, role_required, safe_next
 from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
+from ..people.services import grant_or_request
 from ..roles import ROLE_LABELS, Role
 
 bp = Blueprint("auth", __name__)
@@ -141,8 +142,10 @@ def grant(login: str):
         flash("付与する権限を選択してください。", "error")
         return redirect(url_for("admin.user", login=login))
     role = form.role.data
-    return _user_action(login, lambda: services.grant_role(current_user, login, role),
-                        f"「{ROLE_LABELS[Role(role)]}」の権限を付与しました。")
+    # A role that needs a second admin becomes a request here (people/services.py).
+    return _user_action(login, lambda: grant_or_request(current_user, login, role),
+                        lambda request: f"「{ROLE_LABELS[Role(role)]}」の付与を依頼しました。別のシステム管理者が承認すると有効になります。"
+                        if request else f"「{ROLE_LABELS[Role(role)]}」の権限を付与しました。")
 
 
 @admin.post("/users/<login>/roles/<role>/revoke")

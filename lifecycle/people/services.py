@@ -88,13 +88,7 @@ def _require_admin_on(actor: Actor, user: User) -> None:
 
 
 def _effective_on(value) -> date:
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value.strip())
-        except ValueError:
-            raise Invalid("発令日は YYYY-MM-DD の形式で入力してください。", field="effective_on") from None
-    if not isinstance(value, date):
-        raise Invalid("発令日を入力してください。", field="effective_on")
+    value = v.a_date(value, "発令日", field="effective_on")
     if value > today_jst():
         # Recording a future 異動 would need a job to apply it on the day; it is recorded on or after it.
         raise Invalid("発令日が未来の日付です。異動・退職は発令日以降に記録してください。", field="effective_on")
@@ -237,6 +231,10 @@ def unconfirmed_items(user: User | None = None) -> list[Item]:
     return list(db.session.scalars(query))
 
 
+def _department(value) -> Department:
+    return auth.get_department(v.text(value, "異動先の所属", max_len=32, field="department"))
+
+
 def change_department(actor: Actor, login: str, department_code, effective_on, reason=None) -> User:
     """異動: the person moves to another 所属 once nothing is left in his hands; bulk_operator,
     which only 市町課 staff may hold, ends when he leaves 市町課."""
@@ -244,7 +242,7 @@ def change_department(actor: Actor, login: str, department_code, effective_on, r
         user = auth.get_user(login)
         _require_admin_on(actor, user)
         errors = v.FieldErrors()
-        department = errors.check("department", auth.get_department, str(department_code or ""))
+        department = errors.check("department", _department, department_code)
         effective = errors.check("effective_on", _effective_on, effective_on)
         reason = errors.check("reason", _reason, reason, required=False)
         errors.raise_any()
@@ -437,7 +435,7 @@ def review_departments(actor: Actor) -> list[Department]:
 def decide_role(actor: Actor, login: str, role, decision: str, reason=None) -> RoleConfirmation:
     """Confirms one role of one person as still needed, or revokes it, for this 年度's review."""
     with db.transaction() as session:
-        user = auth.get_user(login)
+        user = auth.get_user(v.text(login, "ログインID", max_len=64, field="login"))
         role = _role(role)
         if decision not in DECISION_LABELS:
             raise Invalid("「継続」か「取消し」を選んでください。", field="decision")
