@@ -13,7 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import String, cast, literal, null, select, union_all
 
@@ -201,12 +202,36 @@ def _numbered(prefix: str, suffix: str = "号") -> Show:
     return lambda value, _names: f"{prefix}{value}{suffix}"
 
 
-def _lookup(table: Callable[[], dict]) -> Show:
-    """A code shown through one of the domain's own label tables (imported when first shown)."""
+#: The domains' own label tables (方法, 対象物, 契約条項, 様式, ポリシー…), registered by each domain at
+#: start-up (register_vocabulary), so that this module, which every domain uses to show people,
+#: imports none of them. A table is a mapping of codes, or a function of one code.
+VOCABULARIES: dict[str, Mapping[str, Any] | Callable[[str], str]] = {}
+
+
+def register_vocabulary(name: str, labels: Mapping[str, Any] | Callable[[str], str]) -> None:
+    """Codes of `name` are shown through `labels`; mappings registered under one name merge."""
+    known = VOCABULARIES.get(name)
+    if isinstance(labels, Mapping) and isinstance(known, Mapping):
+        labels = {**known, **labels}
+    VOCABULARIES[name] = labels
+
+
+def _label_of(name: str, code) -> str:
+    table = VOCABULARIES.get(name, {})
+    if callable(table):
+        try:
+            return table(str(code))
+        except Exception:  # a code since removed (a layout file): the code is all there is
+            return str(code)
+    return table.get(code, str(code))
+
+
+def _lookup(name: str) -> Show:
+    """A code shown through one of the domains' label tables."""
     def show(value, _names) -> str:
         if isinstance(value, list):
-            return "・".join(table().get(v, str(v)) for v in value) if value else "なし"
-        return table().get(value, str(value))
+            return "・".join(_label_of(name, v) for v in value) if value else "なし"
+        return _label_of(name, value)
     return show
 
 
@@ -224,14 +249,6 @@ def _hash(value, _names) -> str:
     return f"{str(value)[:16]}…"
 
 
-def _layout(value, _names) -> str:
-    from ..labels.layouts import get_layout
-    try:
-        return get_layout(str(value)).title
-    except Exception:  # a layout file since removed: its name is all there is
-        return str(value)
-
-
 def _policy_value(value, _names) -> str:
     if isinstance(value, bool):
         return "有効" if value else "無効"
@@ -240,8 +257,7 @@ def _policy_value(value, _names) -> str:
 
 def _policy_value_of(key: str, value) -> str:
     """A policy's value as its page shows it: 30日, 3日 (for 4320 minutes), 有効."""
-    from ..policy.services import POLICIES
-    policy = POLICIES.get(key)
+    policy = VOCABULARIES.get("policy", {}).get(key)
     if policy is None or isinstance(value, bool) or value is None or not isinstance(value, int):
         return _policy_value(value, None)
     if policy.unit == "分":
@@ -259,37 +275,6 @@ def _kind_label(value, _names) -> str:
 
 def _role(value, _names) -> str:
     return role_label(str(value))
-
-
-def _vocab_exception():
-    from ..custody.services import EXCEPTION_KINDS
-    return EXCEPTION_KINDS
-
-
-def _vocab_method():
-    from ..destruction.services import METHOD_LONG
-    from ..devices.services import ERASURE_METHODS
-    return {**METHOD_LONG, **ERASURE_METHODS}
-
-
-def _vocab_material():
-    from ..destruction.services import MATERIAL_LABELS
-    return MATERIAL_LABELS
-
-
-def _vocab_rule():
-    from ..mynumber.services import RULES
-    return RULES
-
-
-def _vocab_services():
-    from ..contractors.services import SERVICES
-    return SERVICES
-
-
-def _vocab_clauses():
-    from ..contractors.services import CLAUSES
-    return CLAUSES
 
 
 REPORT_NAMES = {"custody": "保管履歴報告書", "ledger": "管理簿", "exceptions": "例外一覧",
@@ -337,8 +322,8 @@ COMMON = {
     "items": Key("管理番号"), "department_before": Key("変更前の所属", _department),
     "department_after": Key("変更後の所属", _department), "location_before": Key("変更前の保管場所"),
     "location_after": Key("保管場所"), "batch": Key("廃棄記録番号"),
-    "method": Key("方法", _lookup(_vocab_method)), "din_level": Key("セキュリティレベル（DIN 66399）"),
-    "material": Key("対象物", _lookup(_vocab_material)), "place": Key("実施場所"),
+    "method": Key("方法", _lookup("method")), "din_level": Key("セキュリティレベル（DIN 66399）"),
+    "material": Key("対象物", _lookup("material")), "place": Key("実施場所"),
     "planned_on": Key("実施予定日", _day), "contractor": Key("委託先"), "performer": Key("実施者", _person),
     "scope": Key("対象", _fixed(SCOPES)), "file_id": Key("ファイル", _numbered("No.", "")),
     "file_name": Key("ファイル名"), "sha256": Key("ハッシュ（SHA-256）", _hash), "size": Key("大きさ", _count("バイト")),
@@ -354,12 +339,12 @@ COMMON = {
     "role": Key("権限", _role), "trained_on": Key("研修受講日", _day), "until": Key("ロック解除", _moment),
     "attempts": Key("連続失敗回数", _count("回")), "path": Key("アドレス"),
     "report": Key("帳票", _fixed(REPORT_NAMES)), "format": Key("形式", _fixed(FORMATS)),
-    "rows": Key("件数", _count("件")), "layout": Key("様式", _layout), "payload": Key("読取り内容"),
+    "rows": Key("件数", _count("件")), "layout": Key("様式", _lookup("layout")), "payload": Key("読取り内容"),
     "exception": Key("例外", _numbered("No.", "")), "deadline": Key("期限", _day),
     "detected_on": Key("検出日", _day), "days_over": Key("超過日数", _count("日")),
     "status": Key("その時点の状態", _state), "provided_to": Key("提供先"),
     "retain_minutes": Key("保存期間", _minutes), "purge_after": Key("消去予定", _moment),
-    "rule": Key("消去の種類", _lookup(_vocab_rule)), "count": Key("件数", _count("件")),
+    "rule": Key("消去の種類", _lookup("rule")), "count": Key("件数", _count("件")),
     "first_id": Key("最初の番号", _numbered("No.", "")), "last_id": Key("最後の番号", _numbered("No.", "")),
     "as_of": Key("基準日時", _moment), "events": Key("記録数", _count("件")),
     "seq": Key("記録数", _count("件")), "head": Key("最後の記録のハッシュ", _hash),
@@ -373,9 +358,9 @@ COMMON = {
     "old": Key("変更前", _policy_value), "new": Key("変更後", _policy_value),
     "repeats": Key("同じ1分間の繰返し", _count("回")), "minute": Key("時刻", _moment),
     "integrity_ok": Key("ファイル整合性", lambda v, _n: "確認済み" if v else "異常あり"),
-    "year": Key("年度", _count("年度")), "services": Key("委託業務", _lookup(_vocab_services)),
+    "year": Key("年度", _count("年度")), "services": Key("委託業務", _lookup("services")),
     "contract_number": Key("契約番号"), "start": Key("契約開始日", _day), "end": Key("契約終了日", _day),
-    "clauses": Key("契約条項", _lookup(_vocab_clauses)), "fiscal_year": Key("年度", _count("年度")),
+    "clauses": Key("契約条項", _lookup("clauses")), "fiscal_year": Key("年度", _count("年度")),
     "received_on": Key("受領日", _day), "subcontractor": Key("再委託先"), "approved_on": Key("承認日", _day),
     "inspection": Key("実地確認", _numbered("No.", "")), "on": Key("確認日", _day), "by": Key("確認者"),
     "findings": Key("指摘事項"), "follow_up": Key("改善措置"),
@@ -456,8 +441,8 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.MEDIUM_RETURNED: _keys("recipient", "due_back", "returned_on", "days_late", "retention_until",
                                      **_MOVE),
     EventType.EXCEPTION_RECORDED: _keys("exception", "deadline", "detected_on", "days_over", "status",
-                                        kind=Key("例外の種類", _lookup(_vocab_exception))),
-    EventType.EXCEPTION_RESOLVED: _keys("exception", "status", kind=Key("例外の種類", _lookup(_vocab_exception)),
+                                        kind=Key("例外の種類", _lookup("exception"))),
+    EventType.EXCEPTION_RESOLVED: _keys("exception", "status", kind=Key("例外の種類", _lookup("exception")),
                                         reason=Key("解消の理由", _resolution)),
     EventType.DESTRUCTION_REQUESTED: _keys("batch", "method", "din_level", "scope", "items", "material", "place",
                                            "planned_on", "contractor", **_MOVE),
@@ -617,8 +602,7 @@ def subject_text(subject: str | None, names: Names) -> str:
 
 
 def policy_label(key: str) -> str:
-    from ..policy.services import POLICIES
-    policy = POLICIES.get(key)
+    policy = VOCABULARIES.get("policy", {}).get(key)
     return policy.label if policy is not None else key
 
 

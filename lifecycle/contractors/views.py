@@ -7,6 +7,7 @@ import io
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
+from ..audit.describe import register_vocabulary
 from ..clock import today_jst
 from ..errors import DomainError
 from ..web import act, flash_refusal, role_required
@@ -18,6 +19,8 @@ bp = Blueprint("contractors", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("services", services.SERVICES)
+    register_vocabulary("clauses", services.CLAUSES)
 
 
 def _render_index(values: dict | None = None, status: int = 200):

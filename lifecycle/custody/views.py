@@ -7,6 +7,7 @@ from flask import Blueprint, Response, flash, g, jsonify, redirect, render_templ
 from flask.cli import AppGroup
 from flask_login import current_user
 
+from ..audit.describe import register_vocabulary
 from .. import states
 from .. import validation as v
 from ..actors import CLI as CLI_ACTOR
@@ -32,6 +33,7 @@ bp = Blueprint("custody", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("exception", services.EXCEPTION_KINDS)
     tasks.register()
     register_visibility_rule(services.is_pending_receiver)
     register_panel("custody/_panel_handoffs.html", _handoffs_panel, order=10)

@@ -8,6 +8,7 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
                    url_for)
 from flask_login import current_user
 
+from ..audit.describe import register_vocabulary
 from ..roles import Role
 from ..errors import DomainError
 from ..home.views import register_panel
@@ -29,6 +30,8 @@ STATUS_FILTERS = (State.AWAITING_WITNESS.value, State.COMPLETED.value, State.CAN
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("method", services.METHOD_LONG)
+    register_vocabulary("material", services.MATERIAL_LABELS)
     tasks.register()
     register_item_panel("destruction/_item_panel.html", item_panel, order=60)
     register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)

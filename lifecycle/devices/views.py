@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from ..audit.describe import register_vocabulary
 from .. import validation as v
 from ..clock import today_jst
 from ..destruction import report
@@ -39,6 +40,7 @@ MANAGERS = (Role.ADMIN, Role.BULK_OPERATOR)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("method", services.ERASURE_METHODS)
     tasks.register()
     register_item_panel("devices/_item_panel.html", item_panel, order=55)
     register_panel("devices/_dashboard_panel.html", dashboard_panel, order=45)

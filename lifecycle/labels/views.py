@@ -9,11 +9,13 @@ from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, r
                    url_for)
 from flask_login import current_user, login_required
 
+from ..audit.describe import register_vocabulary
 from .. import web
 from ..errors import DomainError, Unauthenticated
 from ..extensions import csrf, db, login_manager
 from ..items.services import get_visible_row
 from . import services
+from .layouts import get_layout
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
 #: Scanning: the scan box of every page, and the address a label's QR code holds.
@@ -23,6 +25,7 @@ scan_bp = Blueprint("scan", __name__)
 def init_app(app) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(scan_bp)
+    register_vocabulary("layout", lambda name: get_layout(name).title)
 
     @app.context_processor
     def label_layouts():

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from flask_login import current_user
 
 from .. import validation as v
-from ..audit.describe import person
+from ..audit.describe import person, register_vocabulary
 from ..actors import CLI as CLI_ACTOR
 from ..actors import SCHEDULER
 from ..roles import Role
@@ -31,6 +31,7 @@ TRIGGER_LABELS = {SCHEDULER.login: "自動（スケジューラ）", CLI_ACTOR.l
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("rule", services.RULES)
     tasks.register()
     app.extensions["mynumber_keystore"] = KeyStore(app.instance_path)
     register_job(services.JOB, services.JOB_LABEL, services.scheduled_purge,

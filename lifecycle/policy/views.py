@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from ..audit.describe import load_names
+from ..audit.describe import load_names, register_vocabulary
 from ..roles import Role
 from ..errors import DomainError
 from ..extensions import db
@@ -20,6 +20,7 @@ bp = Blueprint("policy", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    register_vocabulary("policy", services.POLICIES)
 
 
 def _value_text(policy, value) -> str:
