@@ -134,8 +134,45 @@ def _copy(world):
     return record_copy(world["bulk"], {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課", "reason": "再送に備えて"})
 
 
+def _unconfirmed(world) -> str:
+    """A form of a registrar forced out of the role: 所在確認待ち under 税務課's security manager."""
+    from lifecycle.people.services import leave
+    if "unconfirmed" not in world:  # asked again for another field: the same request
+        world["unconfirmed"] = _form(world).code
+        leave(world["admin"], "registrar", today_jst(), "強制離任の試験", force=True)
+    return world["unconfirmed"]
+
+
+def _grant_request(world):
+    from lifecycle.people.services import request_grant
+    return request_grant(world["admin"], "security", "bulk_operator", "一括提供の担当追加")
+
+
 def _contractor_url(world, tail: str) -> str:
     return f"/api/v1/contractors/{factories.contractor(world['admin']).id}/{tail}"
+
+
+def _terminal(world) -> str:
+    """A terminal of 税務課 (registered once per test)."""
+    from lifecycle.terminals import services as terminals
+
+    found = terminals.find_terminal("GUARD-CS01")
+    if found is None:
+        found = terminals.register_terminal(world["admin"], {"code": "GUARD-CS01", "department": "zeimu",
+                                                             "location": "税務課 執務室"})
+    return found.code
+
+
+def _terminal_use(world, approved: bool = False) -> int:
+    """A 使用伺い of 登録 一郎 for today, on the terminal above."""
+    from lifecycle.terminals import services as terminals
+
+    today = today_jst().isoformat()
+    use = terminals.request_use(world["registrar"], {"terminal": _terminal(world), "business": "car-tax",
+                                                     "starts_at": f"{today}T00:01", "ends_at": f"{today}T23:59"})
+    if approved:
+        terminals.approve_use(world["security2"], use.id, {"no_camera_phone_usb": True})
+    return use.id
 
 
 def _register(world, field_path):
@@ -160,6 +197,24 @@ def _register(world, field_path):
 
 RECIPES = {
     ("post", "/api/v1/items"): _register,
+    ("post", "/api/v1/users/{login}/training"): lambda world, _: Call(
+        "admin", "/api/v1/users/registrar/training", {"completed_on": today_jst().isoformat(), "course": "住基ネット研修"}),
+    ("post", "/api/v1/users/{login}/leave"): lambda world, _: Call(
+        "admin", "/api/v1/users/auditor/leave", {"effective_on": today_jst().isoformat(), "reason": "退職"}),
+    ("post", "/api/v1/users/{login}/department"): lambda world, _: Call(
+        "admin", "/api/v1/users/auditor/department",
+        {"department": "zeimu", "effective_on": today_jst().isoformat(), "reason": "人事異動"}),
+    ("post", "/api/v1/users/{login}/hand-off"): lambda world, _: Call(
+        "admin", f"/api/v1/users/registrar/hand-off?item={_form(world).code}", {"to": "security2", "note": "一括引継ぎ"}),
+    ("post", "/api/v1/users/{login}/grant-requests"): lambda world, _: Call(
+        "admin", "/api/v1/users/security/grant-requests", {"role": "bulk_operator", "reason": "一括提供の担当追加"}),
+    ("post", "/api/v1/grant-requests/{request_id}/refuse"): lambda world, _: Call(
+        "admin2", f"/api/v1/grant-requests/{_grant_request(world).id}/refuse", {"reason": "研修未了"}),
+    ("post", "/api/v1/rights-review/decisions"): lambda world, _: Call(
+        "security2", "/api/v1/rights-review/decisions",
+        {"login": "registrar", "role": "registrar", "decision": "revoked", "reason": "担当替えのため"}),
+    ("post", "/api/v1/items/{code}/confirm-custody"): lambda world, _: Call(
+        "security2", f"/api/v1/items/{_unconfirmed(world)}/confirm-custody", {"location": "税務課 金庫", "note": "確認済み"}),
     ("post", "/api/v1/items/{code}/transfers"): lambda world, _: Call(
         "registrar", f"/api/v1/items/{_form(world).code}/transfers", {"to": "registrar2", "note": "書庫移転のため"}),
     ("post", "/api/v1/transfers/{transfer_id}/accept"): lambda world, _: Call(
@@ -200,6 +255,21 @@ RECIPES = {
     ("post", "/api/v1/contractors/{contractor_id}/inspections"): lambda world, _: Call(
         "admin", _contractor_url(world, "inspections"),
         {"on": "2026-04-01", "by": "監査 正", "observed": "保管庫", "findings": "なし", "follow_up": "なし"}),
+    ("post", "/api/v1/terminals"): lambda world, _: Call("admin", "/api/v1/terminals", {
+        "code": "GUARD-CS02", "department": "zeimu", "location": "税務課 執務室", "name": "CS端末2号機",
+        "device": factories.device(world["admin"]).code}),
+    ("post", "/api/v1/terminals/{terminal_code}/device"): lambda world, _: Call(
+        "admin", f"/api/v1/terminals/{_terminal(world)}/device", {"device": factories.device(world["admin"]).code}),
+    ("post", "/api/v1/terminal-uses"): lambda world, _: Call("registrar", "/api/v1/terminal-uses", {
+        "terminal": _terminal(world), "business": "car-tax", "starts_at": f"{today_jst().isoformat()}T09:00",
+        "ends_at": f"{today_jst().isoformat()}T10:00", "purpose": "課税台帳の照会"}),
+    ("post", "/api/v1/terminal-uses/{use_id}/refuse"): lambda world, _: Call(
+        "security2", f"/api/v1/terminal-uses/{_terminal_use(world)}/refuse", {"reason": "利用事務の確認が必要"}),
+    ("post", "/api/v1/terminal-uses/{use_id}/cancel"): lambda world, _: Call(
+        "registrar", f"/api/v1/terminal-uses/{_terminal_use(world)}/cancel", {"reason": "日程変更"}),
+    ("post", "/api/v1/terminal-uses/{use_id}/close"): lambda world, _: Call(
+        "registrar", f"/api/v1/terminal-uses/{_terminal_use(world, approved=True)}/close",
+        {"output_note": "照会結果の控え"}),
     ("post", "/api/v1/my-number-copies"): lambda world, _: Call(
         "bulk", "/api/v1/my-number-copies", {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課",
                                              "reason": "再送に備えて"}),
@@ -321,7 +391,8 @@ def text_fields(cls):
 TYPED = {("FormItemForm", "sheets"), ("FormItemForm", "output_at"), ("MediumItemForm", "record_count"),
          ("MediumItemForm", "due_back"), ("DeviceItemForm", "lease_start"), ("DeviceItemForm", "lease_end"),
          ("DeviceItemForm", "storage_capacity_1"), ("DeviceItemForm", "storage_capacity_2"),
-         ("ProvideForm", "due_back"), ("CopyForm", "retain_minutes")}
+         ("ProvideForm", "due_back"), ("CopyForm", "retain_minutes"), ("TrainingRecordForm", "completed_on"),
+         ("LeaveForm", "effective_on"), ("DepartmentChangeForm", "effective_on")}
 #: The 個人番号 copy's own field.
 NUMBER_FORM_FIELDS = {("CopyForm", "my_number")}
 FORM_FIELDS = [(cls, name) for cls in form_classes() for name in text_fields(cls)
@@ -333,6 +404,20 @@ def _item_page(kind: str, login: str, data: dict):
 
 
 FORM_RECIPES = {
+    "TrainingRecordForm": lambda world: Call("admin", "/people/users/registrar/training", {
+        "completed_on": today_jst().isoformat(), "course": "住基ネット研修"}),
+    "HandOffForm": lambda world: Call(
+        "admin", f"/people/users/registrar/hand-off?item={_form(world).code}", {"to": "security2", "note": "一括引継ぎ"}),
+    "LeaveForm": lambda world: Call("admin", "/people/users/auditor/leave", {
+        "effective_on": today_jst().isoformat(), "reason": "退職"}),
+    "DepartmentChangeForm": lambda world: Call("admin", "/people/users/auditor/department", {
+        "department": "zeimu", "effective_on": today_jst().isoformat(), "reason": "人事異動"}),
+    "GrantRequestForm": lambda world: Call("admin", "/people/users/security/grant-requests", {
+        "role": "bulk_operator", "reason": "一括提供の担当追加"}),
+    "DecisionReasonForm": lambda world: Call(
+        "security2", "/people/rights-review/zeimu/registrar/registrar/revoked", {"reason": "担当替えのため"}),
+    "ConfirmCustodyForm": lambda world: Call(
+        "security2", f"/people/unconfirmed/{_unconfirmed(world)}/confirm", {"location": "税務課 金庫", "note": ""}),
     "FormItemForm": _item_page("form", "registrar", {
         "title": "課税台帳", "business": "car-tax", "sheets": "3", "location": "税務課 書庫A-3",
         "terminal": "税務-端末01", "output_at": ""}),
@@ -364,7 +449,7 @@ FORM_RECIPES = {
         "bulk", f"/custody/items/{factories.medium(world['bulk']).code}/provide",
         {"recipient": "教育委員会", "due_back": ""}),
     "CopyForm": lambda world: Call("bulk", "/my-number-copies", {
-        "my_number": A_NUMBER, "provided_to": "〇〇市 市民課", "retain_minutes": "", "reason": "再送に備えて"}),
+        "my_number": A_NUMBER, "provided_to": "〇〇市 市民課", "retain_amount": "", "reason": "再送に備えて"}),
     "RevealForm": lambda world: Call("security", f"/my-number-copies/{_copy(world).id}/reveal",
                                      {"reason": "再送のため"}),
     "PurgeForm": lambda world: Call("bulk", f"/my-number-copies/{_copy(world).id}/purge",
