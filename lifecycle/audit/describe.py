@@ -70,11 +70,20 @@ class Names:
         return self.contractors.get(str(ref), str(ref))
 
 
+#: Masters of the domains whose rows events name by key (委託先 by its id): kind → (key column,
+#: name column), registered by the domain at start-up (register_master).
+MASTERS: dict[str, tuple[Any, Any]] = {}
+
+
+def register_master(kind: str, key, name) -> None:
+    """Events name rows of this master by `key` (a column, cast to text) and people see `name`."""
+    MASTERS[kind] = (cast(key, String), name)
+
+
 def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
     """Names for these logins (with their departments), and unless `masters` is False every
     department, business and contractor (a few dozen rows); users only for the logins asked for."""
     from ..auth.models import Business, Department, User
-    from ..contractors.models import Contractor
     from ..extensions import db
 
     wanted = sorted({str(login) for login in logins if login and not str(login).startswith("system:")})
@@ -84,12 +93,12 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
     no_department = cast(null(), String)
     master_queries = [select(literal("department"), Department.code, Department.name, no_department),
                       select(literal("business"), Business.code, Business.name, no_department),
-                      select(literal("contractor"), cast(Contractor.id, String), Contractor.name, no_department)
+                      *(select(literal(kind), code, name, no_department) for kind, (code, name) in MASTERS.items())
                       ] if masters else []
     # every page with a timeline asks: its people and the masters in one statement
     statements = [people[:1] + master_queries] + [[query] for query in people[1:]]
     users: dict[str, tuple[str, str]] = {}
-    found: dict[str, dict[str, str]] = {"department": {}, "business": {}, "contractor": {}}
+    found: dict[str, dict[str, str]] = {"department": {}, "business": {}, **{kind: {} for kind in MASTERS}}
     for queries in filter(None, statements):
         for kind, code, name, department in db.session.execute(
                 queries[0] if len(queries) == 1 else union_all(*queries)):
@@ -99,7 +108,7 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
                 found[kind][code] = name
     if not masters:
         return Names(users)
-    return Names(users, found["department"], found["business"], found["contractor"])
+    return Names(users, found["department"], found["business"], found.get("contractor", {}))
 
 
 def people_choices() -> list[tuple[str, str]]:

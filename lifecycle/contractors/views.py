@@ -7,12 +7,13 @@ import io
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from ..audit.describe import register_vocabulary
+from ..audit.describe import register_master, register_vocabulary
 from ..clock import today_jst
 from ..errors import DomainError
 from ..web import act, flash_refusal, role_required
 from . import services
 from .forms import contractor_data
+from .models import Contractor
 
 bp = Blueprint("contractors", __name__)
 
@@ -21,6 +22,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     register_vocabulary("services", services.SERVICES)
     register_vocabulary("clauses", services.CLAUSES)
+    register_master("contractor", Contractor.id, Contractor.name)
 
 
 def _render_index(values: dict | None = None, status: int = 200):

@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle import create_app
 from lifecycle.audit import describe
 from lifecycle.audit.events import EventType
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vocabularies(tmp_path_factory):
+    """The domains register their label tables and masters when an app is made, as in `lifecycle
+    serve`; no database is opened for that."""
+    instance = tmp_path_factory.mktemp("describe")
+    create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{instance}/unused.db", "TESTING": True})
+
 
 PACKAGE = Path(describe.__file__).resolve().parents[1]
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
