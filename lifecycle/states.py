@@ -24,6 +24,10 @@ class Kind(StrEnum):
     GRANT_REQUEST = "grant_request"
     #: A request to use a 住基ネット terminal (使用伺い), approved by the terminal's department.
     TERMINAL_USE = "terminal_use"
+    #: A 指摘事項 from an audit, review, stocktake or self-inspection, tracked to its 現地確認.
+    FINDING = "finding"
+    #: One department's yearly self-inspection (自己点検) against the checklist.
+    SELF_INSPECTION = "self_inspection"
 
 
 ITEM_KINDS = (Kind.FORM, Kind.MEDIUM, Kind.DEVICE)
@@ -38,6 +42,8 @@ KIND_LABELS = {
     Kind.ERASURE_CERTIFICATE: "消去証明書",
     Kind.GRANT_REQUEST: "権限付与の承認依頼",
     Kind.TERMINAL_USE: "端末の使用伺い",
+    Kind.FINDING: "指摘事項",
+    Kind.SELF_INSPECTION: "自己点検",
 }
 
 #: Item code prefixes (F-2026-000123).
@@ -81,6 +87,14 @@ class State(StrEnum):
     # terminal-use approvals (使用伺い)
     REQUESTED = "requested"
     CLOSED = "closed"
+    # findings (指摘事項)
+    RECORDED = "recorded"
+    PLANNED = "planned"
+    ACTION_REPORTED = "action_reported"
+    RESOLVED = "resolved"
+    # self-inspections (自己点検)
+    ANSWERING = "answering"
+    FILED = "filed"
 
 
 S = State
@@ -112,6 +126,12 @@ STATE_LABELS = {
     S.REFUSED: "却下",
     S.REQUESTED: "承認待ち",
     S.CLOSED: "使用終了",
+    S.RECORDED: "改善計画待ち",
+    S.PLANNED: "措置中",
+    S.ACTION_REPORTED: "現地確認待ち",
+    S.RESOLVED: "完了（現地確認済）",
+    S.ANSWERING: "回答中",
+    S.FILED: "提出済",
 }
 
 #: What the move to a state is called, for "what is possible" in refusals.
@@ -136,6 +156,10 @@ ACTION_LABELS = {
     S.APPROVED: "承認",
     S.REFUSED: "却下",
     S.CLOSED: "使用終了の記録",
+    S.PLANNED: "改善計画の提出（差戻し後は措置のやり直し）",
+    S.ACTION_REPORTED: "措置完了の報告",
+    S.RESOLVED: "現地確認による完了",
+    S.FILED: "自己点検の提出",
 }
 
 INITIAL = {
@@ -148,6 +172,8 @@ INITIAL = {
     Kind.ERASURE_CERTIFICATE: S.SUBMITTED,
     Kind.GRANT_REQUEST: S.PENDING,
     Kind.TERMINAL_USE: S.REQUESTED,
+    Kind.FINDING: S.RECORDED,
+    Kind.SELF_INSPECTION: S.ANSWERING,
 }
 
 # `registered` is the registrant's own custody before any hand-off, so everything an item in
@@ -214,6 +240,18 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.REFUSED: frozenset(),
         S.CANCELLED: frozenset(),
         S.CLOSED: frozenset(),
+    },
+    # A finding sent back after the on-site check returns to `planned`: the plan stands and the
+    # department reports its action again. Only the 現地確認 closes a finding.
+    Kind.FINDING: {
+        S.RECORDED: frozenset({S.PLANNED}),
+        S.PLANNED: frozenset({S.ACTION_REPORTED}),
+        S.ACTION_REPORTED: frozenset({S.RESOLVED, S.PLANNED}),
+        S.RESOLVED: frozenset(),
+    },
+    Kind.SELF_INSPECTION: {
+        S.ANSWERING: frozenset({S.FILED}),
+        S.FILED: frozenset(),
     },
 }
 

@@ -294,7 +294,7 @@ SCOPES = {"storage": "機器の記憶装置"}
 LOGIN_REFUSALS = {"unknown_or_inactive": "登録のない、または利用停止中の利用者ID", "locked": "ロック中",
                   "bad_password": "パスワードの誤り"}
 CONTEXTS = {"destruction_selection": "廃棄対象の読取り", "erasure_certificate_accept": "消去証明書の受理",
-            "destruction": "廃棄記録書の出力", "erasure": "消去記録書の出力", "download": "ファイルの取出し"}
+            "destruction": "廃棄記録書の出力", "erasure": "消去記録書の出力", "download": "ファイルの取出し", "finding_confirm": "指摘事項の現地確認"}
 
 
 def _resolution(value, _names) -> str:
@@ -400,6 +400,25 @@ def _keys(*names: str, **special: Key) -> dict[str, Key]:
 _MOVE = {"from": Key("変更前の状態", _state), "to": Key("変更後の状態", _state)}
 _HANDOFF = ("transfer", "item", "giver", "giver_department", "receiver", "receiver_department", "note", "reason")
 
+def _hashes(value, _names) -> str:
+    return "・".join(_hash(v, _names) for v in value) if isinstance(value, list) and value else "なし"
+
+
+def _finding_numbers(value, _names) -> str:
+    return "、".join(f"第{v}号" for v in value) if isinstance(value, list) and value else "なし"
+
+
+_FINDING_RAISED = {
+    "source": Key("指摘の出所", _lookup("finding_source")), "audit": Key("監査の名称"),
+    "summary": Key("指摘の内容"), "severity": Key("重要度", _lookup("finding_severity")),
+    "due_on": Key("改善期限", _day), "refs": Key("対象"),
+    "self_inspection": Key("自己点検", _numbered("No.", "")),
+    "checklist_item": Key("点検項目", _numbered("No.", "")),
+}
+_CHECKLIST = {"checklist_item": Key("点検項目", _numbered("No.", "")), "theme": Key("テーマ"),
+              "question": Key("点検内容"), "evidence_required": Key("証拠の添付", _yes_no),
+              "position": Key("表示順")}
+
 #: Every event type with the keys its details may carry. A key recorded but missing here fails
 #: tests/unit/audit/test_describe.py; an unknown key still shows, under its own name.
 DETAILS: dict[EventType, dict[str, Key]] = {
@@ -490,6 +509,23 @@ DETAILS: dict[EventType, dict[str, Key]] = {
                                          output_note=Key("出力したもの（帳票として登録したもの以外）"),
                                          forms=Key("出力帳票の管理番号"),
                                          without_approval=Key("承認のない使用", _yes_no)),
+    EventType.FINDING_RAISED: _keys("department", **_FINDING_RAISED),
+    EventType.FINDING_PLANNED: _keys(**_MOVE, plan=Key("改善計画")),
+    EventType.FINDING_ACTION_REPORTED: _keys(**_MOVE, action=Key("実施した措置"),
+                                             file_names=Key("証拠ファイル"), sha256s=Key("証拠ファイルのハッシュ（SHA-256）",
+                                                                                 _hashes)),
+    EventType.FINDING_CONFIRMED: _keys(**_MOVE, note=Key("現地で確認した内容")),
+    EventType.FINDING_SENT_BACK: _keys("reason", **_MOVE),
+    EventType.CHECKLIST_ITEM_ADDED: _keys(**_CHECKLIST),
+    EventType.CHECKLIST_ITEM_UPDATED: _keys(**_CHECKLIST, active=Key("使用中", _yes_no)),
+    EventType.SELF_INSPECTION_ANSWERED: _keys("department", "fiscal_year", "file_name", "sha256", "note",
+                                              checklist_item=Key("点検項目", _numbered("No.", "")),
+                                              answer=Key("回答", _lookup("self_inspection_answer"))),
+    EventType.SELF_INSPECTION_FILED: _keys("department", "fiscal_year", **_MOVE,
+                                           finding_ids=Key("指摘事項となった項目", _finding_numbers)),
+    EventType.SELF_INSPECTION_SAMPLED: _keys("note", checklist_item=Key("点検項目", _numbered("No.", "")),
+                                             supported=Key("証拠による裏付け", _yes_no),
+                                             finding=Key("指摘事項", _numbered("第"))),
     EventType.MY_NUMBER_RETAINED: _keys("provided_to", "reason", "retain_minutes", "purge_after"),
     EventType.MY_NUMBER_REVEALED: _keys("reason"),
     EventType.MY_NUMBER_PURGED: _keys("rule", "reason", "count", "first_id", "last_id", "as_of", **_MOVE),
@@ -599,6 +635,12 @@ def subject_text(subject: str | None, names: Names) -> str:
         return f"端末 {rest}"
     if prefix == "terminal-use":
         return f"端末の使用伺い 第{rest}号"
+    if prefix == "finding":
+        return f"指摘事項 第{rest}号"
+    if prefix == "self-inspection":
+        return f"自己点検 No.{rest}"
+    if prefix == "checklist":
+        return f"自己点検項目 No.{rest}"
     if prefix == "contractor":
         return f"委託先 {names.contractor(rest)}"
     if prefix == "checkpoint":

@@ -79,6 +79,17 @@ class EventType(StrEnum):
     TERMINAL_USE_REFUSED = "terminal_use:refused"
     TERMINAL_USE_CANCELLED = "terminal_use:cancelled"
     TERMINAL_USE_CLOSED = "terminal_use:closed"
+    # findings (指摘事項) and the yearly self-inspection (自己点検)
+    FINDING_RAISED = "finding:raised"
+    FINDING_PLANNED = "finding:plan_submitted"
+    FINDING_ACTION_REPORTED = "finding:action_reported"
+    FINDING_CONFIRMED = "finding:confirmed_on_site"
+    FINDING_SENT_BACK = "finding:sent_back"
+    CHECKLIST_ITEM_ADDED = "checklist:item_added"
+    CHECKLIST_ITEM_UPDATED = "checklist:item_updated"
+    SELF_INSPECTION_ANSWERED = "self_inspection:answered"
+    SELF_INSPECTION_FILED = "self_inspection:filed"
+    SELF_INSPECTION_SAMPLED = "self_inspection:sampled"
     # 個人番号 copies
     MY_NUMBER_RETAINED = "mynumber:retained"
     MY_NUMBER_REVEALED = "mynumber:revealed"
@@ -172,6 +183,16 @@ EVENT_LABELS = {
     EventType.TERMINAL_USE_REFUSED: "端末の使用伺いの却下",
     EventType.TERMINAL_USE_CANCELLED: "端末の使用伺いの取消し",
     EventType.TERMINAL_USE_CLOSED: "端末の使用終了",
+    EventType.FINDING_RAISED: "指摘事項の記録",
+    EventType.FINDING_PLANNED: "改善計画の提出",
+    EventType.FINDING_ACTION_REPORTED: "措置完了の報告",
+    EventType.FINDING_CONFIRMED: "現地確認（完了）",
+    EventType.FINDING_SENT_BACK: "現地確認（差戻し）",
+    EventType.CHECKLIST_ITEM_ADDED: "自己点検項目の追加",
+    EventType.CHECKLIST_ITEM_UPDATED: "自己点検項目の変更",
+    EventType.SELF_INSPECTION_ANSWERED: "自己点検の回答",
+    EventType.SELF_INSPECTION_FILED: "自己点検の提出",
+    EventType.SELF_INSPECTION_SAMPLED: "自己点検の抽出確認",
     EventType.MY_NUMBER_RETAINED: "個人番号の一時保存",
     EventType.MY_NUMBER_REVEALED: "個人番号の表示",
     EventType.MY_NUMBER_PURGED: "個人番号の消去",
