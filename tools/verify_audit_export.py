@@ -4,6 +4,7 @@
     python3 verify_audit_export.py EXPORT.zip [--public-key KEY.pem]
     python3 verify_audit_export.py --inclusion PROOF.json [--event-hash HEX] [--checkpoint CP.json --public-key KEY.pem]
     python3 verify_audit_export.py --consistency PROOF.json [--checkpoint CP.json ... --public-key KEY.pem]
+    python3 verify_audit_export.py EXPORT.zip --draw PARAMETERS.json [--public-key KEY.pem]
 
 The export: checks that every event links to the previous one (SHA-256 over the previous hash and
 the event's fields joined by U+001F), that sequence numbers run 1, 2, 3 … without gaps, and that
@@ -15,6 +16,12 @@ RFC 9162 Merkle tree whose leaf i is the event seq i+1, with the 32 bytes of its
 leaf data. --inclusion checks that the leaf is in the tree of that size and root; --consistency
 that the later tree extends the earlier one without changing it. With --checkpoint (a checkpoint
 object, or a list such as checkpoints.json) the roots must be those of signed checkpoints.
+
+The draw of an access-log review (--draw, the parameters the review publishes): after verifying
+the export, checks that the seed is the SHA-256 of the named signed checkpoint (its message and
+signature), that every import the draw used was recorded at or before that checkpoint (so nobody
+knew the seed when the logs went in), and recomputes each department's month and drawn positions
+from the seed and the published counts.
 
 Exit 0 and "ok …" when everything holds; exit 1 naming the first problem. Pass --public-key with
 a copy of the key obtained separately: the one inside an export only proves consistency with itself.
@@ -170,6 +177,72 @@ def verify(archive: zipfile.ZipFile, public_pem: bytes) -> tuple[bool, str]:
     return True, f"ok {expected - 1} events, {len(checkpoints)} checkpoints, head {prev}, root {tree.root().hex()}"
 
 
+# --- the access-log review's draw (lifecycle/logreview/sampling.py, repeated here) ----------------
+
+SEED_LABEL = b"lifecycle-logreview-seed"
+
+
+def draw_seed(checkpoint: dict) -> str:
+    message = checkpoint_message(checkpoint)
+    return hashlib.sha256(SEED_LABEL + b"\x1f" + message + b"\x1f" + checkpoint["signature"].encode()).hexdigest()
+
+
+def _draw_number(seed: str, *parts: str) -> int:
+    return int.from_bytes(hashlib.sha256(SEP.join((seed,) + parts).encode()).digest(), "big")
+
+
+def quarter_months(quarter: str) -> list:
+    year, number = int(quarter[:4]), int(quarter[5])
+    first = 3 * (number - 1) + 1
+    return [f"{year}-{month:02d}" for month in range(first, first + 3)]
+
+
+def draw_month(seed: str, quarter: str, department: str) -> str:
+    months = quarter_months(quarter)
+    return months[_draw_number(seed, "month", quarter, department) % len(months)]
+
+
+def draw_positions(seed: str, department: str, month: str, population: int, size: int) -> list:
+    if size >= population:
+        return list(range(population))
+    ranked = sorted(range(population), key=lambda p: (_draw_number(seed, "record", department, month, str(p)), p))
+    return sorted(ranked[:size])
+
+
+def verify_draw(archive: zipfile.ZipFile, parameters: dict) -> tuple:
+    checkpoints = {c["id"]: c for c in json.loads(archive.read("checkpoints.json"))}
+    named = parameters["checkpoint"]
+    checkpoint = checkpoints.get(named["id"])
+    if checkpoint is None:
+        return False, f"draw: checkpoint {named['id']} is not in the export"
+    if checkpoint["signature"] != named["signature"] or checkpoint["seq"] != named["seq"]:
+        return False, f"draw: checkpoint {named['id']} differs from the one the parameters name"
+    seed = draw_seed(checkpoint)
+    if seed != parameters["seed"]:
+        return False, "draw: the seed is not the hash of the signed checkpoint"
+    imported = {}
+    with archive.open("events.jsonl") as handle:
+        for line in handle:
+            event = json.loads(line)
+            if event["type"] == "access_log:imported":
+                imported[event["seq"]] = json.loads(event["data"]).get("sha256")
+    for entry in parameters["imports"]:
+        if imported.get(entry["event_seq"]) != entry["sha256"]:
+            return False, f"draw: import {entry['sha256'][:16]}… is not recorded at event {entry['event_seq']}"
+        if entry["event_seq"] > checkpoint["seq"]:
+            return False, f"draw: import at event {entry['event_seq']} came after the checkpoint (seq {checkpoint['seq']})"
+    for department in parameters["departments"]:
+        code = department["department"]
+        month = draw_month(seed, parameters["quarter"], code)
+        if month != department["month"]:
+            return False, f"draw: department {code}: month {department['month']} published, {month} recomputed"
+        positions = draw_positions(seed, code, month, department["population"], department["size"])
+        if positions != department["positions"]:
+            return False, f"draw: department {code}: the drawn records differ from the recomputed ones"
+    return True, (f"ok draw {parameters['quarter']}: seed from checkpoint {checkpoint['id']} (seq {checkpoint['seq']}), "
+                  f"{len(parameters['departments'])} departments recomputed")
+
+
 # --- proofs -----------------------------------------------------------------------------------------
 
 def _hex32(value, what: str) -> bytes:
@@ -260,6 +333,8 @@ def main(argv=None) -> int:
     parser.add_argument("--event-hash", help="the event's chain hash: the inclusion proof must be for it")
     parser.add_argument("--checkpoint", action="append", metavar="CP.json",
                         help="signed checkpoint(s) the proof's roots must match (object, list or checkpoints.json)")
+    parser.add_argument("--draw", metavar="PARAMETERS.json",
+                        help="with an export: recompute an access-log review's draw from its published parameters")
     args = parser.parse_args(argv)
     if sum(x is not None for x in (args.export, args.inclusion, args.consistency)) != 1:
         parser.error("give one of: an export zip, --inclusion PROOF.json, --consistency PROOF.json")
@@ -270,6 +345,9 @@ def main(argv=None) -> int:
     if args.export:
         with zipfile.ZipFile(args.export) as archive:
             ok, message = verify(archive, public_pem or archive.read("public_key.pem"))
+            if ok and args.draw:
+                with open(args.draw, encoding="utf-8") as handle:
+                    ok, message = verify_draw(archive, json.load(handle))
     else:
         with open(args.inclusion or args.consistency, encoding="utf-8") as handle:
             proof = json.load(handle)

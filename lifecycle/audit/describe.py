@@ -418,6 +418,54 @@ _FINDING_RAISED = {
 _CHECKLIST = {"checklist_item": Key("点検項目", _numbered("No.", "")), "theme": Key("テーマ"),
               "question": Key("点検内容"), "evidence_required": Key("証拠の添付", _yes_no),
               "position": Key("表示順")}
+_LOG_FIELDS = {"accessed_at": "日時", "terminal": "端末", "operator": "操作者ID", "business": "利用事務",
+               "operation": "操作", "records": "件数"}
+_LOG_RULES = {"no_role": "有効な権限のない操作者", "no_training": "研修の有効期間外の操作者",
+              "no_approval": "承認された使用伺いのない操作", "unregistered_output": "帳票の登録がない出力",
+              "off_hours": "夜間・休日の操作"}
+_LOG_MARKS = {"ok": "問題なし", "query": "要確認"}
+_LOG_DECISIONS = {"confirmed": "指摘として確定", "dismissed": "問題なしとして取下げ"}
+
+
+def _log_columns(value, _names) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    return "、".join(f"{_LOG_FIELDS.get(k, k)}=「{c}」" for k, c in value.items())
+
+
+def _log_hits(value, _names) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    return "、".join(f"{_LOG_RULES.get(k, k)} {n:,}件" for k, n in value.items()) or "なし"
+
+
+_ACCESS_LOG = {"source": Key("取込み元"), "rejected": Key("取り込めなかった行", _count("行")),
+               "first_at": Key("最初の記録", _moment), "last_at": Key("最後の記録", _moment)}
+_LOG_REVIEW = {"quarter": Key("四半期"), "checkpoint": Key("抽出の種にした確認点", _numbered("第")),
+               "seed": Key("抽出の種（SHA-256）", _hash), "departments": Key("所属数", _count("所属")),
+               "hit": Key("きっかけの自動点検の該当", _numbered("No.", "")), "operator": Key("操作者ID"),
+               "date_from": Key("期間の初日", _day), "date_to": Key("期間の末日", _day)}
+_LOG_MARK = {"sampled": Key("抽出記録", _numbered("No.", "")), "mark": Key("判定", _fixed(_LOG_MARKS)),
+             "mark_before": Key("変更前の判定", _fixed(_LOG_MARKS)), "finding": Key("指摘事項", _numbered("第")),
+             "hit": Key("自動点検の該当", _numbered("No.", "")), "rule": Key("点検項目", _fixed(_LOG_RULES)),
+             "decision": Key("判断", _fixed(_LOG_DECISIONS))}
+
+_STOCKTAKE = {
+    "stocktake": Key("棚卸", _numbered("第")), "outcome": Key("読取り結果", _lookup("stocktake_outcome")),
+    "kinds": Key("対象の種別", lambda v, n: "・".join(_kind_label(k, n) for k in v) if isinstance(v, list)
+                 else _kind_label(v, n)),
+    "location": Key("棚卸の場所"), "due": Key("実施期限", _day),
+    "scanners": Key("読取り担当", lambda v, n: "、".join(_person(p, n) for p in v) if isinstance(v, list)
+                    else _person(v, n)),
+    "expected_count": Key("対象（台帳）", _count("件")), "confirmed_count": Key("確認", _count("件")),
+    "wrong_location_count": Key("場所違い", _count("件")), "missing_count": Key("所在不明", _count("件")),
+    "unknown_count": Key("台帳にない読取り", _count("件")), "forged_count": Key("偽造ラベル", _count("件")),
+    "out_of_scope_count": Key("対象外の読取り", _count("件")), "head_seq": Key("締めた時点の監査ログ", _numbered("第")),
+    "possible_leak": Key("漏えいのおそれとして報告が必要（個人番号を含む）", _yes_no),
+    "closed_by": Key("棚卸を締めた人", _person), "comment": Key("確認の所見"),
+    "scanned_at_location": Key("読み取った場所"),
+}
+
 
 #: Every event type with the keys its details may carry. A key recorded but missing here fails
 #: tests/unit/audit/test_describe.py; an unknown key still shows, under its own name.
@@ -509,6 +557,17 @@ DETAILS: dict[EventType, dict[str, Key]] = {
                                          output_note=Key("出力したもの（帳票として登録したもの以外）"),
                                          forms=Key("出力帳票の管理番号"),
                                          without_approval=Key("承認のない使用", _yes_no)),
+    EventType.ACCESS_LOG_SOURCE_DEFINED: _keys("name", columns=Key("列の対応付け", _log_columns)),
+    EventType.ACCESS_LOG_IMPORTED: _keys("file_name", "sha256", "rows", **_ACCESS_LOG),
+    EventType.ACCESS_LOG_CHECKED: _keys("rows", hits=Key("自動点検の該当", _log_hits)),
+    EventType.LOG_REVIEW_OPENED: _keys("count", **_LOG_REVIEW),
+    EventType.LOG_LOOKBACK_OPENED: _keys("terminal", "reason", "count", **_LOG_REVIEW),
+    EventType.LOG_RECORD_MARKED: _keys("note", **_LOG_MARK),
+    EventType.LOG_QUERY_ANSWERED: _keys(**_LOG_MARK, answer=Key("所属の回答")),
+    EventType.LOG_QUERY_ESCALATED: _keys(**_LOG_MARK, summary=Key("指摘の内容")),
+    EventType.LOG_HIT_DECIDED: _keys("reason", **_LOG_MARK),
+    EventType.LOG_SAMPLING_RAISED: _keys("department", "reason"),
+    EventType.LOG_SAMPLING_LIFTED: _keys("department", "reason"),
     EventType.FINDING_RAISED: _keys("department", **_FINDING_RAISED),
     EventType.FINDING_PLANNED: _keys(**_MOVE, plan=Key("改善計画")),
     EventType.FINDING_ACTION_REPORTED: _keys(**_MOVE, action=Key("実施した措置"),
@@ -643,6 +702,14 @@ def subject_text(subject: str | None, names: Names) -> str:
         return f"自己点検項目 No.{rest}"
     if prefix == "contractor":
         return f"委託先 {names.contractor(rest)}"
+    if prefix == "access-log":
+        return f"アクセスログの取込み 第{rest}号"
+    if prefix == "log-source":
+        return f"アクセスログの取込み元「{rest}」"
+    if prefix == "log-review":
+        return f"アクセスログ検証 第{rest}号"
+    if prefix == "log-record":
+        return f"アクセスログの記録 No.{rest}"
     if prefix == "checkpoint":
         return f"確認点 第{rest}号"
     if prefix == "report":

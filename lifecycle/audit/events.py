@@ -79,6 +79,18 @@ class EventType(StrEnum):
     TERMINAL_USE_REFUSED = "terminal_use:refused"
     TERMINAL_USE_CANCELLED = "terminal_use:cancelled"
     TERMINAL_USE_CLOSED = "terminal_use:closed"
+    # access-log review (アクセスログ検証)
+    ACCESS_LOG_SOURCE_DEFINED = "access_log:source_defined"
+    ACCESS_LOG_IMPORTED = "access_log:imported"
+    ACCESS_LOG_CHECKED = "access_log:checked"
+    LOG_REVIEW_OPENED = "log_review:opened"
+    LOG_LOOKBACK_OPENED = "log_review:lookback_opened"
+    LOG_RECORD_MARKED = "log_review:record_marked"
+    LOG_QUERY_ANSWERED = "log_review:query_answered"
+    LOG_QUERY_ESCALATED = "log_review:query_escalated"
+    LOG_HIT_DECIDED = "log_review:hit_decided"
+    LOG_SAMPLING_RAISED = "log_review:sampling_raised"
+    LOG_SAMPLING_LIFTED = "log_review:sampling_lifted"
     # findings (指摘事項) and the yearly self-inspection (自己点検)
     FINDING_RAISED = "finding:raised"
     FINDING_PLANNED = "finding:plan_submitted"
@@ -183,6 +195,17 @@ EVENT_LABELS = {
     EventType.TERMINAL_USE_REFUSED: "端末の使用伺いの却下",
     EventType.TERMINAL_USE_CANCELLED: "端末の使用伺いの取消し",
     EventType.TERMINAL_USE_CLOSED: "端末の使用終了",
+    EventType.ACCESS_LOG_SOURCE_DEFINED: "アクセスログの列の対応付け",
+    EventType.ACCESS_LOG_IMPORTED: "アクセスログの取込み",
+    EventType.ACCESS_LOG_CHECKED: "アクセスログの自動点検",
+    EventType.LOG_REVIEW_OPENED: "アクセスログ検証の抽出",
+    EventType.LOG_LOOKBACK_OPENED: "アクセスログの遡り検証の開始",
+    EventType.LOG_RECORD_MARKED: "アクセスログ検証の判定",
+    EventType.LOG_QUERY_ANSWERED: "アクセスログ要確認への回答",
+    EventType.LOG_QUERY_ESCALATED: "アクセスログ要確認の指摘事項化",
+    EventType.LOG_HIT_DECIDED: "自動点検の該当の確定・取下げ",
+    EventType.LOG_SAMPLING_RAISED: "アクセスログ検証の抽出件数の引上げ",
+    EventType.LOG_SAMPLING_LIFTED: "アクセスログ検証の抽出件数の引上げ解除",
     EventType.FINDING_RAISED: "指摘事項の記録",
     EventType.FINDING_PLANNED: "改善計画の提出",
     EventType.FINDING_ACTION_REPORTED: "措置完了の報告",

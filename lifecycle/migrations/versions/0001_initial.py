@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 12:41:03.641661
+Create Date: 2026-12-04 12:43:58.657208
 """
 from alembic import op
 import sqlalchemy as sa
@@ -243,6 +243,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_findings_fiscal_year'), ['fiscal_year'], unique=False)
         batch_op.create_index(batch_op.f('ix_findings_status'), ['status'], unique=False)
 
+    op.create_table('stocktake_intervals',
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('days', sa.Integer(), nullable=False),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_stocktake_intervals_department_id_departments')),
+    sa.PrimaryKeyConstraint('department_id', name=op.f('pk_stocktake_intervals'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('login', sa.String(length=32), nullable=False),
@@ -484,6 +492,33 @@ def upgrade() -> None:
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_user_id'), ['user_id'], unique=False)
 
+    op.create_table('stocktakes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('kinds', sa.String(length=64), nullable=False),
+    sa.Column('location', sa.String(length=200), nullable=True),
+    sa.Column('due', sa.Date(), nullable=False),
+    sa.Column('planned_by_id', sa.Integer(), nullable=True),
+    sa.Column('planned_by', sa.String(length=64), nullable=False),
+    sa.Column('planned_at', sa.DateTime(), nullable=False),
+    sa.Column('closed_by_id', sa.Integer(), nullable=True),
+    sa.Column('closed_by', sa.String(length=64), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_head_seq', sa.Integer(), nullable=True),
+    sa.Column('closed_head_hash', sa.String(length=64), nullable=True),
+    sa.Column('signed_by_id', sa.Integer(), nullable=True),
+    sa.Column('signed_at', sa.DateTime(), nullable=True),
+    sa.Column('sign_comment', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['closed_by_id'], ['users.id'], name=op.f('fk_stocktakes_closed_by_id_users')),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_stocktakes_department_id_departments')),
+    sa.ForeignKeyConstraint(['planned_by_id'], ['users.id'], name=op.f('fk_stocktakes_planned_by_id_users')),
+    sa.ForeignKeyConstraint(['signed_by_id'], ['users.id'], name=op.f('fk_stocktakes_signed_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stocktakes'))
+    )
+    with op.batch_alter_table('stocktakes', schema=None) as batch_op:
+        batch_op.create_index('ix_stocktakes_department_status', ['department_id', 'status'], unique=False)
+
     op.create_table('stored_files',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
@@ -677,6 +712,59 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('finding_evidence', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_finding_evidence_finding_id'), ['finding_id'], unique=False)
+
+    op.create_table('stocktake_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('stocktake_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('expected', sa.Boolean(), nullable=False),
+    sa.Column('outcome', sa.String(length=32), nullable=True),
+    sa.Column('seen_at', sa.DateTime(), nullable=True),
+    sa.Column('seen_by_id', sa.Integer(), nullable=True),
+    sa.Column('seen_location', sa.String(length=200), nullable=True),
+    sa.Column('location_corrected', sa.Boolean(), nullable=False),
+    sa.Column('status_before', sa.String(length=32), nullable=True),
+    sa.Column('found_at', sa.DateTime(), nullable=True),
+    sa.Column('found_reason', sa.String(length=500), nullable=True),
+    sa.Column('written_off_at', sa.DateTime(), nullable=True),
+    sa.Column('written_off_by_id', sa.Integer(), nullable=True),
+    sa.Column('write_off_reason', sa.String(length=500), nullable=True),
+    sa.Column('possible_leak', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_stocktake_lines_item_id_items')),
+    sa.ForeignKeyConstraint(['seen_by_id'], ['users.id'], name=op.f('fk_stocktake_lines_seen_by_id_users')),
+    sa.ForeignKeyConstraint(['stocktake_id'], ['stocktakes.id'], name=op.f('fk_stocktake_lines_stocktake_id_stocktakes')),
+    sa.ForeignKeyConstraint(['written_off_by_id'], ['users.id'], name=op.f('fk_stocktake_lines_written_off_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stocktake_lines')),
+    sa.UniqueConstraint('stocktake_id', 'item_id', name=op.f('uq_stocktake_lines_stocktake_id'))
+    )
+    with op.batch_alter_table('stocktake_lines', schema=None) as batch_op:
+        batch_op.create_index('ix_stocktake_lines_item_outcome', ['item_id', 'outcome'], unique=False)
+        batch_op.create_index('ix_stocktake_lines_stocktake_outcome', ['stocktake_id', 'outcome'], unique=False)
+
+    op.create_table('stocktake_scanners',
+    sa.Column('stocktake_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['stocktake_id'], ['stocktakes.id'], name=op.f('fk_stocktake_scanners_stocktake_id_stocktakes')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_stocktake_scanners_user_id_users')),
+    sa.PrimaryKeyConstraint('stocktake_id', 'user_id', name=op.f('pk_stocktake_scanners'))
+    )
+    op.create_table('stocktake_scans',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('stocktake_id', sa.Integer(), nullable=False),
+    sa.Column('scanned_at', sa.DateTime(), nullable=False),
+    sa.Column('scanned_by_id', sa.Integer(), nullable=True),
+    sa.Column('scanned_by', sa.String(length=64), nullable=False),
+    sa.Column('shown', sa.String(length=100), nullable=False),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=True),
+    sa.Column('detail', sa.String(length=200), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_stocktake_scans_item_id_items')),
+    sa.ForeignKeyConstraint(['scanned_by_id'], ['users.id'], name=op.f('fk_stocktake_scans_scanned_by_id_users')),
+    sa.ForeignKeyConstraint(['stocktake_id'], ['stocktakes.id'], name=op.f('fk_stocktake_scans_stocktake_id_stocktakes')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stocktake_scans'))
+    )
+    with op.batch_alter_table('stocktake_scans', schema=None) as batch_op:
+        batch_op.create_index('ix_stocktake_scans_stocktake', ['stocktake_id', 'id'], unique=False)
 
     op.create_table('terminals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -882,6 +970,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_terminals_department_id'))
 
     op.drop_table('terminals')
+    with op.batch_alter_table('stocktake_scans', schema=None) as batch_op:
+        batch_op.drop_index('ix_stocktake_scans_stocktake')
+
+    op.drop_table('stocktake_scans')
+    op.drop_table('stocktake_scanners')
+    with op.batch_alter_table('stocktake_lines', schema=None) as batch_op:
+        batch_op.drop_index('ix_stocktake_lines_stocktake_outcome')
+        batch_op.drop_index('ix_stocktake_lines_item_outcome')
+
+    op.drop_table('stocktake_lines')
     with op.batch_alter_table('finding_evidence', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_finding_evidence_finding_id'))
 
@@ -918,6 +1016,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stored_files_sha256'))
 
     op.drop_table('stored_files')
+    with op.batch_alter_table('stocktakes', schema=None) as batch_op:
+        batch_op.drop_index('ix_stocktakes_department_status')
+
+    op.drop_table('stocktakes')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
@@ -978,6 +1080,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_department_id'))
 
     op.drop_table('users')
+    op.drop_table('stocktake_intervals')
     with op.batch_alter_table('findings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_findings_status'))
         batch_op.drop_index(batch_op.f('ix_findings_fiscal_year'))

@@ -1,0 +1,1 @@
+"""Access-log review by sampling (アクセスログ検証)."""
