@@ -7,7 +7,7 @@ inside it (what a person holds, whether a request is still pending) is what it d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import or_, select
 
@@ -18,7 +18,7 @@ from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth import services as auth
 from ..auth.models import Department, RoleGrant, User
-from ..clock import fiscal_year, today_jst, utcnow
+from ..clock import fiscal_year, jst_day_start_utc, today_jst, utcnow
 from ..custody import services as custody
 from ..custody.models import Transfer
 from ..db import row_id
@@ -490,9 +490,14 @@ def review_progress(year: int) -> list[ReviewProgress]:
 
 
 def unreviewed_after_deadline(as_of: date) -> list[ReviewRow]:
-    """Roles still held and not confirmed once this 年度's deadline has passed (exceptions)."""
+    """Roles still held and not confirmed once this 年度's deadline has passed (exceptions). A
+    role granted after the deadline is new: next 年度's review is its first."""
     year = review_year(as_of)
-    if as_of <= review_deadline(year):
+    deadline = review_deadline(year)
+    if as_of <= deadline:
         return []
+    end = jst_day_start_utc(deadline + timedelta(days=1))
+    granted_at = {(g.user_id, Role(g.role)): g.granted_at
+                  for g in db.session.scalars(select(RoleGrant))}
     return [row for d in auth.list_departments(active_only=True) for row in review_rows(d, year)
-            if row.decision is None]
+            if row.decision is None and granted_at.get((row.user.id, row.role), end) < end]

@@ -519,6 +519,14 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
         _append(group(found.department), category, ExceptionRow(category, found.code, found.title, found.detail),
                 limit)
 
+    # People: items of a forced leaver, lapsed training, roles the rights review left unconfirmed.
+    from ..people.queries import list_people_exceptions
+
+    for found in list_people_exceptions(as_of):
+        category = ExceptionCategory(found.category)
+        _append(group(found.department), category, ExceptionRow(category, found.code, found.title, found.detail),
+                limit)
+
     ordered = [groups[d.name] for d in departments if d.name in groups]
     ordered += [g for name, g in groups.items() if name not in {d.name for d in departments}]
     return Findings(as_of, ordered, limit)

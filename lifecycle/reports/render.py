@@ -152,6 +152,9 @@ class ExceptionCategory(StrEnum):
     TERMINAL_UNAPPROVED_USE = "terminal_unapproved_use"
     TERMINAL_NOT_CLOSED = "terminal_not_closed"
     TERMINAL_UNCOVERED_FORM = "terminal_uncovered_form"
+    CUSTODY_UNCONFIRMED = "custody_unconfirmed"
+    TRAINING_EXPIRED = "training_expired"
+    RIGHTS_UNREVIEWED = "rights_unreviewed"
 
 
 #: In the order the report lists them.
@@ -167,6 +170,9 @@ CATEGORY_LABELS = {
     ExceptionCategory.TERMINAL_UNAPPROVED_USE: "承認のない端末の使用",
     ExceptionCategory.TERMINAL_NOT_CLOSED: "使用終了が記録されていない端末の使用",
     ExceptionCategory.TERMINAL_UNCOVERED_FORM: "使用承認のない時間に端末から出力された帳票",
+    ExceptionCategory.CUSTODY_UNCONFIRMED: "所在確認待ちの帳票・媒体（保管者の強制離任）",
+    ExceptionCategory.TRAINING_EXPIRED: "研修の有効期限が切れた利用者（権限が無効）",
+    ExceptionCategory.RIGHTS_UNREVIEWED: "期限までに確認されていない権限（権限の棚卸）",
 }
 
 

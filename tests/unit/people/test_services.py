@@ -2,7 +2,7 @@
 out to 所在確認待ち), 異動, the second admin's approval of bulk_operator, and the rights review."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -224,13 +224,52 @@ def test_a_revocation_in_the_review_takes_the_role_away(world):
     assert _events("rights_review:revoked")[-1].actor == "security"
 
 
+def _granted_in_april(login: str) -> None:
+    """The demo's grants are made today; the review asks about roles held before its deadline."""
+    user = auth.get_user(login)
+    with db.transaction():
+        for grant in user.grants:
+            grant.granted_at = datetime(people.review_year(), 4, 1)
+
+
 def test_roles_not_confirmed_by_the_deadline_are_exceptions(world):
     year = people.review_year()
     deadline = people.review_deadline(year)
     assert deadline == date(year, 6, 30)
+    late = people.unreviewed_after_deadline(deadline + timedelta(days=1))
+    assert ("registrar", Role.REGISTRAR) not in {(r.user.login, r.role) for r in late}  # granted after it
+    _granted_in_april("registrar")
     assert people.unreviewed_after_deadline(deadline) == []
     late = people.unreviewed_after_deadline(deadline + timedelta(days=1))
     assert ("registrar", Role.REGISTRAR) in {(r.user.login, r.role) for r in late}
     people.decide_role(world["security2"], "registrar", "registrar", people.CONFIRMED)
     late = people.unreviewed_after_deadline(deadline + timedelta(days=1))
     assert ("registrar", Role.REGISTRAR) not in {(r.user.login, r.role) for r in late}
+
+
+# --- the exceptions list ----------------------------------------------------------------------
+
+def _exceptions(as_of):
+    from lifecycle.reports.queries import compute_findings
+    findings = compute_findings(as_of, limit=None)
+    return [(row.category.value, row.code, row.title) for d in findings.departments for row in d.rows]
+
+
+def test_each_people_exception_is_listed_until_resolved(world):
+    item = factories.form(world["registrar"])
+    people.leave(world["admin"], "registrar", today_jst(), "退職", force=True)
+    assert ("custody_unconfirmed", item.code, item.title) in _exceptions(today_jst())
+    people.confirm_custody(world["security2"], item.code)
+    assert ("custody_unconfirmed", item.code, item.title) not in _exceptions(today_jst())
+
+    auth.record_training(world["admin"], "registrar2", None)
+    auth.record_training(world["admin"], "registrar2", today_jst() - timedelta(days=800))
+    assert ("training_expired", "", "旅券 二郎（旅券センター）") in _exceptions(today_jst())
+    auth.record_training(world["admin"], "registrar2", today_jst())
+    assert ("training_expired", "", "旅券 二郎（旅券センター）") not in _exceptions(today_jst())
+
+    _granted_in_april("security2")
+    late = people.review_deadline(people.review_year()) + timedelta(days=1)
+    assert ("rights_unreviewed", "", "保護 守（税務課）") in _exceptions(late)
+    people.decide_role(world["admin"], "security2", "security_manager", people.CONFIRMED)
+    assert ("rights_unreviewed", "", "保護 守（税務課）") not in _exceptions(late)
