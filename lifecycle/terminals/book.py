@@ -23,8 +23,8 @@ from ..wareki import wareki_date, wareki_datetime
 TITLE = "端末の使用伺い簿"
 
 #: The book's own columns, in its order, with their relative widths.
-COLUMNS = (("年月日", 62), ("利用者", 72), ("利用事務", 88), ("利用時間", 56), ("持込み確認", 46),
-           ("承認者", 72), ("終了確認", 66), ("出力帳票", 80), ("端末", 44), ("状態・備考", 80))
+COLUMNS = (("年月日", 62), ("利用者", 80), ("利用事務", 96), ("利用時間", 56), ("持込み確認", 58),
+           ("承認者", 80), ("終了確認", 72), ("出力帳票", 80), ("端末", 50), ("状態・備考", 76))
 CSV_COLUMNS = ("番号", "年月日", "端末", "端末の所属", "設置場所", "利用者", "利用者の所属", "利用事務", "使用目的",
                "使用開始（予定）", "使用終了（予定）", "使用開始（実績）", "使用終了（実績）", "持込み確認",
                "承認者", "承認日時", "状態", "却下の理由", "出力帳票", "出力したもの（その他）")
@@ -50,9 +50,7 @@ def _person(name: str | None, department: str | None) -> str:
 def book_lines(rows: Iterable, forms: dict[int, list[str]]) -> Iterator[BookLine]:
     for u in rows:
         start, end = u.started_at or u.starts_at, u.ended_at or u.ends_at
-        period = f"{_hm(start)}～{_hm(end)}"
-        if u.started_at is not None:
-            period += "（実績）"
+        period = f"{_hm(start)}～{_hm(end)}"  # the actual times once the end is recorded
         checked = "なし（確認済）" if u.no_camera_phone_usb else ""
         approver = _person(u.approver_name, u.approver_department_name) if u.approved_at else ""
         if u.status == State.CLOSED.value:

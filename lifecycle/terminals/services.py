@@ -322,7 +322,7 @@ def _decidable(actor: Actor, use_id) -> TerminalUse:
 
 
 def _decided(use: TerminalUse, actor: Actor) -> None:
-    use.decided_by_id = actor.id
+    use.approver = None if actor.is_system else actor
     use.decided_by = actor_name(actor)
     use.decided_at = utcnow()
 
@@ -378,7 +378,7 @@ def cancel_use(actor: Actor, use_id, data: dict | None = None) -> TerminalUse:
 
 def close_use(actor: Actor, use_id, data: dict | None = None) -> TerminalUse:
     """The requester records the end of use: when it really started and ended (default: as
-    planned, and now), and outputs not registered as forms. A use never approved is recorded
+    planned or at the approval if later, and now), and outputs not registered as forms. A use never approved is recorded
     too, as a use without approval."""
     data = data if isinstance(data, dict) else {}
     now = utcnow()
@@ -390,7 +390,9 @@ def close_use(actor: Actor, use_id, data: dict | None = None) -> TerminalUse:
                          required=False)
     note = errors.check("output_note", _line, data.get("output_note"), "出力したもの（帳票として登録したもの以外）",
                         max_len=500, field="output_note", required=False)
-    started = started or use.starts_at
+    # Not stated: the use began as planned, or at the approval if that came later (a person
+    # waits for it); a use that began earlier is recorded by stating when.
+    started = started or max(use.starts_at, use.approved_at or use.starts_at)
     if "ended_at" not in errors.messages:
         ended = ended or now
         if ended > now + CLOCK_SLACK:
