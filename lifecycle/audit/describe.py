@@ -577,6 +577,7 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.FINDING_SENT_BACK: _keys("reason", **_MOVE),
     EventType.CHECKLIST_ITEM_ADDED: _keys(**_CHECKLIST),
     EventType.CHECKLIST_ITEM_UPDATED: _keys(**_CHECKLIST, active=Key("使用中", _yes_no)),
+    EventType.SELF_INSPECTION_OPENED: _keys("department", "fiscal_year"),
     EventType.SELF_INSPECTION_ANSWERED: _keys("department", "fiscal_year", "file_name", "sha256", "note",
                                               checklist_item=Key("点検項目", _numbered("No.", "")),
                                               answer=Key("回答", _lookup("self_inspection_answer"))),

@@ -99,6 +99,7 @@ class EventType(StrEnum):
     FINDING_SENT_BACK = "finding:sent_back"
     CHECKLIST_ITEM_ADDED = "checklist:item_added"
     CHECKLIST_ITEM_UPDATED = "checklist:item_updated"
+    SELF_INSPECTION_OPENED = "self_inspection:opened"
     SELF_INSPECTION_ANSWERED = "self_inspection:answered"
     SELF_INSPECTION_FILED = "self_inspection:filed"
     SELF_INSPECTION_SAMPLED = "self_inspection:sampled"
@@ -213,6 +214,7 @@ EVENT_LABELS = {
     EventType.FINDING_SENT_BACK: "現地確認（差戻し）",
     EventType.CHECKLIST_ITEM_ADDED: "自己点検項目の追加",
     EventType.CHECKLIST_ITEM_UPDATED: "自己点検項目の変更",
+    EventType.SELF_INSPECTION_OPENED: "自己点検の開始",
     EventType.SELF_INSPECTION_ANSWERED: "自己点検の回答",
     EventType.SELF_INSPECTION_FILED: "自己点検の提出",
     EventType.SELF_INSPECTION_SAMPLED: "自己点検の抽出確認",

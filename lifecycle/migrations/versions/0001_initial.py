@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 12:43:58.657208
+Create Date: 2026-12-04 12:45:37.402528
 """
 from alembic import op
 import sqlalchemy as sa
@@ -71,6 +71,17 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_businesses')),
     sa.UniqueConstraint('code', name=op.f('uq_businesses_code'))
+    )
+    op.create_table('checklist_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('theme', sa.String(length=100), nullable=False),
+    sa.Column('question', sa.Text(), nullable=False),
+    sa.Column('evidence_required', sa.Boolean(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_checklist_items'))
     )
     op.create_table('contractors',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -242,6 +253,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_findings_department_status', ['department_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_findings_fiscal_year'), ['fiscal_year'], unique=False)
         batch_op.create_index(batch_op.f('ix_findings_status'), ['status'], unique=False)
+
+    op.create_table('self_inspections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('department_id', sa.Integer(), nullable=False),
+    sa.Column('fiscal_year', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('opened_by', sa.String(length=64), nullable=False),
+    sa.Column('opened_at', sa.DateTime(), nullable=False),
+    sa.Column('filed_by', sa.String(length=64), nullable=True),
+    sa.Column('filed_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_self_inspections_department_id_departments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_self_inspections')),
+    sa.UniqueConstraint('department_id', 'fiscal_year', name=op.f('uq_self_inspections_department_id'))
+    )
+    with op.batch_alter_table('self_inspections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_self_inspections_department_id'), ['department_id'], unique=False)
 
     op.create_table('stocktake_intervals',
     sa.Column('department_id', sa.Integer(), nullable=False),
@@ -713,6 +740,32 @@ def upgrade() -> None:
     with op.batch_alter_table('finding_evidence', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_finding_evidence_finding_id'), ['finding_id'], unique=False)
 
+    op.create_table('self_inspection_answers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('inspection_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('answer', sa.String(length=8), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=True),
+    sa.Column('answered_by', sa.String(length=64), nullable=False),
+    sa.Column('answered_at', sa.DateTime(), nullable=False),
+    sa.Column('finding_id', sa.Integer(), nullable=True),
+    sa.Column('sampled_by', sa.String(length=64), nullable=True),
+    sa.Column('sampled_at', sa.DateTime(), nullable=True),
+    sa.Column('supported', sa.Boolean(), nullable=True),
+    sa.Column('sample_note', sa.Text(), nullable=True),
+    sa.Column('sample_finding_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['file_id'], ['stored_files.id'], name=op.f('fk_self_inspection_answers_file_id_stored_files')),
+    sa.ForeignKeyConstraint(['finding_id'], ['findings.id'], name=op.f('fk_self_inspection_answers_finding_id_findings')),
+    sa.ForeignKeyConstraint(['inspection_id'], ['self_inspections.id'], name=op.f('fk_self_inspection_answers_inspection_id_self_inspections')),
+    sa.ForeignKeyConstraint(['item_id'], ['checklist_items.id'], name=op.f('fk_self_inspection_answers_item_id_checklist_items')),
+    sa.ForeignKeyConstraint(['sample_finding_id'], ['findings.id'], name=op.f('fk_self_inspection_answers_sample_finding_id_findings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_self_inspection_answers')),
+    sa.UniqueConstraint('inspection_id', 'item_id', name=op.f('uq_self_inspection_answers_inspection_id'))
+    )
+    with op.batch_alter_table('self_inspection_answers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_self_inspection_answers_inspection_id'), ['inspection_id'], unique=False)
+
     op.create_table('stocktake_lines',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('stocktake_id', sa.Integer(), nullable=False),
@@ -764,6 +817,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stocktake_scans'))
     )
     with op.batch_alter_table('stocktake_scans', schema=None) as batch_op:
+        batch_op.create_index('ix_stocktake_scans_shown', ['stocktake_id', 'shown', 'outcome'], unique=False)
         batch_op.create_index('ix_stocktake_scans_stocktake', ['stocktake_id', 'id'], unique=False)
 
     op.create_table('terminals',
@@ -972,6 +1026,7 @@ def downgrade() -> None:
     op.drop_table('terminals')
     with op.batch_alter_table('stocktake_scans', schema=None) as batch_op:
         batch_op.drop_index('ix_stocktake_scans_stocktake')
+        batch_op.drop_index('ix_stocktake_scans_shown')
 
     op.drop_table('stocktake_scans')
     op.drop_table('stocktake_scanners')
@@ -980,6 +1035,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_stocktake_lines_item_outcome')
 
     op.drop_table('stocktake_lines')
+    with op.batch_alter_table('self_inspection_answers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_self_inspection_answers_inspection_id'))
+
+    op.drop_table('self_inspection_answers')
     with op.batch_alter_table('finding_evidence', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_finding_evidence_finding_id'))
 
@@ -1081,6 +1140,10 @@ def downgrade() -> None:
 
     op.drop_table('users')
     op.drop_table('stocktake_intervals')
+    with op.batch_alter_table('self_inspections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_self_inspections_department_id'))
+
+    op.drop_table('self_inspections')
     with op.batch_alter_table('findings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_findings_status'))
         batch_op.drop_index(batch_op.f('ix_findings_fiscal_year'))
@@ -1110,6 +1173,7 @@ def downgrade() -> None:
     op.drop_table('item_code_counters')
     op.drop_table('departments')
     op.drop_table('contractors')
+    op.drop_table('checklist_items')
     op.drop_table('businesses')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
