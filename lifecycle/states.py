@@ -28,6 +28,8 @@ class Kind(StrEnum):
     FINDING = "finding"
     #: One department's yearly self-inspection (自己点検) against the checklist.
     SELF_INSPECTION = "self_inspection"
+    #: A planned 棚卸 of one department's items, done by scanning labels.
+    STOCKTAKE = "stocktake"
 
 
 ITEM_KINDS = (Kind.FORM, Kind.MEDIUM, Kind.DEVICE)
@@ -44,6 +46,7 @@ KIND_LABELS = {
     Kind.TERMINAL_USE: "端末の使用伺い",
     Kind.FINDING: "指摘事項",
     Kind.SELF_INSPECTION: "自己点検",
+    Kind.STOCKTAKE: "棚卸",
 }
 
 #: Item code prefixes (F-2026-000123).
@@ -95,6 +98,14 @@ class State(StrEnum):
     # self-inspections (自己点検)
     ANSWERING = "answering"
     FILED = "filed"
+    #: Expected in a closed 棚卸 and not found (所在不明); back to its previous state when found.
+    MISSING = "missing"
+    #: A missing item written off (亡失処理) by a security manager other than the one who closed
+    #: the stocktake. Final: nothing is deleted, the item stays in the ledger as lost.
+    WRITTEN_OFF = "written_off"
+    # stocktakes (棚卸): scanning, closed (reconciled), signed by the security manager
+    OPEN = "open"
+    SIGNED = "signed"
 
 
 S = State
@@ -132,6 +143,10 @@ STATE_LABELS = {
     S.RESOLVED: "完了（現地確認済）",
     S.ANSWERING: "回答中",
     S.FILED: "提出済",
+    S.MISSING: "所在不明",
+    S.WRITTEN_OFF: "亡失処理済",
+    S.OPEN: "実施中",
+    S.SIGNED: "確認済（署名）",
 }
 
 #: What the move to a state is called, for "what is possible" in refusals.
@@ -160,6 +175,9 @@ ACTION_LABELS = {
     S.ACTION_REPORTED: "措置完了の報告",
     S.RESOLVED: "現地確認による完了",
     S.FILED: "自己点検の提出",
+    S.MISSING: "所在不明の記録（棚卸の締め）",
+    S.WRITTEN_OFF: "亡失処理",
+    S.SIGNED: "棚卸結果の確認（署名）",
 }
 
 INITIAL = {
@@ -174,37 +192,63 @@ INITIAL = {
     Kind.TERMINAL_USE: S.REQUESTED,
     Kind.FINDING: S.RECORDED,
     Kind.SELF_INSPECTION: S.ANSWERING,
+    Kind.STOCKTAKE: S.OPEN,
 }
+
+# 棚卸 (stocktake): the states in which an item is on a shelf of its department, so a stocktake
+# expects to scan it. Not in_transfer or awaiting_destruction (an open hand-off or batch answers
+# for it), not provided (at the recipient), not a device whose erasure is certified (its data is
+# gone and only the lessor's pick-up remains), not final. An expected item not scanned becomes
+# `missing` from one of these, and goes back to exactly that one when found (the service reads
+# it from the stocktake's record); a security manager may instead write it off.
+STOCKTAKE_HELD_FORM = frozenset({S.REGISTERED, S.IN_CUSTODY, S.CUSTODY_UNCONFIRMED})
+STOCKTAKE_HELD_MEDIUM = frozenset({S.REGISTERED, S.IN_CUSTODY, S.CUSTODY_UNCONFIRMED, S.RETURNED})
+STOCKTAKE_HELD_DEVICE = frozenset({S.IN_SERVICE, S.ERASURE_REQUESTED})
+STOCKTAKE_HELD = {Kind.FORM: STOCKTAKE_HELD_FORM, Kind.MEDIUM: STOCKTAKE_HELD_MEDIUM,
+                  Kind.DEVICE: STOCKTAKE_HELD_DEVICE}
 
 # `registered` is the registrant's own custody before any hand-off, so everything an item in
 # custody may do, a freshly registered one may do too (docs/api.md has no separate "store" step).
 # A rejected hand-off and a cancelled destruction bring the item back to `in_custody`.
 TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
     Kind.FORM: {
-        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
-        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
+        S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED,
+                                 S.MISSING}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED, S.MISSING}),
         S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
-        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY}),
+        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY, S.MISSING}),
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY, S.AWAITING_PULPING_CERTIFICATE}),
         S.AWAITING_PULPING_CERTIFICATE: frozenset({S.DESTROYED}),
         S.DESTROYED: frozenset(),
+        S.MISSING: frozenset({*STOCKTAKE_HELD_FORM, S.WRITTEN_OFF}),
+        S.WRITTEN_OFF: frozenset(),
     },
     Kind.MEDIUM: {
         S.REGISTERED: frozenset({S.IN_CUSTODY, S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION,
-                                 S.CUSTODY_UNCONFIRMED}),
-        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED}),
+                                 S.CUSTODY_UNCONFIRMED, S.MISSING}),
+        S.IN_CUSTODY: frozenset({S.IN_TRANSFER, S.PROVIDED, S.AWAITING_DESTRUCTION, S.CUSTODY_UNCONFIRMED,
+                                 S.MISSING}),
         S.IN_TRANSFER: frozenset({S.IN_CUSTODY}),
-        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY}),
+        S.CUSTODY_UNCONFIRMED: frozenset({S.IN_CUSTODY, S.MISSING}),
         S.PROVIDED: frozenset({S.RETURNED}),
-        S.RETURNED: frozenset({S.AWAITING_DESTRUCTION}),
+        S.RETURNED: frozenset({S.AWAITING_DESTRUCTION, S.MISSING}),
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
         S.DESTROYED: frozenset(),
+        S.MISSING: frozenset({*STOCKTAKE_HELD_MEDIUM, S.WRITTEN_OFF}),
+        S.WRITTEN_OFF: frozenset(),
     },
     Kind.DEVICE: {
-        S.IN_SERVICE: frozenset({S.ERASURE_REQUESTED}),
-        S.ERASURE_REQUESTED: frozenset({S.ERASURE_CERTIFIED, S.IN_SERVICE}),
+        S.IN_SERVICE: frozenset({S.ERASURE_REQUESTED, S.MISSING}),
+        S.ERASURE_REQUESTED: frozenset({S.ERASURE_CERTIFIED, S.IN_SERVICE, S.MISSING}),
         S.ERASURE_CERTIFIED: frozenset({S.RETURNED_TO_LESSOR}),
         S.RETURNED_TO_LESSOR: frozenset(),
+        S.MISSING: frozenset({*STOCKTAKE_HELD_DEVICE, S.WRITTEN_OFF}),
+        S.WRITTEN_OFF: frozenset(),
+    },
+    Kind.STOCKTAKE: {
+        S.OPEN: frozenset({S.CLOSED}),
+        S.CLOSED: frozenset({S.SIGNED}),
+        S.SIGNED: frozenset(),
     },
     Kind.MY_NUMBER_COPY: {
         S.RETAINED: frozenset({S.PURGED}),
@@ -256,7 +300,7 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
 }
 
 #: An item in one of these states is finished: nothing more can happen to it.
-FINAL = {S.DESTROYED, S.RETURNED_TO_LESSOR, S.PURGED}
+FINAL = {S.DESTROYED, S.RETURNED_TO_LESSOR, S.PURGED, S.WRITTEN_OFF}
 
 
 def states_of(kind: Kind) -> tuple[State, ...]:

@@ -503,7 +503,15 @@ DETAILS: dict[EventType, dict[str, Key]] = {
                                      "storage", "terminal_use"),
     EventType.ITEM_UPDATED: _keys("title", "holder", "department", "business", "retention_until", "note"),
     EventType.LABEL_PRINTED: _keys("layout", batch=Key("同時に印刷した枚数", _count("枚"))),
-    EventType.LABEL_FORGED: _keys("payload", "context"),
+    EventType.LABEL_FORGED: _keys("payload", "context", stocktake=_STOCKTAKE["stocktake"]),
+    EventType.STOCKTAKE_PLANNED: _keys("department", "head", **_STOCKTAKE),
+    EventType.STOCKTAKE_SCANNED: _keys("item", "payload", "department", "status", **_STOCKTAKE),
+    EventType.STOCKTAKE_LOCATION_CORRECTED: _keys("location_before", "location_after", **_STOCKTAKE),
+    EventType.STOCKTAKE_CLOSED: _keys("department", "head", **_STOCKTAKE, **_MOVE),
+    EventType.STOCKTAKE_SIGNED: _keys("department", **_STOCKTAKE, **_MOVE),
+    EventType.ITEM_MISSING: _keys(**_STOCKTAKE, **_MOVE),
+    EventType.ITEM_FOUND: _keys("reason", **_STOCKTAKE, **_MOVE),
+    EventType.ITEM_WRITTEN_OFF: _keys("reason", **_STOCKTAKE, **_MOVE),
     EventType.CUSTODY_STORED: _keys("location_after", **_MOVE),
     EventType.TRANSFER_REQUESTED: _keys(*_HANDOFF, **_MOVE),
     EventType.TRANSFER_ACCEPTED: _keys(*_HANDOFF, "department_before", "department_after", "location_before",
@@ -695,6 +703,8 @@ def subject_text(subject: str | None, names: Names) -> str:
         return f"端末 {rest}"
     if prefix == "terminal-use":
         return f"端末の使用伺い 第{rest}号"
+    if prefix == "stocktake":
+        return f"棚卸 第{rest}号"
     if prefix == "finding":
         return f"指摘事項 第{rest}号"
     if prefix == "self-inspection":

@@ -38,6 +38,15 @@ class EventType(StrEnum):
     ITEM_UPDATED = "item:updated"
     LABEL_PRINTED = "label:printed"
     LABEL_FORGED = "label:forged"
+    # stocktakes (棚卸) and what they find
+    STOCKTAKE_PLANNED = "stocktake:planned"
+    STOCKTAKE_SCANNED = "stocktake:scanned"
+    STOCKTAKE_LOCATION_CORRECTED = "stocktake:location_corrected"
+    STOCKTAKE_CLOSED = "stocktake:closed"
+    STOCKTAKE_SIGNED = "stocktake:signed"
+    ITEM_MISSING = "item:missing"
+    ITEM_FOUND = "item:found"
+    ITEM_WRITTEN_OFF = "item:written_off"
     # custody
     CUSTODY_STORED = "custody:stored"
     TRANSFER_REQUESTED = "custody:transfer_requested"
@@ -159,6 +168,14 @@ EVENT_LABELS = {
     EventType.ITEM_UPDATED: "登録内容の変更",
     EventType.LABEL_PRINTED: "ラベル印刷",
     EventType.LABEL_FORGED: "偽造ラベルの読取り",
+    EventType.STOCKTAKE_PLANNED: "棚卸の計画",
+    EventType.STOCKTAKE_SCANNED: "棚卸の読取り",
+    EventType.STOCKTAKE_LOCATION_CORRECTED: "棚卸による保管場所の訂正",
+    EventType.STOCKTAKE_CLOSED: "棚卸の締め",
+    EventType.STOCKTAKE_SIGNED: "棚卸結果の確認（署名）",
+    EventType.ITEM_MISSING: "所在不明（棚卸で見つからず）",
+    EventType.ITEM_FOUND: "所在不明からの発見",
+    EventType.ITEM_WRITTEN_OFF: "亡失処理",
     EventType.CUSTODY_STORED: "保管開始",
     EventType.TRANSFER_REQUESTED: "引継ぎ",
     EventType.TRANSFER_ACCEPTED: "受領",
