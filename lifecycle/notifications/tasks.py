@@ -19,15 +19,15 @@ from sqlalchemy import ColumnElement, func, select
 from ..auth.models import User
 from ..clock import today_jst
 from ..extensions import db
-from ..policy import services as policy
 from ..wareki import wareki_date
 
 log = logging.getLogger(__name__)
 
 #: Every kind of task, in the order the inbox lists them.
-KINDS = ("transfer_to_accept", "batch_to_witness", "certificate_to_accept", "finding_to_answer",
-         "finding_to_confirm", "stocktake_due", "terminal_use_to_approve", "training_expiring",
-         "purge_failed")
+KINDS = ("transfer_to_accept", "custody_to_confirm", "batch_to_witness", "certificate_to_accept",
+         "finding_to_answer", "finding_to_confirm", "stocktake_due", "terminal_use_to_approve",
+         "grant_to_approve", "rights_review_due", "log_hits_to_decide", "log_records_to_mark",
+         "log_query_to_answer", "training_expiring", "purge_failed")
 
 #: Days before the end of the training period from which training_expiring shows.
 TRAINING_WARNING_DAYS = 30
@@ -117,16 +117,16 @@ def path(endpoint: str, **values) -> str:
 # --- the person's own ----------------------------------------------------------------------------
 
 def training_expiring(user: User) -> Iterable[Task]:
-    """The person's own 研修受講日 is older than the policy's period minus TRAINING_WARNING_DAYS."""
-    if user.trained_on is None:
+    """The last valid day of the person's latest training (User.training_valid_until, which
+    follows the policy's period) is within TRAINING_WARNING_DAYS, or past."""
+    expires = user.training_valid_until
+    if expires is None:
         return
-    valid_days = int(policy.get("training.valid_days"))
-    expires = user.trained_on + timedelta(days=valid_days)
     if today_jst() >= expires - timedelta(days=TRAINING_WARNING_DAYS):
-        when = "が過ぎています" if today_jst() >= expires else "が近づいています"
+        when = "が過ぎています" if today_jst() > expires else "が近づいています"
         yield Task("training_expiring",
-                   f"研修の有効期限（{wareki_date(expires)}、受講日 {wareki_date(user.trained_on)} から{valid_days}日）"
-                   f"{when}。研修を受講し、システム管理者に受講日の記録を依頼してください。",
+                   f"研修の有効期限（{wareki_date(expires)}、最後の受講日 {wareki_date(user.trained_on)}）"
+                   f"{when}。研修を受講し、システム管理者に受講の記録を依頼してください。",
                    path("notifications.inbox"))
 
 

@@ -7,7 +7,7 @@ inside it (what a person holds, whether a request is still pending) is what it d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import or_, select
 
@@ -489,15 +489,29 @@ def review_progress(year: int) -> list[ReviewProgress]:
             for d in auth.list_departments(active_only=True) for rows in [review_rows(d, year)] if rows]
 
 
-def unreviewed_after_deadline(as_of: date) -> list[ReviewRow]:
-    """Roles still held and not confirmed once this 年度's deadline has passed (exceptions). A
-    role granted after the deadline is new: next 年度's review is its first."""
-    year = review_year(as_of)
+def review_start(year: int) -> date:
+    """The first day of the review month: roles held since before it are this 年度's to review."""
     deadline = review_deadline(year)
-    if as_of <= deadline:
+    return deadline.replace(day=1)
+
+
+def due_rows(department: Department, year: int) -> list[ReviewRow]:
+    """Roles of the department still to be decided in this 年度's review: those granted before
+    the review month began (a role granted since is new, and next 年度's review is its first)."""
+    start = jst_day_start_utc(review_start(year))
+    rows = []
+    for row in review_rows(department, year):
+        if row.decision is not None:
+            continue
+        grant = next((g for g in row.user.grants if Role(g.role) == row.role), None)
+        if grant is not None and grant.granted_at < start:
+            rows.append(row)
+    return rows
+
+
+def unreviewed_after_deadline(as_of: date) -> list[ReviewRow]:
+    """Roles due in this 年度's review and still not decided once its deadline has passed."""
+    year = review_year(as_of)
+    if as_of <= review_deadline(year):
         return []
-    end = jst_day_start_utc(deadline + timedelta(days=1))
-    granted_at = {(g.user_id, Role(g.role)): g.granted_at
-                  for g in db.session.scalars(select(RoleGrant))}
-    return [row for d in auth.list_departments(active_only=True) for row in review_rows(d, year)
-            if row.decision is None and granted_at.get((row.user.id, row.role), end) < end]
+    return [row for d in auth.list_departments(active_only=True) for row in due_rows(d, year)]

@@ -11,7 +11,7 @@ from ..custody.services import eligible_receivers
 from ..errors import DomainError, Invalid
 from ..roles import ROLE_LABELS, Role
 from ..web import act, flash_refusal, role_required, show_refusal
-from . import services
+from . import services, tasks
 from .forms import (
     ConfirmCustodyForm,
     DecisionReasonForm,
@@ -32,6 +32,7 @@ UNCONFIRMED_READERS = (Role.SECURITY_MANAGER, Role.ADMIN, Role.AUDITOR)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    tasks.register()
 
 
 def _forms(target, **refused) -> dict:

@@ -273,3 +273,36 @@ def test_each_people_exception_is_listed_until_resolved(world):
     assert ("rights_unreviewed", "", "保護 守（税務課）") in _exceptions(late)
     people.decide_role(world["admin"], "security2", "security_manager", people.CONFIRMED)
     assert ("rights_unreviewed", "", "保護 守（税務課）") not in _exceptions(late)
+
+
+# --- the inbox ----------------------------------------------------------------------------------
+
+def _kinds(login: str) -> list[str]:
+    from lifecycle.notifications.tasks import tasks_for
+    db.session.expire_all()
+    return [t.kind for t in tasks_for(auth.get_user(login))]
+
+
+def test_a_grant_request_waits_in_the_other_admins_inbox(world):
+    request = people.request_grant(world["admin"], "security", "bulk_operator")
+    assert "grant_to_approve" in _kinds("admin2") and "grant_to_approve" not in _kinds("admin")
+    people.approve_grant(world["admin2"], request.id)
+    assert "grant_to_approve" not in _kinds("admin2")
+
+
+def test_the_rights_review_waits_for_the_security_manager_from_its_month(world):
+    policy.set_policy(world["admin"], "rights_review.month", today_jst().month)
+    assert "rights_review_due" not in _kinds("security2")  # the demo's roles are new this month
+    _granted_in_april("registrar")
+    if people.review_start(people.review_year()) > datetime(people.review_year(), 4, 1).date():
+        assert "rights_review_due" in _kinds("security2")
+    people.decide_role(world["security2"], "registrar", "registrar", people.CONFIRMED)
+    assert "rights_review_due" not in _kinds("security2")
+
+
+def test_a_forced_leavers_item_waits_for_the_security_manager(world):
+    item = factories.form(world["registrar"])
+    people.leave(world["admin"], "registrar", today_jst(), "退職", force=True)
+    assert "custody_to_confirm" in _kinds("security2")
+    people.confirm_custody(world["security2"], item.code)
+    assert "custody_to_confirm" not in _kinds("security2")
