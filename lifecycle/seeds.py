@@ -179,7 +179,42 @@ def load_demo_items() -> list[str]:
         made.append(device.code)
         if erase:
             devices.request_erasure(user["bulk"], device.code, reason="lease_end", note="リース満了に伴う返却")
+    made.extend(_load_terminals(user, made))
     # 保存中: a 個人番号 kept for a 照会 until the policy's default retention ends.
     mynumber.record_copy(user["bulk"], {"my_number": DEMO_MY_NUMBER, "provided_to": "県税事務所",
                                         "reason": "自動車税の課税のための照会（番号法 別表第一）"})
     return made
+
+
+def _load_terminals(user: dict, made: list[str]) -> list[str]:
+    """Two terminals and their 使用伺い簿: at 税務課 an approved use with a form printed under it and
+    its end recorded; at 市町課 (the first demo device) a request for tomorrow waiting for 安全 管理子.
+    Returns the codes of the forms it registered."""
+    from datetime import datetime, timedelta
+
+    from .clock import to_jst, utcnow
+    from .items.services import register_item
+    from .terminals import services as terminals
+
+    device = next((code for code in made if code.startswith("D-")), None)
+    terminals.register_terminal(ACTOR, {"code": "SHICHO-CS01", "name": "住基ネット CS端末（市町課）",
+                                        "department": "shicho", "location": "市町課 執務室", "device": device})
+    terminals.register_terminal(ACTOR, {"code": "ZEIMU-CS01", "name": "住基ネット 業務端末（税務課）",
+                                        "department": "zeimu", "location": "税務課 執務室 窓際"})
+    now = to_jst(utcnow()).replace(tzinfo=None, second=0, microsecond=0)
+    day = now.replace(hour=0, minute=0)
+    start = max(now - timedelta(hours=1), day + timedelta(minutes=1))
+    end = min(now + timedelta(hours=1), day + timedelta(hours=23, minutes=59))
+    use = terminals.request_use(user["registrar"], {
+        "terminal": "ZEIMU-CS01", "business": "car-tax", "starts_at": start.isoformat(),
+        "ends_at": end.isoformat(), "purpose": "自動車税の課税台帳の照会"})
+    terminals.approve_use(user["security2"], use.id, {"no_camera_phone_usb": True})
+    form = register_item(user["registrar"], {"kind": "form", "title": "自動車税 住所照会結果（使用伺いによる出力）",
+                                             "business": "car-tax", "sheets": 1, "contains_my_number": False,
+                                             "location": "税務課 書庫A-3", "terminal_use": use.id})
+    terminals.close_use(user["registrar"], use.id, {"output_note": "なし（照会結果は帳票として登録）"})
+    tomorrow = datetime.combine(day.date() + timedelta(days=1), datetime.min.time())
+    terminals.request_use(user["bulk"], {
+        "terminal": "SHICHO-CS01", "business": "passport", "starts_at": (tomorrow + timedelta(hours=9)).isoformat(),
+        "ends_at": (tomorrow + timedelta(hours=12)).isoformat(), "purpose": "旅券事務の一括照会データの作成"})
+    return [form.code]
