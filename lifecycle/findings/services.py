@@ -34,7 +34,7 @@ from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import Department, User
 from ..auth.services import require_role
-from ..clock import fiscal_year, today_jst, utcnow
+from ..clock import fiscal_year, iso, today_jst, utcnow
 from ..db import row_id
 from ..destruction import files
 from ..errors import Forbidden, Invalid, NotFound
@@ -444,7 +444,7 @@ def finding_json(finding: Finding, names=None, as_of: date | None = None) -> dic
         "overdue": is_overdue(finding, as_of),
         "refs": [{"kind": r.kind, "ref": r.ref} for r in finding.refs],
         "raised_by": names.person(finding.raised_by),
-        "raised_at": finding.raised_at.isoformat() + "Z",
+        "raised_at": iso(finding.raised_at),
         "plan": finding.plan,
         "planned_by": names.person(finding.planned_by) if finding.planned_by else None,
         "action": finding.action,

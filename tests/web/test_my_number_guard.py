@@ -195,7 +195,70 @@ def _register(world, field_path):
     pytest.fail(f"POST /api/v1/items: no kind of item in _register reads {field_path[0]!r}; add it there")
 
 
+def _finding(world, *, answered: bool = False) -> int:
+    """A finding of 税務課, with its plan (and its action reported, if `answered`)."""
+    from lifecycle.findings import services as findings
+
+    finding = findings.raise_finding(world["auditor"], source="internal_audit", department_code="zeimu",
+                                     summary="鍵の管理簿が未更新", severity="low",
+                                     due_on=(today_jst() + timedelta(days=30)).isoformat())
+    findings.submit_plan(world["security2"], finding.id, {"plan": "毎日確認する"})
+    if answered:
+        findings.report_action(world["security2"], finding.id, {"action": "確認欄を設けた"},
+                               [(io.BytesIO(pdf_bytes()), "evidence.pdf")])
+    return finding.id
+
+
+def _self_inspection(world, *, filed: bool = False):
+    """税務課's self-inspection of this 年度 (every item answered and filed, if `filed`)."""
+    from lifecycle.selfinspection import services as selfinspection
+
+    inspection = selfinspection.open_inspection(world["security2"])
+    if filed:
+        for item in selfinspection.checklist():
+            selfinspection.answer_item(world["security2"], inspection.id, item.id, {"answer": "yes"},
+                                       (io.BytesIO(pdf_bytes()), "e.pdf") if item.evidence_required else None)
+        selfinspection.file_inspection(world["security2"], inspection.id)
+    return selfinspection.get_inspection(inspection.id)
+
+
+def _finding_plain(world) -> int:
+    """A finding of 税務課 just recorded (no plan yet)."""
+    from lifecycle.findings import services as findings
+
+    return findings.raise_finding(world["auditor"], source="internal_audit", department_code="zeimu",
+                                  summary="鍵の管理簿が未更新", severity="low",
+                                  due_on=(today_jst() + timedelta(days=30)).isoformat()).id
+
+
+def _answer_url(world) -> str:
+    from lifecycle.selfinspection import services as selfinspection
+
+    inspection = _self_inspection(world)
+    return f"/api/v1/self-inspections/{inspection.id}/items/{selfinspection.checklist()[0].id}"
+
+
 RECIPES = {
+    ("post", "/api/v1/findings"): lambda world, _: Call("auditor", "/api/v1/findings", {
+        "source": "internal_audit", "department": "zeimu", "summary": "鍵の管理簿が未更新", "severity": "low",
+        "due_on": (today_jst() + timedelta(days=30)).isoformat(), "audit": "令和8年度 内部監査",
+        "refs": [{"kind": "terminal", "ref": "ZEIMU-CS01"}]}),
+    ("post", "/api/v1/findings/{finding_id}/plan"): lambda world, _: Call(
+        "security2", f"/api/v1/findings/{_finding_plain(world)}/plan", {"plan": "毎日確認する"}),
+    ("post", "/api/v1/findings/{finding_id}/action"): lambda world, _: Call(
+        "security2", f"/api/v1/findings/{_finding(world)}/action", {"action": "確認欄を設けた"},
+        {"file": pdf_bytes}),
+    ("post", "/api/v1/findings/{finding_id}/confirm"): lambda world, _: Call(
+        "security", f"/api/v1/findings/{_finding(world, answered=True)}/confirm", {"note": "現地で確認した"}),
+    ("post", "/api/v1/findings/{finding_id}/send-back"): lambda world, _: Call(
+        "security", f"/api/v1/findings/{_finding(world, answered=True)}/send-back", {"reason": "記入漏れ"}),
+    ("post", "/api/v1/self-inspections"): lambda world, _: Call(
+        "security2", "/api/v1/self-inspections", {"department": "zeimu"}),
+    ("post", "/api/v1/self-inspections/{inspection_id}/items/{item_id}"): lambda world, _: Call(
+        "security2", _answer_url(world), {"answer": "no", "note": "未実施"}),
+    ("post", "/api/v1/self-inspection-answers/{answer_id}/sample"): lambda world, _: Call(
+        "auditor", f"/api/v1/self-inspection-answers/{_self_inspection(world, filed=True).answers[0].id}/sample",
+        {"supported": False, "note": "裏付けなし"}),
     ("post", "/api/v1/items"): _register,
     ("post", "/api/v1/users/{login}/training"): lambda world, _: Call(
         "admin", "/api/v1/users/registrar/training", {"completed_on": today_jst().isoformat(), "course": "住基ネット研修"}),
