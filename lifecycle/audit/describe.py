@@ -288,7 +288,7 @@ def _role(value, _names) -> str:
 
 REPORT_NAMES = {"custody": "保管履歴報告書", "ledger": "管理簿", "exceptions": "例外一覧",
                 "statistics": "統計", "destruction": "廃棄記録書", "erasure": "消去記録書",
-                "terminal_uses": "端末の使用伺い簿"}
+                "terminal_uses": "端末の使用伺い簿", "training": "研修受講状況"}
 FORMATS = {"pdf": "PDF", "csv": "CSV", "json": "JSON"}
 SCOPES = {"storage": "機器の記憶装置"}
 LOGIN_REFUSALS = {"unknown_or_inactive": "登録のない、または利用停止中の利用者ID", "locked": "ロック中",

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from ..auth.models import RoleGrant, User
 from ..extensions import db
 from ..items.models import Item
+from ..notifications.tasks import TRAINING_WARNING_DAYS as INBOX_WARNING_DAYS
 from ..roles import role_label
 from ..states import State
 from ..wareki import wareki_date
@@ -62,3 +63,64 @@ def list_people_exceptions(as_of: date) -> list[PeopleException]:
             f"「{role_label(row.role.value)}」が{year}年度の権限の棚卸の期限（{wareki_date(deadline)}）までに"
             "確認されていません"))
     return rows
+
+
+#: Days before a training's last valid day from which the home page warns, as the inbox does.
+TRAINING_WARNING_DAYS = INBOX_WARNING_DAYS
+
+
+def training_expiring(as_of: date, department_id: int | None = None) -> list[User]:
+    """Active users holding roles whose training ends within TRAINING_WARNING_DAYS of `as_of`, or
+    has ended (or was never recorded): soonest first. Optionally one department's."""
+    from datetime import timedelta
+
+    query = (select(User).where(User.active.is_(True), User.id.in_(select(RoleGrant.user_id)),
+                                or_(User.training_valid_until.is_(None),
+                                    User.training_valid_until <= as_of + timedelta(days=TRAINING_WARNING_DAYS)))
+             .order_by(User.training_valid_until.is_not(None), User.training_valid_until, User.login))
+    if department_id is not None:
+        query = query.where(User.department_id == department_id)
+    return list(db.session.scalars(query))
+
+
+# --- 研修受講状況 (the per-department training report for the council) ------------------------------
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One active person: this 年度's attendance and whether his roles count today."""
+    department_code: str
+    department: str
+    name: str
+    roles: str
+    attended: tuple[tuple[date, str], ...]  #: (date, course) of this 年度's records
+    latest: date | None
+    valid_until: date | None
+    current: bool
+
+    @property
+    def status(self) -> str:
+        if self.latest is None:
+            return "未受講（記録なし）"
+        if not self.current:
+            return "期限切れ（権限は無効）"
+        return "有効"
+
+
+def training_rows(year: int, as_of: date, department_code: str | None = None) -> list[TrainingRow]:
+    """Every active person by department, with the training records of the 年度 `year`."""
+    from ..auth.models import Department, TrainingRecord
+
+    start, end = date(year, 4, 1), date(year + 1, 3, 31)
+    query = (select(User).join(Department, Department.id == User.department_id).where(User.active.is_(True))
+             .order_by(Department.is_system_owner.desc(), Department.code, User.login))
+    if department_code:
+        query = query.where(Department.code == department_code)
+    users = list(db.session.scalars(query))
+    records: dict[int, list[tuple[date, str]]] = {}
+    for record in db.session.scalars(select(TrainingRecord).where(
+            TrainingRecord.withdrawn_at.is_(None), TrainingRecord.completed_on >= start,
+            TrainingRecord.completed_on <= end).order_by(TrainingRecord.completed_on)):
+        records.setdefault(record.user_id, []).append((record.completed_on, record.course))
+    return [TrainingRow(u.department.code, u.department.name, u.name, _roles_text(u) or "なし",
+                        tuple(records.get(u.id, ())), u.trained_on, u.training_valid_until,
+                        u.training_current(as_of)) for u in users]

@@ -3,15 +3,25 @@ hand-off, leave and 異動, grant requests), the second admin's approvals, the r
 the items 所在確認待ち."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from datetime import timedelta
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..auth import services as auth
+from ..auth.models import User
+from ..clock import today_jst
 from ..custody.services import eligible_receivers
 from ..errors import DomainError, Invalid
+from ..home.views import register_panel
+from ..reports import statistics
+from ..reports import training as training_pdf
+from ..reports.imprint import imprint_for
+from ..reports.queries import record_report
+from ..reports.signing import sign_pdf
 from ..roles import ROLE_LABELS, Role
 from ..web import act, flash_refusal, role_required, show_refusal
-from . import services, tasks
+from . import queries, services, tasks
 from .forms import (
     ConfirmCustodyForm,
     DecisionReasonForm,
@@ -30,9 +40,37 @@ REVIEWERS = (Role.SECURITY_MANAGER, Role.ADMIN)
 UNCONFIRMED_READERS = (Role.SECURITY_MANAGER, Role.ADMIN, Role.AUDITOR)
 
 
+#: The training report sits with the other reports, so its PDF is one of /reports/'s signed files.
+reports_bp = Blueprint("people_reports", __name__, url_prefix="/reports")
+#: Who pulls the training report: the desk (auditors, admins, security managers).
+REPORT_READERS = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER)
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(reports_bp)
     tasks.register()
+    register_panel("people/_panel_training.html", _training_panel, order=15)
+
+
+def _training_panel(user):
+    """The person's own training when it ends within 30 days (or has ended), and for an admin
+    (every department) or a security manager (his own) the people whose training does."""
+    if not isinstance(user, User):
+        return None
+    today = today_jst()
+    own = user.training_valid_until
+    own_warning = own is not None and today >= own - timedelta(days=queries.TRAINING_WARNING_DAYS)
+    others: list = []
+    if user.has_role(Role.ADMIN):
+        others = queries.training_expiring(today)
+    elif user.has_role(Role.SECURITY_MANAGER):
+        others = queries.training_expiring(today, user.department_id)
+    others = [u for u in others if u.id != user.id]
+    if not own_warning and not others:
+        return None
+    return {"own": own if own_warning else None, "own_expired": own_warning and today > own, "others": others,
+            "today": today}
 
 
 def _forms(target, **refused) -> dict:
@@ -218,3 +256,55 @@ def confirm(code: str):
         return redirect(url_for("people.unconfirmed"))
     flash(f"{item.code}の所在を確認し、保管を引き受けました。", "success")
     return redirect(url_for("people.unconfirmed"))
+
+
+# --- 研修受講状況 -----------------------------------------------------------------------------------
+
+def _training_rows():
+    """The 年度 (default: this one), an optional department, and the rows (Invalid when malformed)."""
+    year = statistics.parse_year(request.args.get("year"))
+    department = statistics.parse_department(request.args.get("department"))
+    code = department.code if department else None
+    return year, code, queries.training_rows(year, today_jst(), code)
+
+
+def _training_page(year, department, rows, status: int = 200):
+    return render_template("people/training_report.html", rows=rows, summary=training_pdf.summary(rows),
+                           year=year, years=statistics.year_choices(today_jst()), department=department,
+                           departments=auth.list_departments(), label=statistics.fiscal_year_label), status
+
+
+@reports_bp.route("/training")
+@role_required(*REPORT_READERS)
+def training_report():
+    try:
+        year, department, rows = _training_rows()
+    except Invalid as exc:
+        flash(exc.message, "error")
+        return _training_page(statistics.fiscal_year_of(today_jst()), None, [], 422)
+    return _training_page(year, department, rows)
+
+
+def _download(data: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@reports_bp.route("/training.csv")
+@role_required(*REPORT_READERS)
+def training_csv():
+    year, department, rows = _training_rows()
+    record_report(current_user, "training", format="csv", rows=len(rows), year=year, department=department)
+    return _download(b"".join(training_pdf.iter_training_csv(rows)), "text/csv", f"training-{year}.csv")
+
+
+@reports_bp.route("/training.pdf")
+@role_required(*REPORT_READERS)
+def training_report_pdf():
+    year, department, rows = _training_rows()
+    report = training_pdf.TrainingReport(statistics.fiscal_year_label(year), today_jst(), rows,
+                                         imprint_for(current_user))
+    pdf = sign_pdf(training_pdf.render_training_pdf(report))
+    record_report(current_user, "training", format="pdf", rows=len(rows), year=year, department=department)
+    return _download(pdf, "application/pdf", f"training-{year}.pdf")

@@ -172,3 +172,80 @@ def test_the_rights_review_page(client, login, world):
     login("admin")
     page = client.get("/people/rights-review").get_data(as_text=True)
     assert "所属ごとの進み具合" in page
+
+
+# --- 研修受講状況 ------------------------------------------------------------------------------------
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def _lapse(login_name: str) -> None:
+    from lifecycle.auth import services as auth
+    from tests.web.test_request_path import ADMIN
+    auth.record_training(ADMIN, login_name, None)
+    auth.record_training(ADMIN, login_name, today_jst() - timedelta(days=800), "前々年度の研修")
+    db.session.remove()
+
+
+def test_the_training_report_page_csv_and_pdf(client, login, world):
+    import csv
+    import io
+
+    from lifecycle.clock import fiscal_year
+    from lifecycle.wareki import wareki_date
+    _lapse("registrar2")
+    login("auditor")
+    page = client.get("/reports/training").get_data(as_text=True)
+    assert "旅券 二郎（旅券センター）" in page and "期限切れ（権限は無効）" in page and "未受講" in page
+
+    response = client.get("/reports/training.csv")
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+    assert rows[0] == ["所属", "氏名", "権限", "今年度の受講日", "研修の名称", "有効期限", "状況"]
+    by_name = {row[1]: row for row in rows[1:]}
+    assert by_name["旅券 二郎"][3] == "未受講" and by_name["旅券 二郎"][6] == "期限切れ（権限は無効）"
+    assert by_name["登録 一郎"][3] == wareki_date(get_user("registrar").trained_on)
+    assert by_name["登録 一郎"][6] == "有効"
+
+    pdf = client.get("/reports/training.pdf?department=ryoken")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = _pdf_text(pdf.data)
+    year = fiscal_year(today_jst())
+    assert "研修受講状況" in text and f"令和{year - 2018}年度" in text
+    assert "旅券センター" in text and "旅券 二郎" in text and "期限切れ" in text and "登録 一郎" not in text
+    from lifecycle.auth.services import training_expires_on
+    assert wareki_date(training_expires_on(today_jst() - timedelta(days=800), 365)) in text  # 和暦
+
+
+def test_the_training_report_refuses_a_bad_year_in_japanese(client, login, world):
+    login("auditor")
+    response = client.get("/reports/training?year=abc")
+    assert response.status_code == 422 and "年度" in response.get_data(as_text=True)
+    assert client.get("/reports/training.csv?department=nowhere").status_code == 422
+    login_other = client.post("/logout")
+    assert login_other.status_code in (200, 302)
+    login("registrar")
+    assert client.get("/reports/training").status_code == 403
+
+
+def test_the_home_page_warns_of_training_ending(client, login, world):
+    _lapse("registrar2")
+    login("admin")
+    page = client.get("/").get_data(as_text=True)
+    assert "研修の有効期限" in page and "旅券 二郎（旅券センター）" in page and "期限切れ（権限は無効）" in page
+    client.post("/logout")
+    login("registrar2")
+    page = client.get("/").get_data(as_text=True)
+    assert "研修の有効期限" in page and "が過ぎたため、現在有効な権限はありません" in page
+
+
+def test_the_training_pdf_is_signed(app, client, login, world, tmp_path):
+    from lifecycle import crypto
+    from tests.signatures import check
+    login("security")
+    response = client.get("/reports/training.pdf")
+    verdict = check(response.data, crypto.signing_ca_pem(app.instance_path), tmp_path)
+    assert verdict.pdfsig_valid and verdict.pyhanko_valid

@@ -19,6 +19,7 @@ def report_urls(app, api, world):
         "/reports/ledger.pdf": "/reports/ledger.pdf?kind=form",
         "/reports/exceptions.pdf": "/reports/exceptions.pdf",
         "/reports/terminal-uses.pdf": "/reports/terminal-uses.pdf",
+        "/reports/training.pdf": "/reports/training.pdf",
         "/reports/custody/<code>.pdf": f"/reports/custody/{codes[0]}.pdf",
         "/reports/destruction/<int:batch_id>.pdf": f"/reports/destruction/{batch.id}.pdf",
         "/reports/erasure/<code>.pdf": f"/reports/erasure/{certify(api, world)}.pdf",
