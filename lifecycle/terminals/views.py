@@ -27,10 +27,31 @@ PAGE_ROWS = 200
 
 
 def init_app(app) -> None:
+    from ..items.panels import register_item_panel
     from . import tasks
 
     app.register_blueprint(bp)
     tasks.register()
+    register_item_panel("terminals/_item_panel.html", _item_panel, order=15)
+
+
+def _item_panel(item, user):
+    """On a form's page, the approval it was printed under; on a device's, the terminal it is."""
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from .models import Terminal
+
+    if item.kind == "form":
+        use_id = services.use_of_form(item.id)
+        if use_id is None:
+            return None
+        use = services.get_use(use_id)
+        return {"use": use, "visible": services.may_see(user, use), "period": services.use_period_text(use)}
+    if item.kind == "device":
+        terminal = db.session.scalar(select(Terminal).where(Terminal.device_item_id == item.id))
+        return {"use": None, "terminal": terminal} if terminal is not None else None
+    return None
 
 
 def _may_request() -> bool:

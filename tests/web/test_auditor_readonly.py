@@ -72,6 +72,14 @@ def objects(app, world):
         "vendor": "九州データ消去株式会社", "certificate_no": "E-1", "method": "purge", "tool": "Blancco 7",
         "verification": "全セクタ読取り検証", "performed_on": "2026-11-01"}, io.BytesIO(_pdf()), "e.pdf")
     copy = record_copy(bulk, {"my_number": "123456789018", "provided_to": "教育委員会", "reason": "再送"})
+    from lifecycle.clock import today_jst
+    from lifecycle.terminals import services as terminals
+
+    terminal = terminals.register_terminal(admin, {"code": "AUDIT-CS01", "department": "zeimu",
+                                                   "location": "税務課 執務室"})
+    today = today_jst().isoformat()
+    use = terminals.request_use(registrar, {"terminal": terminal.code, "business": "car-tax",
+                                            "starts_at": f"{today}T00:01", "ends_at": f"{today}T23:59"})
     payload = app.extensions["label_signer"].payload(form.code)
     return {
         "code": [form.code, medium.code, device.code, erased.code, given.code],
@@ -79,6 +87,8 @@ def objects(app, world):
         "batch_id": [batch.id],
         "cert_id": [cert.id],
         "copy_id": [copy.id],
+        "terminal_code": [terminal.code],
+        "use_id": [use.id],
         "login": ["registrar", "auditor"],
         "role": ["registrar", "auditor"],
         "payload": [payload],

@@ -239,3 +239,31 @@ def test_a_registrar_sees_only_their_departments_book(api, world):
     api("registrar").post("/api/v1/terminal-uses", json=_use_body())
     assert api("registrar2").get("/api/v1/terminal-uses").get_json()["total"] == 0
     assert api("registrar").get("/api/v1/terminal-uses").get_json()["total"] == 1
+
+
+def test_the_forms_page_names_its_approval_and_the_device_its_terminal(client, login, world):
+    use, form = _book_world(world)
+    device = factories.device(world["admin"])
+    services.link_device(world["admin"], "ZEIMU-CS01", device.code)
+    login("registrar")
+    page = client.get(f"/items/{form.code}").get_data(as_text=True)
+    assert f"第{use.id}号" in page and "保護 守（税務課）" in page and "ZEIMU-CS01" in page
+    login("admin")
+    page = client.get(f"/items/{device.code}").get_data(as_text=True)
+    assert "端末 <a" in page and "ZEIMU-CS01" in page
+
+
+def test_the_registration_page_offers_the_persons_approved_uses(client, login, world):
+    services.register_terminal(world["admin"], TERMINAL)
+    use = ask(world["registrar"])
+    services.approve_use(world["security2"], use.id, {"no_camera_phone_usb": True})
+    login("registrar")
+    page = client.get(f"/items/new?kind=form&terminal_use={use.id}").get_data(as_text=True)
+    assert f'<option selected value="{use.id}">' in page or f'value="{use.id}" selected' in page
+    done = client.post("/items/new?kind=form", data={"title": "照会結果", "business": "car-tax", "sheets": "1",
+                                                     "location": "税務課 書庫", "terminal": "", "output_at": "",
+                                                     "terminal_use": str(use.id)})
+    assert done.status_code == 302, done.get_data(as_text=True)[:500]
+    assert len(services.linked_forms(services.get_use(use.id))) == 1
+    login("registrar2")  # 旅券センター: not their approval, and not offered
+    assert f'value="{use.id}"' not in client.get("/items/new?kind=form").get_data(as_text=True)
