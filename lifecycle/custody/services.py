@@ -95,7 +95,7 @@ def _receiver(actor: Actor, value) -> User:
         raise Invalid("自分自身には引き継げません。引継ぎ先には別の職員を選んでください。",
                       code="self_transfer", field="to")
     if not may_hold(user):
-        reason = ("研修受講日が記録されていない" if user.trained_on is None
+        reason = ("有効な研修受講の記録がない" if not user.training_current()
                   else "保管を担当できる権限（登録担当・一括利用担当・セキュリティ管理者）がない")
         raise Invalid(f"引継ぎ先の「{user.name}」さんには{reason}ため、引き継げません。",
                       code="receiver_not_allowed", field="to")
@@ -288,7 +288,8 @@ def transfers_of(item: Item) -> list[Transfer]:
 #: Built once: the picker is on every view of an item by its holder.
 _RECEIVERS = (select(User.login, User.name, Department.name.label("department_name"))
               .join(Department, User.department_id == Department.id)
-              .where(User.active.is_(True), User.trained_on.is_not(None), User.id != bindparam("actor_id"),
+              .where(User.active.is_(True), User.training_valid_until >= bindparam("today"),
+                     User.id != bindparam("actor_id"),
                      User.id.in_(select(RoleGrant.user_id)
                                  .where(RoleGrant.role.in_([r.value for r in CUSTODY_ROLES]))))
               .order_by(Department.is_system_owner.desc(), Department.code, User.login)
@@ -296,11 +297,11 @@ _RECEIVERS = (select(User.login, User.name, Department.name.label("department_na
 
 
 def eligible_receivers(actor: Actor, limit: int = 1000) -> list:
-    """Active, trained users with a custody role other than the actor, for the receiver picker:
+    """Active users whose training is current, with a custody role, other than the actor, for the picker:
     rows of login, name and department_name, not Users with their role grants, which were a
     quarter of the item page's work."""
     actor_id = actor.id or 0
-    return db.session.execute(_RECEIVERS, {"actor_id": actor_id, "limit": limit}).all()
+    return db.session.execute(_RECEIVERS, {"actor_id": actor_id, "limit": limit, "today": today_jst()}).all()
 
 
 # --- bulk media ---------------------------------------------------------------------------
