@@ -625,6 +625,11 @@ DETAILS: dict[EventType, dict[str, Key]] = {
 
 # --- events in words ------------------------------------------------------------------------
 
+# the findings and self-inspection reports (lifecycle/findings, lifecycle/selfinspection)
+REPORT_NAMES.update(findings="指摘事項の措置状況報告書", self_inspection="自己点検結果報告書")
+DETAILS[EventType.REPORT_GENERATED].update(audit=Key("監査の名称"))
+
+
 def details_pairs(type_: str, data: dict | str | None, names: Names, subject: str | None = None
                   ) -> list[tuple[str, str]]:
     """(label, value) of an event's details in the order declared; empty values left out.

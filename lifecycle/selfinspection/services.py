@@ -197,7 +197,7 @@ def find_inspection(department_id: int, year: int) -> SelfInspection | None:
                              .execution_options(populate_existing=True))
 
 
-def _year(value) -> int:
+def parse_year(value) -> int:
     if value in (None, ""):
         return fiscal_year(today_jst())
     year = v.integer(value, "年度", minimum=2000, maximum=2100, field="fiscal_year")
@@ -211,7 +211,7 @@ def open_inspection(actor: Actor, department_code=None, year=None) -> SelfInspec
     errors = v.FieldErrors()
     department = actor.department if department_code in (None, "") and not actor.is_system else \
         errors.check("department", findings._department, department_code)
-    year = errors.check("fiscal_year", _year, year)
+    year = errors.check("fiscal_year", parse_year, year)
     errors.raise_any()
     if department is None:
         raise Invalid("所属を指定してください。", field="department")
