@@ -190,6 +190,14 @@ def overdue_findings(as_of: date) -> list[Finding]:
                                    .order_by(Finding.due_on, Finding.id)))
 
 
+def open_findings(department_id: int | None = None) -> list[Finding]:
+    """Every open finding, oldest first, for the council's figures (whose page decides who reads)."""
+    query = select(Finding).where(Finding.status.in_(OPEN_STATES)).order_by(Finding.id)
+    if department_id is not None:
+        query = query.where(Finding.department_id == department_id)
+    return list(db.session.scalars(query))
+
+
 def counts_per_year() -> list[dict]:
     """Per 年度: raised, closed (by the 年度 of the 現地確認) and still open, for the council figures."""
     raised = dict(db.session.execute(select(Finding.fiscal_year, func.count()).group_by(Finding.fiscal_year)).all())

@@ -18,6 +18,7 @@ from ..items.queries import sees_all
 from ..states import ITEM_KINDS, KIND_LABELS
 from ..web import role_required
 from . import queries, statistics
+from . import council
 from .csvkit import iter_csv
 from .signing import sign_pdf
 from .render import (CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf,
@@ -150,8 +151,28 @@ def statistics_page():
     return render_template("reports/statistics.html", stats=stats, chart=chart, metrics=statistics.METRICS,
                            years=years, department=department, departments=list_departments(),
                            month_key=statistics.month_key,
+                           council=council.council_figures(year, department),
+                           fiscal_year_label=statistics.fiscal_year_label,
+                           council_csv_url=url_for("reports.council_csv", year=year,
+                                                   department=department.code if department else None),
                            csv_url=url_for("reports.statistics_csv", year=year,
                                            department=department.code if department else None))
+
+
+@bp.route("/statistics-council.csv")
+@login_required
+def council_csv():
+    """The council's figures (利用事務別・根拠別・指摘事項・自己点検) in long format."""
+    try:
+        year, department = _statistics_args()
+    except DomainError as exc:
+        return _refusal(exc)
+    figures = council.council_figures(year, department)
+    rows = list(figures.csv_rows())
+    queries.record_report(current_user, "statistics", format="csv", year=year,
+                          department=department.code if department else None, rows=len(rows))
+    name = f"statistics-council-FY{year}" + (f"-{department.code}" if department else "") + ".csv"
+    return _download(b"".join(iter_csv(figures.csv_headers(), rows)), "text/csv", name)
 
 
 @bp.route("/statistics.csv")

@@ -103,3 +103,18 @@ def test_self_inspection_pages_and_reports(client, login, world):
     assert "全庁" in whole and "税務課" in whole and "旅券センター" in whole and "未着手" in whole
     progress = client.get("/self-inspections").get_data(as_text=True)
     assert "100%" in progress
+
+
+def test_statistics_page_and_council_csv(client, login, world):
+    factories.form(world["registrar"], business="housing-rent")
+    _finding(world)
+    login("auditor")
+    year = fiscal_year(today_jst())
+    page = client.get(f"/reports/statistics?year={year}").get_data(as_text=True)
+    assert 'id="statistics-businesses"' in page and "県営住宅の滞納家賃等の徴収に関する事務" in page
+    assert 'data-basis="県条例"' in page and 'id="statistics-findings"' in page and "第1号" in page
+    csv = client.get(f"/reports/statistics-council.csv?year={year}")
+    assert csv.status_code == 200
+    text = csv.data.decode("utf-8-sig")
+    assert "利用事務別" in text and "根拠別" in text and "指摘事項" in text and "自己点検" not in text.split("\n")[0]
+    assert client.get("/reports/statistics-council.csv?year=abc").status_code == 422
