@@ -27,7 +27,7 @@ from .. import validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
-from ..auth.models import Business, Department, User
+from ..auth.models import Business, Department
 from ..auth.services import require_role
 from ..clock import jst_day_start_utc, jst_wall, to_jst, to_utc_naive, utcnow
 from ..db import row_id

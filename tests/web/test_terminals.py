@@ -7,10 +7,11 @@ import io
 import subprocess
 from datetime import timedelta
 
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from lifecycle.audit.services import head
-from lifecycle.clock import today_jst, utcnow
+from lifecycle.clock import today_jst
 from lifecycle.extensions import db
 from lifecycle.reports.queries import compute_findings
 from lifecycle.reports.render import ExceptionCategory
@@ -267,3 +268,15 @@ def test_the_registration_page_offers_the_persons_approved_uses(client, login, w
     assert len(services.linked_forms(services.get_use(use.id))) == 1
     login("registrar2")  # 旅券センター: not their approval, and not offered
     assert f'value="{use.id}"' not in client.get("/items/new?kind=form").get_data(as_text=True)
+
+
+def test_the_exceptions_pdf_lists_a_use_without_approval(client, login, world):
+    services.register_terminal(world["admin"], TERMINAL)
+    use = ask(world["registrar"], start=timedelta(hours=-2), end=timedelta(hours=-1))
+    services.close_use(world["registrar"], use.id, {"ended_at": at(timedelta(minutes=-61))})
+    login("auditor")
+    page = client.get("/reports/exceptions").get_data(as_text=True)
+    assert "承認のない端末の使用" in page and f"使用伺い 第{use.id}号" in page
+    response = client.get("/reports/exceptions.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
+    assert "承認のない端末の使用" in text and "登録 一郎（税務課）" in text
