@@ -41,7 +41,7 @@ from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.queries import has_any_role, sees_all
 from ..roles import Role
-from ..states import INITIAL, Kind, State, transition
+from ..states import INITIAL, Kind, State, label, transition
 from ..wareki import year_text
 from .models import Finding, FindingEvidence, FindingRef
 
@@ -196,6 +196,24 @@ def open_findings(department_id: int | None = None) -> list[Finding]:
     if department_id is not None:
         query = query.where(Finding.department_id == department_id)
     return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class FindingException:
+    department: str  #: the department's name
+    code: str  #: 指摘事項 第N号
+    title: str
+    detail: str
+
+
+def finding_exceptions(as_of: date) -> list[FindingException]:
+    """Open findings past their due date, worded for the exceptions list (例外一覧)."""
+    from ..wareki import wareki_date
+
+    return [FindingException(f.department.name, f"指摘事項 第{f.id}号", f.summary[:60],
+                             f"改善期限 {wareki_date(f.due_on)}（{(as_of - f.due_on).days}日超過）、"
+                             f"状態: {label(f.status)}、{SOURCES[f.source]}（{f.audit}）")
+            for f in overdue_findings(as_of)]
 
 
 def counts_per_year() -> list[dict]:

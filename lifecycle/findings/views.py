@@ -14,7 +14,7 @@ from ..clock import today_jst
 from ..errors import DomainError, Forbidden, Invalid
 from ..items.queries import has_any_role, sees_all
 from ..web import flash_refusal
-from . import report, services
+from . import report, services, tasks
 
 bp = Blueprint("findings", __name__)
 
@@ -25,6 +25,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     register_vocabulary("finding_source", services.SOURCES)
     register_vocabulary("finding_severity", services.SEVERITIES)
+    tasks.register()
 
 
 def _reader() -> None:

@@ -519,6 +519,13 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
         _append(group(found.department), category, ExceptionRow(category, found.code, found.title, found.detail),
                 limit)
 
+    # Findings (指摘事項) past their due date and not yet closed by the 現地確認.
+    from ..findings.services import finding_exceptions
+
+    for found in finding_exceptions(as_of):
+        _append(group(found.department), ExceptionCategory.FINDING_OVERDUE,
+                ExceptionRow(ExceptionCategory.FINDING_OVERDUE, found.code, found.title, found.detail), limit)
+
     # People: items of a forced leaver, lapsed training, roles the rights review left unconfirmed.
     from ..people.queries import list_people_exceptions
 
