@@ -15,7 +15,7 @@ from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from . import clock, nav, states
+from . import clock, durations, nav, states
 from .errors import DomainError, Forbidden, Unauthenticated
 from .extensions import db, login_manager
 from .roles import role_label
@@ -267,6 +267,7 @@ def init_app(app: Flask) -> None:
         kind_label=lambda k: states.KIND_LABELS.get(states.Kind(k), k) if k else "",
         role_label=role_label,
         iso=clock.iso,
+        duration=durations.text,
     )
 
     @app.context_processor

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, func, literal, select
 
+from .. import durations
 from .. import validation as v
 from ..actors import SCHEDULER as SCHEDULER_ACTOR
 from ..actors import Actor
@@ -74,13 +75,24 @@ def rule_label(rule: str) -> str:
 # ---------------------------------------------------------------- recording and reading
 
 
-def _retain_minutes(value) -> int:
+def _retain_minutes(data: dict) -> int:
+    """The period from the API (`retain_minutes`) or the page (`retain_amount` in 時間 or 日)."""
     maximum = policy.get("mynumber.max_minutes")
+    if "retain_amount" in data:  # the page: a person thinks in hours and days
+        if data.get("retain_amount") in (None, ""):
+            return min(policy.get("mynumber.default_minutes"), maximum)
+        minutes = durations.minutes(data.get("retain_amount"), data.get("retain_unit"), "保存期間",
+                                    field="retain_amount")
+        if minutes > maximum:
+            raise Invalid(f"保存期間は上限の{durations.text(maximum)}以内で指定してください（保存期間ポリシー）。",
+                          code="invalid_retain_minutes", field="retain_amount")
+        return minutes
+    value = data.get("retain_minutes")
     if value is None or value == "":
         return min(policy.get("mynumber.default_minutes"), maximum)
     minutes = v.integer(value, "保存期間（分）", minimum=-10**9, maximum=10**9, field="retain_minutes")
     if minutes < 1 or minutes > maximum:
-        raise Invalid(f"保存期間は1分以上、上限の{maximum}分（{_duration_text(maximum)}）以内で指定してください"
+        raise Invalid(f"保存期間は1分以上、上限の{maximum}分（{durations.text(maximum)}）以内で指定してください"
                       "（保存期間ポリシー）。", code="invalid_retain_minutes", field="retain_minutes")
     return minutes
 
@@ -101,10 +113,14 @@ def record_copy(actor: Actor, data: dict) -> MyNumberCopy:
             raise Forbidden("個人番号の一時保存は、市町課の一括利用担当のみが行えます。")
         if not isinstance(data, dict):
             raise Invalid("登録内容が正しくありません。")
-        number = checkdigit.validate(data.get("my_number"))
-        provided_to = v.text(data.get("provided_to"), "提供先", max_len=200, field="provided_to")
-        reason = v.text(data.get("reason"), "保存の理由", max_len=500, field="reason", multiline=True)
-        minutes = _retain_minutes(data.get("retain_minutes"))
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        number = errors.check("my_number", checkdigit.validate, data.get("my_number"))
+        provided_to = errors.check("provided_to", v.text, data.get("provided_to"), "提供先", max_len=200,
+                                   field="provided_to")
+        reason = errors.check("reason", v.text, data.get("reason"), "保存の理由", max_len=500, field="reason",
+                              multiline=True)
+        minutes = errors.check("retain_minutes", _retain_minutes, data)
+        errors.raise_any()
         now = utcnow().replace(microsecond=0)
         purge_after = now + timedelta(minutes=minutes)
         bucket = bucket_of(purge_after)

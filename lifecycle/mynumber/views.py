@@ -9,6 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from flask_login import current_user
 
+from .. import durations
 from .. import validation as v
 from ..audit.describe import person, register_vocabulary
 from ..actors import CLI as CLI_ACTOR
@@ -19,7 +20,7 @@ from ..errors import DomainError, Gone, Invalid
 from ..home.views import register_panel
 from ..policy import services as policy
 from ..jobs import register_job
-from ..web import role_required
+from ..web import role_required, show_refusal
 from ..wareki import wareki_datetime
 from . import services, tasks
 from .forms import CopyForm, PurgeForm, RevealForm, RunForm
@@ -99,9 +100,10 @@ def index():
         try:
             copy = services.record_copy(current_user, {
                 "my_number": form.my_number.data, "provided_to": form.provided_to.data,
-                "reason": form.reason.data, "retain_minutes": form.retain_minutes.data})
+                "reason": form.reason.data, "retain_amount": form.retain_amount.data,
+                "retain_unit": form.retain_unit.data})
         except Invalid as exc:
-            _field_error(form, exc)
+            show_refusal(form, exc)
             status = 422
         else:
             flash(f"個人番号（{copy.masked}）を暗号化して一時保存しました。"
@@ -113,8 +115,8 @@ def index():
     return render_template("mynumber/index.html", form=form, rows=rows, total=total, page=page,
                            per_page=50, deletions=services.list_deletions(current_user),
                            may_record=current_user.has_role(Role.BULK_OPERATOR),
-                           default_minutes=policy.get("mynumber.default_minutes"),
-                           max_minutes=policy.get("mynumber.max_minutes")), status
+                           default_period=durations.text(policy.get("mynumber.default_minutes")),
+                           max_period=durations.text(policy.get("mynumber.max_minutes"))), status
 
 
 def _copy_page(copy_id: int, *, revealed: str | None = None, reveal_form=None, purge_form=None,

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
+from .. import durations
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
@@ -26,6 +27,11 @@ class Policy:
     choices: tuple = ()
     unit: str = ""
 
+    @property
+    def is_period(self) -> bool:
+        """Kept in minutes, given and shown in 時間 or 日."""
+        return self.unit == "分"
+
 
 DIN_PAPER = ("P-1", "P-2", "P-3", "P-4", "P-5", "P-6", "P-7")
 DIN_OPTICAL = ("O-1", "O-2", "O-3", "O-4", "O-5", "O-6", "O-7")
@@ -42,8 +48,9 @@ POLICIES = {p.key: p for p in (
     Policy("device.require_witnessed_storage_destruction",
            "リース機器の返却前に記憶装置の物理破壊（職員立会い）を必須とする（総務省ガイドライン 令和2年）",
            False, choices=(False, True)),
-    Policy("mynumber.default_minutes", "個人番号の一時保存期間（既定）", 4320, 1, 10080, unit="分"),
-    Policy("mynumber.max_minutes", "個人番号の一時保存期間（上限）", 10080, 1, 43200, unit="分"),
+    # Stored in minutes (the API's unit), entered and shown in 時間 or 日 (durations.py).
+    Policy("mynumber.default_minutes", "個人番号の一時保存期間（既定）", 4320, 60, 10080, unit="分"),
+    Policy("mynumber.max_minutes", "個人番号の一時保存期間（上限）", 10080, 60, 43200, unit="分"),
     Policy("destruction.min_level.paper", "紙の廃棄の最低セキュリティレベル（DIN 66399）", "P-4", choices=DIN_PAPER),
     Policy("destruction.min_level.optical", "光ディスクの廃棄の最低セキュリティレベル（DIN 66399）", "O-4", choices=DIN_OPTICAL),
     Policy("destruction.min_level.magnetic", "磁気媒体の廃棄の最低セキュリティレベル（DIN 66399）", "T-4", choices=DIN_MAGNETIC),
@@ -94,6 +101,9 @@ def _parse(policy: Policy, raw):
         except ValueError:
             raise Invalid(f"「{policy.label}」は整数で入力してください。", field=policy.key) from None
         if value < policy.minimum or value > policy.maximum:
+            if policy.is_period:
+                raise Invalid(f"「{policy.label}」は{durations.text(policy.minimum)}から"
+                              f"{durations.text(policy.maximum)}までの範囲で入力してください。", field=policy.key)
             raise Invalid(f"「{policy.label}」は{policy.minimum}〜{policy.maximum}{policy.unit}の範囲で入力してください。",
                           field=policy.key)
         return value
@@ -117,13 +127,16 @@ def all_values() -> list[tuple[Policy, object]]:
     return [(p, get(p.key)) for p in POLICIES.values()]
 
 
-def set_policy(actor: Actor, key: str, raw) -> object:
-    """Changes a policy; audited with the old and new value."""
+def set_policy(actor: Actor, key: str, raw, unit: str | None = None) -> object:
+    """Changes a policy; audited with the old and new value. A period may come as an amount of
+    `unit` (hours or days, as the page gives it) instead of minutes."""
     with db.transaction() as session:
         require_role(actor, Role.ADMIN)
         if key not in POLICIES:
             raise Invalid(f"ポリシー「{key}」はありません。", field="key")
         policy = POLICIES[key]
+        if unit is not None and policy.is_period:
+            raw = durations.minutes(raw, unit, f"「{policy.label}」", field=key)
         value = _parse(policy, raw)
         old = get(key)
         if key == "mynumber.default_minutes" and value > get("mynumber.max_minutes"):

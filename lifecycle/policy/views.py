@@ -5,6 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from .. import durations
 from ..audit.describe import load_names, register_vocabulary
 from ..roles import Role
 from ..errors import DomainError
@@ -26,6 +27,8 @@ def init_app(app) -> None:
 def _value_text(policy, value) -> str:
     if isinstance(policy.default, bool):
         return "有効" if value else "無効"
+    if policy.is_period:
+        return durations.text(value)
     return f"{value}{policy.unit}"
 
 
@@ -38,7 +41,8 @@ def policies():
         key = request.form.get("key", "")
         if form.validate():
             try:
-                value = services.set_policy(current_user, key, request.form.get("value", ""))
+                value = services.set_policy(current_user, key, request.form.get("value", ""),
+                                            unit=request.form.get("unit"))
             except DomainError as exc:
                 flash(exc.message, "error")
                 status = 422
@@ -59,5 +63,7 @@ def policies():
                      "default": _value_text(policy, policy.default), "setting": setting,
                      "updated_by": names.person(setting.updated_by) if setting else "",
                      "is_bool": isinstance(policy.default, bool),
+                     "period": durations.split(value) if policy.is_period else None,
                      "is_int": isinstance(policy.default, int) and not isinstance(policy.default, bool)})
-    return render_template("admin/policies.html", rows=rows, form=form), status
+    return render_template("admin/policies.html", rows=rows, form=form,
+                           period_units=durations.UNIT_CHOICES), status

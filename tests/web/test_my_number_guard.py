@@ -454,7 +454,7 @@ def text_fields(cls):
 TYPED = {("FormItemForm", "sheets"), ("FormItemForm", "output_at"), ("MediumItemForm", "record_count"),
          ("MediumItemForm", "due_back"), ("DeviceItemForm", "lease_start"), ("DeviceItemForm", "lease_end"),
          ("DeviceItemForm", "storage_capacity_1"), ("DeviceItemForm", "storage_capacity_2"),
-         ("ProvideForm", "due_back"), ("CopyForm", "retain_minutes"), ("TrainingRecordForm", "completed_on"),
+         ("ProvideForm", "due_back"), ("CopyForm", "retain_amount"), ("TrainingRecordForm", "completed_on"),
          ("LeaveForm", "effective_on"), ("DepartmentChangeForm", "effective_on")}
 #: The 個人番号 copy's own field.
 NUMBER_FORM_FIELDS = {("CopyForm", "my_number")}

@@ -245,27 +245,41 @@ def test_record_through_the_form(client, login):
     login("bulk")
     response = client.post("/my-number-copies", data={"my_number": "１２３４－５６７８－９０１８",
                                                       "provided_to": "△△町", "reason": "再送に備えて",
-                                                      "retain_minutes": "60"})
+                                                      "retain_amount": "36", "retain_unit": "hours"})
     assert response.status_code == 302 and "/my-number-copies/" in response.headers["Location"]
     assert NUMBER not in response.headers["Location"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "********9018" in page and "暗号化して一時保存しました" in page and NUMBER not in page
+    assert "1日と12時間" in page and "2160分" not in page  # entered and shown in 時間・日, not minutes
 
 
 @pytest.mark.parametrize("data,message", [
     ({"my_number": "123456789019"}, "検査用数字"),
     ({"my_number": "12345"}, "12桁"),
-    ({"retain_minutes": "99999"}, "10080分"),
+    ({"retain_amount": "8", "retain_unit": "days"}, "上限の7日以内"),
+    ({"retain_amount": "0", "retain_unit": "hours"}, "保存期間は1から"),
+    ({"retain_amount": "3", "retain_unit": "minutes"}, "「時間」か「日」"),
     ({"provided_to": ""}, "提供先を入力してください"),
 ])
 def test_form_refusals_re_render_without_echoing_the_number(client, login, data, message):
     login("bulk")
-    form = {"my_number": NUMBER, "provided_to": "△△町", "reason": "再送", "retain_minutes": "", **data}
+    form = {"my_number": NUMBER, "provided_to": "△△町", "reason": "再送", "retain_amount": "", **data}
     response = client.post("/my-number-copies", data=form)
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and message in page
     assert form["my_number"] not in page
     assert copies() == 0
+
+
+def test_every_refusal_of_the_copy_form_at_once(client, login):
+    login("bulk")
+    response = client.post("/my-number-copies", data={
+        "my_number": "12345", "provided_to": "", "reason": "再送", "retain_amount": "30", "retain_unit": "days"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for message in ("12桁で入力", "提供先を入力してください", "上限の7日以内"):
+        assert message in page
+    assert 'value="30"' in page and copies() == 0  # the period as typed; the number never
 
 
 def test_reveal_page_shows_the_number_once(api, client, login):

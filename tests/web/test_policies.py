@@ -69,3 +69,15 @@ def test_only_admins_may_see_or_change_policies(client, login, world, who):
     assert client.post("/admin/policies", data={"key": "form.retention_days", "value": "1"}).status_code == 403
     db.session.rollback()
     assert policy.get("form.retention_days") == 30
+
+
+def test_my_number_periods_are_given_and_shown_in_hours_or_days(client, login, world):
+    login("admin")
+    page = client.get("/admin/policies").get_data(as_text=True)
+    assert "3日" in page and "4320分" not in page and "10080" not in page
+    response = client.post("/admin/policies", data={"key": "mynumber.default_minutes", "value": "36", "unit": "hours"})
+    assert response.status_code == 302
+    assert policy.get("mynumber.default_minutes") == 36 * 60
+    assert "1日と12時間に変更しました" in client.get("/admin/policies").get_data(as_text=True)
+    response = client.post("/admin/policies", data={"key": "mynumber.max_minutes", "value": "31", "unit": "days"})
+    assert response.status_code == 422 and "1時間から30日までの範囲" in response.get_data(as_text=True)
