@@ -5,13 +5,24 @@ import re
 import unicodedata
 
 from .din import PARTICLE_MM2, level_text
-from .services import DEFAULT_LEVEL, MATERIAL_LABELS, METHOD_LONG
+from .services import DEFAULT_LEVEL, MATERIAL_LABELS, METHOD_LONG, default_level, level_options
 
 METHOD_CHOICES = [(key, label) for key, label in METHOD_LONG.items()]
 LEVEL_CHOICES = [("", "既定値（材質に応じて）")] + [
     (f"{cls}-{n}", f"{cls}-{n}（{level_text(f'{cls}-{n}')}）") for cls in PARTICLE_MM2 for n in range(1, 8)]
 DEFAULTS_TEXT = "、".join(f"{MATERIAL_LABELS[m]} {lvl}" for m, lvl in DEFAULT_LEVEL.items())
 MAX_SELECTION = 500
+
+
+def level_choices(selection) -> list[tuple[str, str]]:
+    """The DIN 66399 levels the selection's material may take; every level when the selection
+    holds no single material (the service then refuses the mix with its own message)."""
+    materials = {row.material for row in selection if row.problem is None}
+    if len(materials) != 1:
+        return LEVEL_CHOICES
+    material = materials.pop()
+    return [("", f"既定値（{default_level(material)}）")] + [
+        (level, f"{level}（{level_text(level)}）") for level in level_options(material)]
 
 
 def selected_codes(args, resolve) -> tuple[list[str], list[str]]:

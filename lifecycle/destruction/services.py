@@ -300,6 +300,19 @@ def parse_level(material: str, value) -> str:
     return raw
 
 
+def level_options(material: str) -> list[str]:
+    """The levels a batch of this material may take (its classes, not below the policy minimum),
+    for the page's list; parse_level stays the one rule, so each candidate is put to it."""
+    options = []
+    for cls in LEVEL_CLASSES[material]:
+        for number in range(1, 8):
+            try:
+                options.append(parse_level(material, f"{cls}-{number}"))
+            except Invalid:
+                continue
+    return options
+
+
 def _check_method_fits(material: str, method: str) -> None:
     if method not in ALLOWED_METHODS[material]:
         allowed = "・".join(METHOD_LONG[m] for m in ALLOWED_METHODS[material])

@@ -19,7 +19,7 @@ from ..web import act, flash_refusal, role_required
 from ..contractors.services import list_contractors
 from . import report, services, tasks
 from .din import level_text
-from .forms import DEFAULTS_TEXT, LEVEL_CHOICES, METHOD_CHOICES, selected_codes
+from .forms import DEFAULTS_TEXT, METHOD_CHOICES, level_choices, selected_codes
 
 bp = Blueprint("destruction", __name__)
 
@@ -60,13 +60,14 @@ def index():
 def _render_index(codes: list[str], values: dict | None = None, status: int = 200):
     status_filter = request.args.get("status") if request.args.get("status") in STATUS_FILTERS else None
     may_create = current_user.has_role(*CREATORS)
+    selection = services.preview_selection(current_user, codes) if may_create else []
     return render_template(
         "destruction/index.html",
         batches=services.list_batches(current_user, status=status_filter),
         status_filter=status_filter, status_filters=STATUS_FILTERS,
-        selection=services.preview_selection(current_user, codes) if may_create else [],
+        selection=selection,
         codes=codes, may_create=may_create, values=values or {},
-        method_choices=METHOD_CHOICES, level_choices=LEVEL_CHOICES, defaults_text=DEFAULTS_TEXT,
+        method_choices=METHOD_CHOICES, level_choices=level_choices(selection), defaults_text=DEFAULTS_TEXT,
         material_labels=services.MATERIAL_LABELS,
         contractors=[c for c in list_contractors() if {"pulping", "erasure"} & set(c.service_keys)]
         if may_create else []), status

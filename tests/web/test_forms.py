@@ -53,3 +53,22 @@ def test_refused_note_keeps_the_chosen_receiver(app, world):
     assert '<option value="registrar2" selected>' in html
     assert "個人番号と思われる" in _field_block(html, "note")
     assert "error" not in _field_block(html, "to").replace('class="field', "")
+
+
+def _level_options(html: str) -> list[str]:
+    select = html.split('<select id="din_level"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="([^"]*)"', select)
+
+
+def test_din_list_offers_only_the_levels_of_the_selected_material(app, world):
+    paper = factories.form(world["registrar"]).code
+    html = Web(app, "registrar").get(f"/destructions?codes={paper}").get_data(as_text=True)
+    levels = _level_options(html)
+    # paper (P), not below the policy minimum (P-4 by default); no O-, T-, H- or E- level
+    assert levels == ["", "P-4", "P-5", "P-6", "P-7"], levels
+
+
+def test_din_list_of_a_disc_names_optical_levels(app, world):
+    disc = factories.medium(world["bulk"]).code
+    levels = _level_options(Web(app, "bulk").get(f"/destructions?codes={disc}").get_data(as_text=True))
+    assert levels[0] == "" and levels[1:] and all(level.startswith("O-") for level in levels[1:]), levels
