@@ -79,5 +79,5 @@ def _domain_modules():
     """Domain packages that wire themselves in with init_app(app): pages, panels, jobs."""
     import importlib
 
-    names: tuple[str, ...] = ("mynumber.views", "findings.views", "selfinspection.views", "items.views", "labels.views", "policy.views", "destruction.views", "devices.views", "custody.views", "reports.views", "contractors.views", "notifications.views", "terminals.views", "people.views")
+    names: tuple[str, ...] = ("mynumber.views", "findings.views", "selfinspection.views", "items.views", "labels.views", "policy.views", "destruction.views", "devices.views", "custody.views", "reports.views", "contractors.views", "notifications.views", "terminals.views", "people.views", "logreview.views", "stocktake.views")
     return [importlib.import_module(f"lifecycle.{name}") for name in names]

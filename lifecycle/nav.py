@@ -32,6 +32,7 @@ NAV = (
     NavEntry("selfinspection.index", "自己点検", EVERYONE),
     NavEntry("reports.index", "帳票出力・統計", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR})),
     NavEntry("audit.events", "監査ログ", frozenset({Role.AUDITOR, Role.ADMIN})),
+    NavEntry("logreview.index", "アクセスログ検証", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER})),
     NavEntry("people.rights_review", "権限の棚卸", frozenset({Role.SECURITY_MANAGER, Role.ADMIN})),
     NavEntry("admin.users", "管理", frozenset({Role.ADMIN})),
 )

@@ -333,6 +333,18 @@ RECIPES = {
     ("post", "/api/v1/terminal-uses/{use_id}/close"): lambda world, _: Call(
         "registrar", f"/api/v1/terminal-uses/{_terminal_use(world, approved=True)}/close",
         {"output_note": "照会結果の控え"}),
+    ("post", "/api/v1/access-logs"): lambda world, _: Call(
+        "admin", "/api/v1/access-logs", {"source": "default"}, {"file": _log_csv}) if _terminal(world) else None,
+    ("post", "/api/v1/log-reviews"): lambda world, _: Call(
+        "auditor", "/api/v1/log-reviews", {"quarter": _next_quarter_logs(world)}),
+    ("post", "/api/v1/log-review-records/{sampled_id}/mark"): lambda world, _: Call(
+        "auditor", f"/api/v1/log-review-records/{_sampled(world)}/mark", {"mark": "query", "note": "照会の理由を確認"}),
+    ("post", "/api/v1/log-review-records/{sampled_id}/answer"): lambda world, _: Call(
+        "security2", f"/api/v1/log-review-records/{_sampled(world, queried=True)}/answer", {"answer": "課税資料の確認"}),
+    ("post", "/api/v1/log-review-hits/{hit_id}/decide"): lambda world, _: Call(
+        "auditor", f"/api/v1/log-review-hits/{_log_hit(world)}/decide", {"decision": "dismissed", "reason": "届出あり"}),
+    ("post", "/api/v1/log-review-raises"): lambda world, _: Call(
+        "auditor", "/api/v1/log-review-raises", {"department": "zeimu", "reason": "監査での指摘のため"}),
     ("post", "/api/v1/my-number-copies"): lambda world, _: Call(
         "bulk", "/api/v1/my-number-copies", {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課",
                                              "reason": "再送に備えて"}),
@@ -340,6 +352,56 @@ RECIPES = {
         "security", f"/api/v1/my-number-copies/{_copy(world).id}/reveal", {"reason": "再送のため"}),
     ("post", "/api/v1/my-number-copies/{copy_id}/purge"): lambda world, _: Call(
         "bulk", f"/api/v1/my-number-copies/{_copy(world).id}/purge", {"reason": "提供済みのため"}),
+_LOG_FILES = iter(range(1, 10**9))
+
+
+def _log_csv() -> bytes:
+    """An access-log file of 税務課's terminal, new each time (a file is imported once)."""
+    lines = "".join(f"2026-{m:02d}-{d:02d} 10:00:00,GUARD-CS01,registrar,自動車税 {next(_LOG_FILES)},照会,1\n"
+                    for m in (7, 8, 9) for d in range(1, 4))
+    return ("accessed_at,terminal,operator,business,operation,records\n" + lines).encode()
+
+
+def _log_review(world):
+    """A drawn review of 2026Q3 over one imported file (once per test)."""
+    from lifecycle.logreview import imports as log_imports
+    from lifecycle.logreview import services as log_review
+
+    if "log_review" not in world:
+        _terminal(world)
+        log_imports.import_log(world["admin"], io.BytesIO(_log_csv()), "guard.csv")
+        world["log_review"] = log_review.open_review(world["auditor"], "2026Q3")
+    return world["log_review"]
+
+
+def _next_quarter_logs(world) -> str:
+    """2026Q4's logs imported (once per test), for drawing that quarter."""
+    from lifecycle.logreview import imports as log_imports
+
+    if "q4_logs" not in world:
+        _log_review(world)
+        data = (_log_csv().replace(b"2026-07-", b"2026-10-").replace(b"2026-08-", b"2026-11-")
+                .replace(b"2026-09-", b"2026-12-"))
+        world["q4_logs"] = log_imports.import_log(world["admin"], io.BytesIO(data), "q4.csv")
+    return "2026Q4"
+
+
+def _sampled(world, queried: bool = False) -> int:
+    from lifecycle.logreview import services as log_review
+
+    row = log_review.sample_rows(_log_review(world).samples[0])[0]
+    if queried and row.mark != "query":
+        log_review.mark_record(world["auditor"], row.id, "query", "照会の理由を確認してください")
+    return row.id
+
+
+def _log_hit(world) -> int:
+    from lifecycle.logreview import services as log_review
+
+    _log_review(world)
+    return log_review.hit_rows(status="candidate", limit=1)[0].id
+
+
 }
 
 

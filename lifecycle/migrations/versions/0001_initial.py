@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 12:45:37.402528
+Create Date: 2026-12-04 13:04:07.931796
 """
 from alembic import op
 import sqlalchemy as sa
@@ -62,6 +62,12 @@ def upgrade() -> None:
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
+    )
+    op.create_table('audit_tree_nodes',
+    sa.Column('level', sa.SmallInteger(), autoincrement=False, nullable=False),
+    sa.Column('idx', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('level', 'idx', name=op.f('pk_audit_tree_nodes'))
     )
     op.create_table('businesses',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1175,6 +1181,7 @@ def downgrade() -> None:
     op.drop_table('contractors')
     op.drop_table('checklist_items')
     op.drop_table('businesses')
+    op.drop_table('audit_tree_nodes')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_type'))

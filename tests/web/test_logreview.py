@@ -1,0 +1,85 @@
+"""The access-log review over HTTP: the page upload, the API, the review pages and the report PDF."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from lifecycle.logreview import imports, services
+from lifecycle.terminals import services as terminals
+from tests.unit.logreview.test_services import _quarter_of_logs, csv_file, line
+
+
+@pytest.fixture
+def terminal(world):
+    terminals.register_terminal(world["admin"], {"code": "zeimu-cs01", "department": "zeimu", "location": "税務課"})
+    terminals.register_terminal(world["admin"], {"code": "ryoken-cs01", "department": "ryoken", "location": "旅券"})
+
+
+def _text(pdf: bytes) -> str:
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_the_page_upload_lists_bad_lines_and_refuses_the_same_file(client, login, world, terminal):
+    login("admin")
+    data = csv_file(line("2026-07-01 10:00:00"), line("2026-07-01 日中")).getvalue()
+    response = client.post("/log-reviews/import", data={"file": (io.BytesIO(data), "log.csv")},
+                           content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "1件を取り込みました" in page
+    assert "3行目" in page and "日時「2026-07-01 日中」を読み取れません" in page
+    again = client.post("/log-reviews/import", data={"file": (io.BytesIO(data), "copy.csv")},
+                        content_type="multipart/form-data")
+    assert again.status_code == 409 and "このファイルは取込み済みです" in again.get_data(as_text=True)
+    none = client.post("/log-reviews/import", data={}, content_type="multipart/form-data")
+    assert none.status_code == 422 and "取り込む CSV ファイルを選んでください" in none.get_data(as_text=True)
+
+
+def test_the_api_imports_draws_and_lists_the_checks(client, api, world, terminal):
+    body = csv_file(*_quarter_of_logs(world, count=4), line("2026-07-05 10:00:00")).getvalue()  # a Sunday
+    created = api("admin").post("/api/v1/access-logs", data={"file": (io.BytesIO(body), "log.csv")},
+                                content_type="multipart/form-data")
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["rows"] == 25 and created.get_json()["rejected"] == []
+    again = api("admin").post("/api/v1/access-logs", data={"file": (io.BytesIO(body), "log.csv")},
+                              content_type="multipart/form-data")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_imported"
+    drawn = api("auditor").post("/api/v1/log-reviews", json={"quarter": "2026Q3"})
+    assert drawn.status_code == 201, drawn.get_data(as_text=True)
+    review_id = drawn.get_json()["id"]
+    review = api("auditor").get(f"/api/v1/log-reviews/{review_id}").get_json()
+    assert review == drawn.get_json() and review["seed"] and review["checkpoint"]["seq"] > 0
+    assert {s["department"] for s in review["samples"]} == {"zeimu", "ryoken"}
+    checks = api("auditor").get(f"/api/v1/log-reviews/{review_id}/checks").get_json()["hits"]
+    sunday = [h for h in checks if h["check"] == "off_hours" and h["accessed_at"] == "2026-07-05T10:00:00+09:00"]
+    assert len(sunday) == 1 and "日曜日" in sunday[0]["detail"] and sunday[0]["operator_name"] == "登録 一郎（税務課）"
+    refused = api("auditor").post("/api/v1/log-reviews", json={"quarter": "Q3"})
+    assert refused.status_code == 422 and "quarter" in refused.get_json()["error"]["fields"]
+    assert api("registrar").post("/api/v1/log-reviews", json={"quarter": "2026Q4"}).status_code == 403
+
+
+def test_pages_mark_answer_and_the_report_reads_back(client, login, world, terminal):
+    imports.import_log(world["admin"], csv_file(*_quarter_of_logs(world, count=4)), "log.csv")
+    review = services.open_review(world["auditor"], "2026Q3")
+    first = services.sample_rows(services.sample_for(review, "zeimu"))[0]
+    login("auditor")
+    page = client.get(f"/log-reviews/{review.id}").get_data(as_text=True)
+    assert review.seed in page and "税務課" in page
+    assert client.get(f"/log-reviews/{review.id}/zeimu").status_code == 200
+    marked = client.post(f"/log-reviews/records/{first.id}/mark",
+                         data={"mark": "query", "note": "照会の理由を確認してください", "next": f"/log-reviews/{review.id}/zeimu"})
+    assert marked.status_code == 302
+    pdf = client.get(f"/reports/log-review/{review.id}/zeimu.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = _text(pdf.data)
+    assert "アクセスログ検証結果報告書" in text and "税務課" in text and "令和8年" in text
+    flat = text.replace("\n", "")  # long values wrap inside their table cells
+    assert review.seed[:40] in flat and "照会の理由を確認してください" in flat
+    assert "夜間・休日の操作" in text
+    client.post("/logout")
+    login("security2")
+    answered = client.post(f"/log-reviews/records/{first.id}/answer",
+                           data={"answer": "課税資料の確認（決裁あり）", "next": f"/log-reviews/{review.id}/zeimu"})
+    assert answered.status_code == 302
+    assert services.sample_rows(services.sample_for(review, "zeimu"))[0].answer == "課税資料の確認（決裁あり）"
