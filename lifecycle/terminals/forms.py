@@ -25,7 +25,8 @@ def book_filter(args: Mapping, *, terminal_id: int | None = None) -> BookFilter:
     """The book's search (department, status, from, to, q); every refused value at once (422)."""
     errors = v.FieldErrors()
     department_id = None
-    code = (args.get("department") or "").strip()
+    code = errors.check("department", v.text, args.get("department"), "所属", max_len=32, required=False,
+                        field="department")
     if code:
         from sqlalchemy import select
 

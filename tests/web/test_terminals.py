@@ -280,3 +280,15 @@ def test_the_exceptions_pdf_lists_a_use_without_approval(client, login, world):
     response = client.get("/reports/exceptions.pdf")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
     assert "承認のない端末の使用" in text and "登録 一郎（税務課）" in text
+
+
+def test_odd_search_values_are_told_not_crashed_on(client, login, api, world):
+    _terminal(api)
+    login("auditor")
+    for query in ("department=%00", "status=bogus", "from=2026-02-30", "to=x", "q=" + "長" * 101):
+        response = client.get(f"/terminal-uses?{query}")
+        assert response.status_code == 422, query
+        assert api("auditor").get(f"/api/v1/terminal-uses?{query}").status_code == 422, query
+    assert client.get("/terminals/%00").status_code == 404
+    assert client.get("/terminal-uses/99999999999").status_code == 404
+    assert api("auditor").get("/api/v1/terminal-uses/abc").status_code == 404
