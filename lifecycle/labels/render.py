@@ -35,12 +35,16 @@ class LabelData:
     department: str
     registered_on: date
     qr_url: str  # what the QR encodes: <base_url>/s/<payload>
+    mark: str | None = None  # 廃棄済 / 返却済: printed beside the kind for an item no longer in use
 
 
-def render_labels(labels: Sequence[LabelData], layout: Layout) -> bytes:
-    """PDF bytes; on sheets the grid fills row by row from the top-left, with pages added as needed."""
+def render_labels(labels: Sequence[LabelData], layout: Layout, start: int = 1) -> bytes:
+    """PDF bytes; on sheets the grid fills row by row from the top-left, with pages added as needed.
+    `start` (1 … per_page): the first sheet begins at that position, the ones before it already used."""
     if not labels:
         raise ValueError("印刷するラベルがありません")
+    if not 1 <= start <= layout.per_page:
+        raise ValueError(f"start must be 1…{layout.per_page}")
     font = japanese_font()
     buffer = io.BytesIO()
     # invariant: no timestamp or random document id, so the same labels give the same bytes.
@@ -49,9 +53,9 @@ def render_labels(labels: Sequence[LabelData], layout: Layout) -> bytes:
                     initialFontName=font)  # else an unused, unembedded Helvetica is listed
     canvas.setTitle(f"管理ラベル {layout.title}")
     canvas.setCreator("lifecycle")
-    for index, label in enumerate(labels):
+    for index, label in enumerate(labels, start=start - 1):
         slot = index % layout.per_page
-        if index and not slot:
+        if index > start - 1 and not slot:
             canvas.showPage()
         x, y = layout.slot_origin(slot)
         _draw_label(canvas, label, layout, x, y, font)
@@ -97,6 +101,12 @@ def _draw_label(canvas: Canvas, label: LabelData, layout: Layout, x: float, y: f
     canvas.setFont(font, text_size)
     canvas.drawString(left + 2, top - tag_height + 1.5 + 0.12 * text_size, kind)
     canvas.setFillColorRGB(0, 0, 0)
+    if label.mark:  # 廃棄済 / 返却済 in an outlined box beside the kind: seen before the code is read
+        mark_left = left + stringWidth(kind, font, text_size) + 4 + _GAP_PT
+        mark = fit_text(label.mark, font, text_size, max(left + width - mark_left - 4, 1))
+        canvas.setLineWidth(0.8)
+        canvas.rect(mark_left, top - tag_height, stringWidth(mark, font, text_size) + 4, tag_height, stroke=1, fill=0)
+        canvas.drawString(mark_left + 2, top - tag_height + 1.5 + 0.12 * text_size, mark)
 
     # The code is what people read out and type: as large as the layout allows, never cut.
     code = _CONTROL.sub(" ", label.code).strip()

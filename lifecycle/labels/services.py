@@ -13,7 +13,7 @@ from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.services import require_role
-from ..clock import to_jst
+from ..clock import to_jst, utcnow
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.models import Item
@@ -21,8 +21,10 @@ from ..items.schemas import qr_url
 from ..items.services import describe, get_visible_item, visible_to
 from ..checkdigit import contains_number
 from ..roles import Role
-from ..states import KIND_LABELS, Kind
+from ..states import KIND_LABELS, Kind, State
+from .. import validation as v
 from .layouts import DEFAULT_LAYOUT, Layout, all_layouts, get_layout
+from .models import LabelPreference
 from .render import LabelData, render_labels
 
 #: One print job; bench/bench_labels.py times 1,000 labels at well under the 2 s target.
@@ -150,10 +152,30 @@ def _codes(codes) -> list[str]:
     return wanted
 
 
+#: Items whose label may still be printed (to file with the records) but only marked, so a
+#: reprinted label is never taken for that of an item still in use.
+ENDED_MARKS = {State.DESTROYED.value: "廃棄済", State.RETURNED_TO_LESSOR.value: "返却済"}
+
+
 def label_data(item: Item) -> LabelData:
     return LabelData(code=item.code, kind_label=KIND_LABELS[Kind(item.kind)], title=item.title,
                      department=item.department.name, registered_on=to_jst(item.created_at).date(),
-                     qr_url=qr_url(item.code))
+                     qr_url=qr_url(item.code), mark=ENDED_MARKS.get(str(item.status)))
+
+
+def last_layout(user) -> str:
+    """The layout this person last printed with (the label forms preselect it), else the default."""
+    user_id = getattr(user, "id", None)
+    found = db.session.scalar(select(LabelPreference.layout).where(LabelPreference.user_id == user_id)) \
+        if user_id else None
+    return found if found in {layout.name for layout in all_layouts()} else DEFAULT_LAYOUT
+
+
+def _start(value, layout: Layout) -> int:
+    """The first position to print on, 1 … labels per sheet (a half-used sheet is not wasted)."""
+    if value in (None, ""):
+        return 1
+    return v.integer(value, "印刷開始位置", minimum=1, maximum=layout.per_page, field="start")
 
 
 def may_print(user) -> bool:
@@ -161,7 +183,7 @@ def may_print(user) -> bool:
     return user.has_role(*PRINT_ROLES)
 
 
-def print_labels(actor: Actor, codes, layout_name=None) -> tuple[bytes, Layout]:
+def print_labels(actor: Actor, codes, layout_name=None, start=None) -> tuple[bytes, Layout]:
     """The PDF of the items' labels, in the order asked; each printed label is an audit event.
     Only PRINT_ROLES print, and only items visible_to the actor.
 
@@ -172,6 +194,7 @@ def print_labels(actor: Actor, codes, layout_name=None) -> tuple[bytes, Layout]:
                                               "セキュリティ管理者・システム管理者が印刷します（監査担当は閲覧のみです）。")
     wanted = _codes(codes)
     layout = _layout(layout_name)
+    first = _start(start, layout)
     found = {item.code: item for item in db.session.scalars(select(Item).where(Item.code.in_(wanted)))}
     missing = [code for code in wanted if code not in found]
     if missing:
@@ -181,10 +204,24 @@ def print_labels(actor: Actor, codes, layout_name=None) -> tuple[bytes, Layout]:
     hidden = [item for item in items if not visible_to(actor, item)]
     if hidden:
         raise Forbidden(f"{describe(hidden[0])}は他の所属の管理簿にあるため、ラベルを印刷する権限がありません。")
-    pdf = render_labels([label_data(item) for item in items], layout)
-    printed = [item.code for item in items]  # the transaction below expires the loaded items
-    with db.transaction():
-        for code in printed:
+    labels = [label_data(item) for item in items]
+    pdf = render_labels(labels, layout, start=first)
+    printed = [(label.code, label.mark) for label in labels]  # the transaction below expires the items
+    with db.transaction() as session:
+        for code, mark in printed:
+            extra = {"start": first} if first > 1 else {}
+            if mark:
+                extra["mark"] = mark
             record_event(EventType.LABEL_PRINTED, actor=actor, subject=code, layout=layout.name,
-                         batch=len(printed))
+                         batch=len(printed), **extra)
+        if not actor.is_system:
+            _remember(session, actor, layout.name)
     return pdf, layout
+
+
+def _remember(session, actor: Actor, layout: str) -> None:
+    preference = session.get(LabelPreference, actor.id, with_for_update=True)
+    if preference is None:
+        session.add(LabelPreference(user_id=actor.id, layout=layout, updated_at=utcnow()))
+    elif preference.layout != layout:
+        preference.layout, preference.updated_at = layout, utcnow()

@@ -30,7 +30,7 @@ def init_app(app) -> None:
     @app.context_processor
     def label_layouts():
         """The layouts the ledger and the item page offer for printing."""
-        return {"label_layouts": services.layouts}
+        return {"label_layouts": services.layouts, "last_label_layout": services.last_layout}
     app.add_template_global(services.may_print, "may_print_labels")  # print buttons only for them
 
 
@@ -106,7 +106,7 @@ def label(code: str):
     actor = _actor()
     if actor is None:
         return login_manager.unauthorized()
-    pdf, _layout = services.print_labels(actor, [code], request.args.get("layout"))
+    pdf, _layout = services.print_labels(actor, [code], request.args.get("layout"), request.args.get("start"))
     return _pdf(pdf, f"label-{code[:20]}.pdf")
 
 
@@ -122,13 +122,15 @@ def sheet():
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise DomainError("リクエスト本文は JSON オブジェクトで送信してください。", code="malformed_json")
-        codes, layout = body.get("codes"), body.get("layout")
+        codes, layout, start = body.get("codes"), body.get("layout"), body.get("start")
     else:
-        codes, layout = request.form.getlist("codes"), request.form.get("layout")
+        codes, layout, start = request.form.getlist("codes"), request.form.get("layout"), request.form.get("start")
         if not codes:
-            flash("印刷するものにチェックを付けてから「ラベル印刷」を押してください。", "warning")
+            # In the words of the ledger page: its left-hand tick boxes and its print button.
+            flash("印刷するものが選ばれていません。一覧の左端のチェックボックスで印刷するものにチェックを付けてから、"
+                  "「チェックしたもののラベルを印刷」を押してください。", "warning")
             return redirect(_back() or url_for("items.ledger"))
-    pdf, _layout = services.print_labels(actor, codes, layout)
+    pdf, _layout = services.print_labels(actor, codes, layout, start)
     count = len(codes) if isinstance(codes, list) else 1
     return _pdf(pdf, f"labels-{count}.pdf")
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 13:04:07.931796
+Create Date: 2026-12-04 13:11:09.516003
 """
 from alembic import op
 import sqlalchemy as sa
@@ -438,6 +438,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_items_kind_status_retention', ['kind', 'status', 'retention_until'], unique=False)
         batch_op.create_index('ix_items_kind_title_location', ['kind', 'title', 'location', 'department_id', 'created_at'], unique=False)
 
+    op.create_table('label_preferences',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('layout', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_label_preferences_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_label_preferences'))
+    )
     op.create_table('mail_outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -1104,6 +1111,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_mail_outbox_delivery_next')
 
     op.drop_table('mail_outbox')
+    op.drop_table('label_preferences')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index('ix_items_kind_title_location')
         batch_op.drop_index('ix_items_kind_status_retention')
