@@ -114,6 +114,8 @@ def hand_off_all(actor: Actor, login: str, to, note=None) -> list[Transfer]:
         found = obligations_of(user)
         if not found.handable:
             raise Conflict(f"「{user.name}」さんには、今引き継げる保管中の物がありません。", code="nothing_to_hand_off")
+        if isinstance(to, str) and to.strip() == user.login:
+            raise Invalid(f"引継ぎ先には「{user.name}」さん以外の職員を選んでください。", code="self_transfer", field="to")
         note = v.text(note, "引継ぎの備考", max_len=custody.NOTE_MAX, required=False, field="note",
                       multiline=True) or f"{user.name}さんの異動・退職に伴う一括引継ぎ"
         return [custody.request_transfer(actor, item.code, to, note, on_behalf=True) for item in found.handable]

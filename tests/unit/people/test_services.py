@@ -103,6 +103,18 @@ def test_the_bulk_hand_off_path_then_leaving(world):
     assert _events("user:left")[-1].actor == "admin"
 
 
+def test_the_bulk_hand_off_needs_another_receiver_and_something_to_hand(world):
+    with pytest.raises(Conflict) as nothing:
+        people.hand_off_all(world["admin"], "registrar", "security2")
+    assert nothing.value.code == "nothing_to_hand_off"
+    factories.form(world["registrar"])
+    with pytest.raises(Invalid) as himself:
+        people.hand_off_all(world["admin"], "registrar", "registrar")
+    assert himself.value.code == "self_transfer"
+    with pytest.raises(Forbidden):
+        people.hand_off_all(world["security"], "registrar", "security2")
+
+
 def test_only_an_admin_other_than_the_person_records_a_leave(world):
     with pytest.raises(Forbidden):
         people.leave(world["security"], "registrar", today_jst(), None)
