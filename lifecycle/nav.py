@@ -28,6 +28,7 @@ NAV = (
     NavEntry("contractors.index", "委託先", frozenset({Role.ADMIN, Role.SECURITY_MANAGER, Role.AUDITOR, Role.BULK_OPERATOR})),
     NavEntry("mynumber.index", "個人番号の一時保存", frozenset({Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN})),
     NavEntry("terminals.book", "端末の使用伺い", EVERYONE),
+    NavEntry("stocktake.index", "棚卸", frozenset({Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN})),
     NavEntry("findings.index", "指摘事項", EVERYONE),
     NavEntry("selfinspection.index", "自己点検", EVERYONE),
     NavEntry("reports.index", "帳票出力・統計", frozenset({Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR})),

@@ -80,7 +80,7 @@ PUBLIC: set[str] = set()
 REQUESTS: dict[str, dict] = {}
 
 #: Domain modules under lifecycle/api/ whose routes register on import.
-API_MODULES: tuple[str, ...] = ("mynumber", "findings", "items", "destruction", "devices", "custody", "reports", "contractors", "notifications", "people", "terminals", "logreview")
+API_MODULES: tuple[str, ...] = ("mynumber", "findings", "items", "destruction", "devices", "custody", "reports", "contractors", "notifications", "people", "terminals", "stocktake", "logreview")
 
 
 def json_body() -> dict:

@@ -288,8 +288,8 @@ def _role(value, _names) -> str:
 
 REPORT_NAMES = {"custody": "保管履歴報告書", "ledger": "管理簿", "exceptions": "例外一覧",
                 "statistics": "統計", "destruction": "廃棄記録書", "erasure": "消去記録書",
-                "terminal_uses": "端末の使用伺い簿", "training": "研修受講状況",
-                "log_review": "アクセスログ検証結果報告書"}
+                "terminal_uses": "端末の使用伺い簿", "training": "研修受講状況", "log_review": "アクセスログ検証結果報告書",
+                "stocktake": "棚卸結果報告書"}
 FORMATS = {"pdf": "PDF", "csv": "CSV", "json": "JSON"}
 SCOPES = {"storage": "機器の記憶装置"}
 LOGIN_REFUSALS = {"unknown_or_inactive": "登録のない、または利用停止中の利用者ID", "locked": "ロック中",

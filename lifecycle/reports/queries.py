@@ -534,6 +534,20 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
         _append(group(found.department), category, ExceptionRow(category, found.code, found.title, found.detail),
                 limit)
 
+    # 棚卸: items 所在不明 until found or written off, and departments whose stocktake is due.
+    from ..stocktake.queries import missing_items
+    from ..stocktake.services import departments_due
+
+    for row in missing_items(limit=None):
+        leak = "、個人番号を含む" if row.contains_my_number or row.holds_my_number_data else ""
+        _append(group(dept_name(row.department_id)), ExceptionCategory.STOCKTAKE_MISSING,
+                ExceptionRow(ExceptionCategory.STOCKTAKE_MISSING, row.code, row.title,
+                             f"棚卸 第{row.stocktake_id}号（{wareki_datetime(row.closed_at)} 締め）で所在不明{leak}"),
+                limit)
+    for due in departments_due(as_of):
+        _append(group(due.department.name), ExceptionCategory.STOCKTAKE_DUE,
+                ExceptionRow(ExceptionCategory.STOCKTAKE_DUE, "", "棚卸", due.text), limit)
+
     ordered = [groups[d.name] for d in departments if d.name in groups]
     ordered += [g for name, g in groups.items() if name not in {d.name for d in departments}]
     return Findings(as_of, ordered, limit)

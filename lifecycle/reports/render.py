@@ -155,6 +155,8 @@ class ExceptionCategory(StrEnum):
     CUSTODY_UNCONFIRMED = "custody_unconfirmed"
     TRAINING_EXPIRED = "training_expired"
     RIGHTS_UNREVIEWED = "rights_unreviewed"
+    STOCKTAKE_MISSING = "stocktake_missing"
+    STOCKTAKE_DUE = "stocktake_due"
     FINDING_OVERDUE = "finding_overdue"
 
 
@@ -174,6 +176,8 @@ CATEGORY_LABELS = {
     ExceptionCategory.CUSTODY_UNCONFIRMED: "所在確認待ちの帳票・媒体（保管者の強制離任）",
     ExceptionCategory.TRAINING_EXPIRED: "研修の有効期限が切れた利用者（権限が無効）",
     ExceptionCategory.RIGHTS_UNREVIEWED: "期限までに確認されていない権限（権限の棚卸）",
+    ExceptionCategory.STOCKTAKE_MISSING: "所在不明の帳票・媒体・機器（棚卸で見つからず）",
+    ExceptionCategory.STOCKTAKE_DUE: "棚卸の期限が近い・過ぎている所属",
     ExceptionCategory.FINDING_OVERDUE: "改善期限を過ぎた指摘事項（現地確認まで未完了）",
 }
 

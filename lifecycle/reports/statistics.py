@@ -64,6 +64,9 @@ METRICS = (
     Metric("medium_returned", "媒体 返却", ""),
     Metric("mynumber_retained", "個人番号 一時保存", ""),
     Metric("mynumber_purged", "個人番号 消去", ""),
+    Metric("stocktake_closed", "棚卸 実施（締め）", ""),
+    Metric("stocktake_missing", "棚卸 所在不明", ""),
+    Metric("stocktake_written_off", "棚卸 亡失処理", ""),
 )
 METRIC_KEYS = tuple(m.key for m in METRICS)
 
@@ -273,6 +276,26 @@ def compute_statistics(year: int, department: Department | None = None) -> Stati
             .where(_in_year(MyNumberDeletion.purged_at, year))
             .group_by(month, MyNumberDeletion.department)):
         add(m, dept, "mynumber_purged", n)
+
+    # 棚卸: stocktakes closed and the items they found missing, by the closing month; write-offs.
+    from ..stocktake.models import Stocktake, StocktakeLine
+
+    month = _month(Stocktake.closed_at)
+    for m, dept, n in db.session.execute(
+            select(month, Stocktake.department_id, func.count()).where(_in_year(Stocktake.closed_at, year))
+            .group_by(month, Stocktake.department_id)):
+        add(m, code_of.get(dept), "stocktake_closed", n)
+    for m, dept, n in db.session.execute(
+            select(month, Stocktake.department_id, func.count())
+            .join(StocktakeLine, StocktakeLine.stocktake_id == Stocktake.id)
+            .where(StocktakeLine.outcome == "missing", _in_year(Stocktake.closed_at, year))
+            .group_by(month, Stocktake.department_id)):
+        add(m, code_of.get(dept), "stocktake_missing", n)
+    month = _month(StocktakeLine.written_off_at)
+    for m, dept, n in db.session.execute(
+            select(month, Item.department_id, func.count()).join(Item, Item.id == StocktakeLine.item_id)
+            .where(_in_year(StocktakeLine.written_off_at, year)).group_by(month, Item.department_id)):
+        add(m, code_of.get(dept), "stocktake_written_off", n)
 
     known = {code for code, _ in stats.departments}
     for (_m, dept, _metric) in cells:

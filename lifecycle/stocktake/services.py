@@ -370,6 +370,13 @@ def _record_scan(actor: Actor, stocktake: Stocktake, shown: str, outcome: str, i
                      stocktake=stocktake.id, outcome=outcome, payload=shown, **extra)
 
 
+def _refuse_my_number(text: str, field: str) -> None:
+    """A reader pointed at a document may type a 個人番号: refused like any free text, before
+    anything is recorded (v.text says why and how to tell a serial number apart)."""
+    if contains_number(text):
+        v.text(_CONTROL.sub("", text), "読み取った内容", max_len=1000, field=field)
+
+
 def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None) -> ScanResult:
     shown = _shown(text)
     parsed = parse_scan(text)
@@ -437,6 +444,7 @@ def record_scan(actor: Actor, stocktake_id, text, *, location=None) -> ScanResul
         stocktake = _open_for_scanning(actor, stocktake_id)
         if not isinstance(text, str):
             raise Invalid("読み取った内容（scan）は文字列で指定してください。", field="scan")
+        _refuse_my_number(text, "scan")
         result = _scan_one(actor, stocktake, text, _location(location))
         db.session.flush()
         result.counts = counts(stocktake.id)
@@ -461,6 +469,8 @@ def record_scans(actor: Actor, stocktake_id, texts, *, location=None) -> tuple[l
                           field="scans")
         if not all(isinstance(t, str) for t in texts):
             raise Invalid("読み取った内容（scans）は文字列の一覧で指定してください。", field="scans")
+        for text in texts:
+            _refuse_my_number(text, "scans")
         where = _location(location)
         results = []
         for text in texts:
@@ -477,7 +487,8 @@ def correct_location(actor: Actor, stocktake_id, code, location=None) -> Stockta
     保管場所 follows, as a recorded event."""
     with db.transaction():
         stocktake = _open_for_scanning(actor, stocktake_id)
-        item = db.session.scalar(select(Item).where(Item.code == str(code or "")[:20]))
+        code = v.text(code, "管理番号", max_len=20, field="code").upper()
+        item = db.session.scalar(select(Item).where(Item.code == code))
         line = _line(stocktake.id, item.id) if item is not None else None
         if line is None or line.outcome != WRONG_LOCATION:
             raise Conflict("この棚卸で「場所違い」と読み取られたものだけ、保管場所を訂正できます。",

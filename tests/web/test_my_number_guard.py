@@ -345,6 +345,21 @@ RECIPES = {
         "auditor", f"/api/v1/log-review-hits/{_log_hit(world)}/decide", {"decision": "dismissed", "reason": "届出あり"}),
     ("post", "/api/v1/log-review-raises"): lambda world, _: Call(
         "auditor", "/api/v1/log-review-raises", {"department": "zeimu", "reason": "監査での指摘のため"}),
+    ("post", "/api/v1/stocktakes"): lambda world, _: Call("security2", "/api/v1/stocktakes", {
+        "department": "zeimu", "kinds": ["form"], "location": "税務課 書庫A-3",
+        "due": (today_jst() + timedelta(days=7)).isoformat()}),
+    ("post", "/api/v1/stocktakes/{stocktake_id}/scans"): lambda world, _: Call(
+        "registrar", f"/api/v1/stocktakes/{_stocktake(world)[0]}/scans", {"scan": _form(world).code,
+                                                                          "location": "税務課 書庫A-3"}),
+    ("post", "/api/v1/stocktakes/{stocktake_id}/location-corrections"): lambda world, _: Call(
+        "registrar", "/api/v1/stocktakes/{}/location-corrections".format(*_stocktake(world, wrong=True)),
+        {"code": _stocktake(world, wrong=True)[1], "location": "税務課 書庫B"}),
+    ("post", "/api/v1/stocktakes/{stocktake_id}/sign"): lambda world, _: Call(
+        "security2", f"/api/v1/stocktakes/{_stocktake(world, closed=True)[0]}/sign", {"comment": "確認済み"}),
+    ("post", "/api/v1/items/{code}/found"): lambda world, _: Call(
+        "registrar", f"/api/v1/items/{_stocktake(world, closed=True)[1]}/found", {"reason": "書庫Bで発見"}),
+    ("post", "/api/v1/items/{code}/write-off"): lambda world, _: Call(
+        "security", f"/api/v1/items/{_stocktake(world, closed=True)[1]}/write-off", {"reason": "捜索したが見つからない"}),
     ("post", "/api/v1/my-number-copies"): lambda world, _: Call(
         "bulk", "/api/v1/my-number-copies", {"my_number": A_NUMBER, "provided_to": "〇〇市 市民課",
                                              "reason": "再送に備えて"}),
@@ -352,6 +367,28 @@ RECIPES = {
         "security", f"/api/v1/my-number-copies/{_copy(world).id}/reveal", {"reason": "再送のため"}),
     ("post", "/api/v1/my-number-copies/{copy_id}/purge"): lambda world, _: Call(
         "bulk", f"/api/v1/my-number-copies/{_copy(world).id}/purge", {"reason": "提供済みのため"}),
+}
+
+
+def _stocktake(world, *, wrong: bool = False, closed: bool = False) -> tuple[int, str]:
+    """(stocktake id, item code) of 税務課, made once per test and kind: open; with an item read at
+    another place (wrong); or closed, the item 所在不明."""
+    from lifecycle.stocktake import services as stocktake
+
+    key = ("stocktake", wrong, closed)
+    if key not in world:
+        code = factories.form(world["registrar"], location="税務課 書庫A-3").code
+        planned = stocktake.plan_stocktake(world["security2"], {
+            "department": "zeimu", "kinds": ["form"], "due": (today_jst() + timedelta(days=7)).isoformat(),
+            "scanners": ["registrar"]})
+        if wrong:
+            stocktake.record_scan(world["registrar"], planned.id, code, location="税務課 倉庫")
+        if closed:
+            stocktake.close_stocktake(world["security2"], planned.id)
+        world[key] = (planned.id, code)
+    return world[key]
+
+
 _LOG_FILES = iter(range(1, 10**9))
 
 

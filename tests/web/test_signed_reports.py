@@ -23,7 +23,18 @@ def report_urls(app, api, world):
         "/reports/custody/<code>.pdf": f"/reports/custody/{codes[0]}.pdf",
         "/reports/destruction/<int:batch_id>.pdf": f"/reports/destruction/{batch.id}.pdf",
         "/reports/erasure/<code>.pdf": f"/reports/erasure/{certify(api, world)}.pdf",
+        "/reports/stocktake/<int:stocktake_id>.pdf": f"/reports/stocktake/{_stocktake(world)}.pdf",
     }
+
+
+def _stocktake(world) -> int:
+    from datetime import timedelta
+
+    from lifecycle.clock import today_jst
+    from lifecycle.stocktake.services import plan_stocktake
+
+    return plan_stocktake(world["security2"], {"department": "zeimu", "kinds": ["form"],
+                                               "due": (today_jst() + timedelta(days=7)).isoformat()}).id
 
 
 def test_every_report_pdf_is_signed(app, client, login, report_urls, tmp_path):
