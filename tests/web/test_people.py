@@ -249,3 +249,14 @@ def test_the_training_pdf_is_signed(app, client, login, world, tmp_path):
     response = client.get("/reports/training.pdf")
     verdict = check(response.data, crypto.signing_ca_pem(app.instance_path), tmp_path)
     assert verdict.pdfsig_valid and verdict.pyhanko_valid
+
+
+def test_a_forced_leavers_item_is_on_the_exceptions_page_and_pdf(client, login, api, world):
+    item = factories.form(world["registrar"])
+    assert api("admin").post("/api/v1/users/registrar/leave",
+                             json={"effective_on": TODAY(), "reason": "退職", "force": True}).status_code == 200
+    login("auditor")
+    page = client.get("/reports/exceptions").get_data(as_text=True)
+    assert "所在確認待ちの帳票・媒体（保管者の強制離任）" in page and item.code in page
+    text = _pdf_text(client.get("/reports/exceptions.pdf").data)
+    assert item.code in text and "所在確認待ち" in text and "保護 守（税務課）" in text
