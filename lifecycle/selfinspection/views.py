@@ -179,9 +179,17 @@ def _render_checklist(values=None, errors=None, status=200, item_id=None):
 def checklist():
     if not current_user.has_role(Role.ADMIN):
         raise Forbidden("自己点検の点検項目を変更できるのはシステム管理者です。")
-    if not services.checklist(active_only=False):
-        services.seed_default_checklist()
     return _render_checklist()
+
+
+@bp.route("/self-inspections/checklist/defaults", methods=["POST"])
+@login_required
+def seed_defaults():
+    if not current_user.has_role(Role.ADMIN):
+        raise Forbidden("自己点検の点検項目を変更できるのはシステム管理者です。")
+    return act(lambda: services.seed_default_checklist(current_user),
+               lambda added: f"既定の点検項目を{added}件登録しました。" if added else "点検項目は既に登録されています。",
+               url_for("selfinspection.checklist"))
 
 
 def _item_values() -> dict:

@@ -40,6 +40,14 @@ AUDITOR_ACTIONS = {
     ("POST", "/api/v1/audit/checkpoints"): ({"audit:checkpoint_signed"}, {"audit_checkpoints"}),
     # How an auditor receives mail about his own tasks is his own setting, not the ledger's.
     ("POST", "/inbox/settings"): ({"mail:preference_set"}, {"mail_preferences"}),
+    # Raising a finding and checking a self-inspection answer against its evidence are the
+    # auditor's own findings, not changes to the ledger (lifecycle/findings, lifecycle/selfinspection).
+    ("POST", "/findings"): ({"finding:raised"}, {"findings", "finding_refs"}),
+    ("POST", "/api/v1/findings"): ({"finding:raised"}, {"findings", "finding_refs"}),
+    ("POST", "/self-inspection-answers/<int:answer_id>/sample"): (
+        {"self_inspection:sampled", "finding:raised"}, {"findings"}),
+    ("POST", "/api/v1/self-inspection-answers/<answer_id>/sample"): (
+        {"self_inspection:sampled", "finding:raised"}, {"findings"}),
 }
 
 #: Tables the refusals themselves write to.
