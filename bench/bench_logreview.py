@@ -134,19 +134,22 @@ def main() -> None:
             from lifecycle.logreview import checks, imports
 
             before = peak_mb()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             with open(csv_path, "rb") as handle:
                 result = imports.import_log(CLI, handle, "access.csv", run_checks=False)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             assert result.log_import.rows == rows, result.log_import.rows
-            print(f"import: {rows:,} rows in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (target < 60 s); "
-                  f"peak RSS {before:.0f} MB before, {peak_mb():.0f} MB after ({backend})")
+            # CPU seconds of this process beside the wall clock: on a machine shared with other runs
+            # the wall clock includes waiting for a core (the database server's work is not in it).
+            print(f"import: {rows:,} rows in {elapsed:.1f} s (this process's CPU {cpu:.1f} s) = "
+                  f"{rows / elapsed:,.0f} rows/s (target < 60 s); peak RSS {before:.0f} MB before, "
+                  f"{peak_mb():.0f} MB after ({backend}); load average {os.getloadavg()[0]:.1f}")
             before = peak_mb()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             counts = checks.run_checks(CLI, result.log_import.id)
-            elapsed = time.perf_counter() - start
-            print(f"checks: {rows:,} records in {elapsed:.1f} s (target < 30 s); hits {counts}; "
-                  f"peak RSS {peak_mb():.0f} MB (was {before:.0f})")
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            print(f"checks: {rows:,} records in {elapsed:.1f} s (CPU {cpu:.1f} s; target < 30 s); hits {counts}; "
+                  f"peak RSS {peak_mb():.0f} MB (was {before:.0f}); load average {os.getloadavg()[0]:.1f}")
     finally:
         db.session.remove()
         if db.engine is not None:

@@ -46,10 +46,11 @@ class Standing:
         self.answers: dict[tuple[str, date], tuple[bool, bool]] = {}
         if self.provided is not None:
             return
-        from ..auth.services import _valid_days, training_expires_on
+        from ..auth.services import training_expires_on
+        from ..policy import services as policy
 
         logins = sorted(set(logins))
-        valid_days = _valid_days()
+        valid_days = int(policy.get("training.valid_days"))
         for start in range(0, len(logins), 500):
             part = logins[start:start + 500]
             rows = db.session.execute(select(User.id, User.login).where(User.login.in_(part))).all()
