@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import joinedload, lazyload
 
+from ..wareki import wareki_date
 from .. import states
 from .. import validation as v
 from ..actors import Actor
@@ -497,6 +498,21 @@ def may_attach(actor: Actor, batch: DestructionBatch) -> bool:
     """For the batch page: a batch not cancelled and without a certificate yet."""
     return (batch.certificate_id is None and batch.status != State.CANCELLED.value
             and _answers_for(actor, batch))
+
+
+def witness_warnings(batch: DestructionBatch, today: date) -> list[str]:
+    """What a witness is told but not stopped by: a 溶解 witnessed before its scheduled day, or
+    before the contractor's certificate arrived (the batch then stays on the exceptions list)."""
+    if batch.method != "pulp":
+        return []
+    warnings = []
+    if batch.planned_on and today < batch.planned_on:
+        warnings.append(f"予定日（{wareki_date(batch.planned_on)}）より前の立会いです。"
+                        "実際に溶解した日に立ち会ったことを確認してください。")
+    if batch.certificate_id is None:
+        warnings.append("委託先の溶解証明書はまだ添付されていません。証明書を添付して受理するまで、"
+                        "この廃棄は例外一覧に残り、対象は「溶解証明待ち」のままです。")
+    return warnings
 
 
 def witness_batch(actor: Actor, batch_id) -> DestructionBatch:

@@ -14,6 +14,7 @@ from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
 from ..reports.signing import sign_pdf
+from ..clock import today_jst
 from ..states import Kind, State
 from ..web import act, flash_refusal, role_required
 from ..contractors.services import list_contractors
@@ -102,6 +103,7 @@ def batch(batch_id: int):
         "destruction/batch.html", batch=found, material_labels=services.MATERIAL_LABELS,
         method_long=services.METHOD_LONG,
         can_witness=services.may_witness(user, found),
+        witness_warnings=services.witness_warnings(found, today_jst()),
         creator_is_security=(found.status == State.AWAITING_WITNESS.value and found.created_by_id == user.id
                              and user.has_role(Role.SECURITY_MANAGER)),
         can_cancel=services.may_cancel(user, found),
@@ -119,8 +121,19 @@ def _action(batch_id: int, do, success: str):
 @bp.route("/destructions/<int:batch_id>/witness", methods=["POST"])
 @role_required(Role.SECURITY_MANAGER)
 def witness(batch_id: int):
-    return _action(batch_id, lambda: services.witness_batch(current_user, batch_id),
-                   "廃棄「{code}」の立会いを記録しました。対象はすべて廃棄済みになりました。")
+    try:
+        done = services.witness_batch(current_user, batch_id)
+    except DomainError as exc:
+        flash_refusal(exc)
+    else:
+        if done.method == "pulp":
+            flash(f"廃棄「{done.code}」の立会いを記録しました。対象は溶解証明書の受理を待っています（溶解証明待ち）。",
+                  "success")
+        else:
+            flash(f"廃棄「{done.code}」の立会いを記録しました。対象はすべて廃棄済みになりました。", "success")
+        for warning in services.witness_warnings(done, today_jst()):  # allowed, but said
+            flash(warning, "warning")
+    return redirect(url_for("destruction.batch", batch_id=batch_id))
 
 
 @bp.route("/destructions/<int:batch_id>/cancel", methods=["POST"])

@@ -320,3 +320,24 @@ def test_nav_has_destruction_and_devices_for_security(client, login, world):
     login("security")
     page = client.get("/destructions").get_data(as_text=True)
     assert "廃棄・消去" in page and "リース機器" in page
+
+
+def test_pulping_witnessed_early_and_without_certificate_is_allowed_but_warned(api, client, login, world):
+    from datetime import timedelta
+
+    from lifecycle.clock import today_jst
+
+    later = today_jst() + timedelta(days=5)
+    batch = create(api("registrar"), forms(world), method="pulp", contractor=factories.pulper(),
+                   planned_on=later.isoformat()).get_json()
+    login("security")
+    page = client.get(f"/destructions/{batch['id']}").get_data(as_text=True)
+    assert "予定日" in page and "より前の立会い" in page and "溶解証明書はまだ添付されていません" in page
+    response = client.post(f"/destructions/{batch['id']}/witness", follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "立会いを記録しました" in text
+    assert "より前の立会い" in text and "例外一覧に残り" in text
+    assert api("auditor").get(f"/api/v1/destructions/{batch['id']}").get_json()["status"] == "completed"
+    login("auditor")
+    exceptions = client.get("/reports/exceptions").get_data(as_text=True)
+    assert batch["code"] in exceptions  # until the certificate is attached and accepted
