@@ -43,6 +43,11 @@ def init_instance() -> bool:
     except FileExistsError:
         pass
     applied = migrate.upgrade()
+    from .audit import merkle
+
+    if merkle.tree_is_missing():  # a log from before the stored Merkle tree: build it once
+        events, _nodes = merkle.rebuild_tree(ACTOR)
+        click.echo(f"監査ログ {events} 件の Merkle 木を作りました。")
     if applied:
         with db.transaction():
             record_event(EventType.SYSTEM_INITIALISED, actor=ACTOR, subject="system",
@@ -144,11 +149,23 @@ def demo_command(if_empty):
 @audit.command("verify")
 @click.option("--checkpoints", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
               help="also check the signed checkpoints of this file (the CHECKPOINT_LOG file or a copy)")
+@click.option("--from-checkpoint", "from_checkpoint", metavar="ID",
+              help="verify the signed checkpoint ID (signature, head, Merkle root) and only the events after it")
 @domain_errors
-def audit_verify(checkpoint_file):
+def audit_verify(checkpoint_file, from_checkpoint):
     """Walks the whole audit chain through every signed checkpoint; exit 1 names the first broken event."""
-    from .audit.checkpoints import verify_log
+    from .audit.checkpoints import verify_from_checkpoint, verify_log
 
+    if from_checkpoint is not None:
+        if checkpoint_file is not None:
+            raise click.UsageError("--checkpoints と --from-checkpoint は同時に指定できません。")
+        result, walked = verify_from_checkpoint(ACTOR, from_checkpoint)
+        if result.ok:
+            click.echo(f"ok checkpoint {from_checkpoint} and {walked} events after it, {result.events} events "
+                       f"head {result.head}")
+            return
+        click.echo(f"broken at event {result.broken_at}: {result.reason}")
+        sys.exit(1)
     result = verify_log(ACTOR, checkpoint_file=checkpoint_file)
     if result.ok:
         click.echo(f"ok {result.events} events head {result.head}")
@@ -177,6 +194,16 @@ def audit_export(file):
     count = write_export(file)
     record_export(ACTOR, count)
     click.echo(f"exported {count} events to {file}")
+
+
+@audit.command("rebuild-tree")
+@domain_errors
+def audit_rebuild_tree():
+    """Builds the audit log's stored Merkle tree again from the chain (a log from before the tree)."""
+    from .audit.merkle import rebuild_tree
+
+    events, nodes = rebuild_tree(ACTOR)
+    click.echo(f"監査ログ {events} 件の Merkle 木を作り直しました（節 {nodes} 件）。")
 
 
 @audit.command("scan-my-number")

@@ -120,6 +120,7 @@ class EventType(StrEnum):
     # audit and operations
     AUDIT_VERIFIED = "audit:verified"
     CHECKPOINT_SIGNED = "audit:checkpoint_signed"
+    TREE_REBUILT = "audit:tree_rebuilt"
     AUDIT_EXPORTED = "audit:exported"
     REPORT_GENERATED = "report:generated"
     SCHEDULER_LEADER = "scheduler:leader_acquired"
@@ -241,6 +242,7 @@ EVENT_LABELS = {
     EventType.PURGE_RUN: "自動消去の実行",
     EventType.AUDIT_VERIFIED: "監査ログ検証",
     EventType.CHECKPOINT_SIGNED: "確認点の署名",
+    EventType.TREE_REBUILT: "監査ログの Merkle 木の再構築",
     EventType.AUDIT_EXPORTED: "監査ログの出力",
     EventType.REPORT_GENERATED: "帳票出力",
     EventType.SCHEDULER_LEADER: "スケジューラの担当交代",

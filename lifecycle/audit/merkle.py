@@ -6,8 +6,10 @@ PROOF as RFC 9162 §2.1 defines them for any tree size. The verifiers follow §2
 step by step; tools/verify_audit_export.py repeats them for auditors without this package, so
 change both together or neither.
 
-Nothing is stored or cached: a root or a proof re-reads the leaves up to the tree size it is for
-(in batches, by primary key) and hashes them once. The hashing is linear in the tree size.
+Roots and proofs of the log are read from the nodes stored as events are appended (tree.py): a
+proof reads O(log n) rows in one statement. The in-memory functions (inclusion_path,
+consistency_proof, stream_roots) compute the same from leaves: for tests, and for rebuilding and
+checking the stored tree.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import AuditLogFault, Invalid
 from ..extensions import db
-from .services import head
+from . import tree
+from .events import EventType
+from .services import head, record_event
 
 _sha256 = hashlib.sha256
 EMPTY_ROOT = _sha256(b"").digest()
@@ -261,15 +265,15 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
 _LEAVES = "SELECT hash FROM audit_events WHERE seq > {p} AND seq <= {p} ORDER BY seq"
 
 
-def iter_leaf_chunks(size: int, batch: int = READ_BATCH) -> Iterator[list[bytes]]:
-    """The leaf hashes of events 1..size, a batch at a time, read in primary-key ranges; a missing
+def iter_leaf_chunks(size: int, batch: int = READ_BATCH, start: int = 0) -> Iterator[list[bytes]]:
+    """The leaf hashes of events start+1..size, a batch at a time, read in primary-key ranges; a missing
     or unreadable hash is a broken log, never a smaller tree. Through the session's DB-API cursor,
     as verify_chain reads: at a million rows SQLAlchemy's row processing costs more than reading
     and hashing."""
     cursor = db.session().connection().connection.cursor()
     query = _LEAVES.format(p="?" if db.is_sqlite else "%s")
     try:
-        for after in range(0, size, batch):
+        for after in range(start, size, batch):
             upto = min(after + batch, size)
             cursor.execute(query, (after, upto))
             hexes = [row[0] for row in cursor.fetchall()]
@@ -301,12 +305,25 @@ def _size(value, name: str, label: str, *, upto: int, minimum: int = 1) -> int:
     return value
 
 
+def stored_inclusion(index: int, size: int, read: tree.Reader = tree.read_stored) -> tuple[bytes, list[bytes], bytes]:
+    """(leaf hash, PATH(index, D[size]), MTH(D[size])) from stored nodes, in one read."""
+    ranges = inclusion_ranges(index, size)
+    *path, leaf, whole = tree.range_roots([*ranges, (index, index + 1), (0, size)], read)
+    return leaf, path, whole
+
+
+def stored_consistency(first: int, second: int, read: tree.Reader = tree.read_stored
+                       ) -> tuple[list[bytes], bytes, bytes]:
+    """(PROOF(first, D[second]), MTH(D[first]), MTH(D[second])) from stored nodes, in one read."""
+    ranges = consistency_ranges(first, second) if first < second else []
+    *proof, first_root, second_root = tree.range_roots([*ranges, (0, first), (0, second)], read)
+    return proof, first_root, second_root
+
+
 def roots_at(sizes: Iterable[int]) -> dict[int, bytes]:
-    """The roots of the trees of several sizes, in one pass over the leaves."""
-    wanted = set(sizes)
-    if not wanted:
-        return {}
-    return stream_roots(iter_leaf_chunks(max(wanted)), (), wanted)[1]
+    """The roots of the trees of several sizes, from stored nodes in one read."""
+    wanted = sorted(set(sizes))
+    return dict(zip(wanted, tree.range_roots([(0, size) for size in wanted], tree.read_stored)))
 
 
 def tree_json() -> dict:
@@ -323,20 +340,9 @@ def inclusion_json(seq, size=None) -> dict:
         raise Invalid("監査ログにまだ記録がありません。", field="seq")
     size = current if size in (None, "") else _size(size, "tree_size", "木の大きさ", upto=current)
     seq = _size(seq, "seq", "記録の連番", upto=size)
-    index = seq - 1
-    leaf: list[bytes] = []
-
-    def chunks():
-        position = 0
-        for chunk in iter_leaf_chunks(size):
-            if position <= index < position + len(chunk):
-                leaf.append(chunk[index - position])
-            position += len(chunk)
-            yield chunk
-
-    path, roots = stream_roots(chunks(), inclusion_ranges(index, size), [size])
-    return {"leaf_index": index, "tree_size": size, "leaf_hash": leaf[0].hex(),
-            "audit_path": [h.hex() for h in path], "root": roots[size].hex()}
+    leaf, path, whole = stored_inclusion(seq - 1, size)
+    return {"leaf_index": seq - 1, "tree_size": size, "leaf_hash": leaf.hex(),
+            "audit_path": [h.hex() for h in path], "root": whole.hex()}
 
 
 def consistency_json(first, second=None) -> dict:
@@ -346,6 +352,49 @@ def consistency_json(first, second=None) -> dict:
         raise Invalid("監査ログにまだ記録がありません。", field="first")
     second = current if second in (None, "") else _size(second, "second", "後の木の大きさ", upto=current)
     first = _size(first, "first", "前の木の大きさ", upto=second)
-    proof, roots = stream_roots(iter_leaf_chunks(second), consistency_ranges(first, second), [first, second])
-    return {"first": first, "second": second, "first_root": roots[first].hex(),
-            "second_root": roots[second].hex(), "proof": [h.hex() for h in proof]}
+    proof, first_root, second_root = stored_consistency(first, second)
+    return {"first": first, "second": second, "first_root": first_root.hex(),
+            "second_root": second_root.hex(), "proof": [h.hex() for h in proof]}
+
+
+def rebuild_tree(actor) -> tuple[int, int]:
+    """Writes the stored tree again from the events' chain hashes (a log from before the tree, or
+    one an administrator repaired), and records that it did: under the write lock, so no append
+    interleaves. Returns (events, nodes written)."""
+    with db.transaction():
+        size = tree_size()
+        nodes = tree.rebuild(iter_leaf_chunks(size))
+        record_event(EventType.TREE_REBUILT, actor=actor, subject="audit", events=size, nodes=nodes)
+    return size, nodes
+
+
+def check_stored_after(size: int, upto: int) -> str | None:
+    """Whether the stored nodes over events size+1..upto are the ones those events make, built
+    from the stored frontier at `size` (which the caller has checked against a signed root):
+    None if so, else why not, in Japanese."""
+    builder = tree.NodeBuilder(size, tree.frontier(size))
+    expected: dict[tuple[int, int], bytes] = {}
+    for chunk in iter_leaf_chunks(upto, start=size):
+        for level, idx, h in builder.feed(chunk):
+            expected[(level, idx)] = h
+    # Nodes of events appended since the walk (beyond upto) are not this check's.
+    stored = {key: h for key, h in tree.stored_after(size, upto).items() if (key[1] + 1) << key[0] <= upto}
+    for key in sorted(set(expected) | set(stored), key=lambda k: ((k[1] + 1) << k[0], k[0])):
+        if expected.get(key) != stored.get(key):
+            level, idx = key
+            first, last = (idx << level) + 1, (idx + 1) << level
+            what = "がありません" if key not in stored else "が、記録から計算した値と一致しません"
+            return (f"Merkle 木の節（記録 {first}～{last} 番の部分木）{what}。木が改変されたか、"
+                    "記録が改変された可能性があります。")
+    return None
+
+
+def tree_is_missing() -> bool:
+    """Whether the log has events the stored tree does not cover (a log from before the tree):
+    the roots of its current size cannot be read."""
+    size = tree_size()
+    try:
+        tree.frontier(size)
+    except AuditLogFault:
+        return True
+    return False

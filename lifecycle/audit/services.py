@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ..clock import iso, utcnow
 from ..errors import AuditLogFault
 from ..extensions import db
+from . import tree
 from .events import EventType
 from .models import AuditEvent, AuditHead, DeniedCount
 
@@ -86,6 +87,7 @@ def record_event(type_: EventType, *, actor, subject: str | None = None, **detai
                                   "data": data, "hash": digest})
     except IntegrityError:  # an event already holds this seq: the head row was moved back
         raise AuditLogFault(HEAD_BEHIND) from None
+    tree.on_append(seq, digest, prev)  # the Merkle tree grows in the same transaction
     if current is None:
         session.execute(insert(AuditHead.__table__), {"id": 1, "seq": seq, "hash": digest})
     else:
@@ -226,7 +228,8 @@ def _end_fault(head_row, count: int, prev: str, checkpoints: Sequence[SignedHead
     return None
 
 
-def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000) -> Verification:
+def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000, *, after: int = 0,
+                 after_hash: str = GENESIS) -> Verification:
     """Walks the whole chain in seq order and names the first event that does not fit: a hash
     that does not follow, a gap, a checkpoint whose signature fails or that the chain does not
     pass through (a rewrite that recomputed every later hash), a checkpoint past the end, and a
@@ -237,11 +240,14 @@ def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000) -> 
     PostgreSQL as a datetime; both are brought to the isoformat that was hashed. The head row and
     the events are read in one snapshot, so appends meanwhile are not taken for a broken tail;
     the checkpoints, read before it, are all inside that snapshot.
+
+    With `after`, the walk starts behind event `after`, whose hash `after_hash` the caller has
+    established (a signed checkpoint's head): only the events after it are read.
     """
     wanted: dict[int, list[SignedHead]] = {}
     for checkpoint in checkpoints:
         wanted.setdefault(checkpoint.seq, []).append(checkpoint)
-    prev, expected, count, proven = GENESIS, 1, 0, 0
+    prev, expected, count, proven = after_hash, after + 1, after, after
     sha256, join = hashlib.sha256, SEP.join
     db.session.rollback()
     raw = db.engine.raw_connection()
@@ -250,9 +256,10 @@ def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000) -> 
         cursor.execute("BEGIN" if db.is_sqlite else "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute("SELECT seq, hash FROM audit_head WHERE id = 1")
         head_row = cursor.fetchone()
-        if 0 in wanted and (fault := _checkpoint_fault(wanted[0], 0, GENESIS, 0)):
+        if after == 0 and 0 in wanted and (fault := _checkpoint_fault(wanted[0], 0, GENESIS, 0)):
             return _broken(1, prev, fault)
-        cursor.execute("SELECT seq, at, type, actor, subject, data, hash FROM audit_events ORDER BY seq")
+        cursor.execute("SELECT seq, at, type, actor, subject, data, hash FROM audit_events WHERE seq > "
+                       f"{int(after)} ORDER BY seq")
         while rows := cursor.fetchmany(batch):
             for seq, at, type_, actor, subject, data, stored in rows:
                 if seq != expected:

@@ -167,6 +167,16 @@ def test_a_rewritten_event_makes_the_next_consistency_proof_fail(app, api, tmp_p
     _append(3)
     with db.engine.begin() as conn:  # someone with database access rewrites event 2's hash
         conn.execute(text("UPDATE audit_events SET hash = :h WHERE seq = 2"), {"h": "ab" * 32})
+    # The stored tree still holds the original subtree over events 1-2 (so the served root is
+    # the signed one), but event 2's inclusion proof starts from its rewritten leaf and does not
+    # reach that root.
+    inclusion = api("auditor").get(f"/api/v1/audit/proof/inclusion?seq=2&tree_size={signed.seq}").get_json()
+    assert inclusion["root"] == signed.root
+    result = _offline(tmp_path, "inclusion", dict(inclusion, root=signed.root))
+    assert result.returncode == 1 and "does not verify" in result.stdout
+    # Whoever rewrites the tree to match (here: rebuilt from the rewritten leaves) changes the
+    # roots, and the consistency proof from the signed checkpoint fails.
+    merkle.rebuild_tree(ACTOR)
     proof = api("auditor").get(f"/api/v1/audit/proof/consistency?first={signed.seq}").get_json()
     assert proof["first_root"] != signed.root
     # The auditor checks the proof against the root the checkpoint signed, not the one served.
@@ -206,7 +216,17 @@ def test_a_gap_in_the_log_is_a_fault_not_a_smaller_tree(api):
     _append(5)
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE seq = 3"))
-    response = api("auditor").get("/api/v1/audit/tree")
+    response = api("auditor").get("/api/v1/audit/proof/inclusion?seq=3")
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "audit_log_fault"
     assert "欠番" in response.get_json()["error"]["message"]
+
+
+def test_a_missing_tree_node_is_a_fault_that_names_the_repair(api):
+    _append(8)
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_tree_nodes WHERE level = 1 AND idx = 0"))
+    response = api("auditor").get("/api/v1/audit/proof/inclusion?seq=3&tree_size=4")
+    assert response.status_code == 500
+    error = response.get_json()["error"]
+    assert error["code"] == "audit_log_fault" and "rebuild-tree" in error["message"]

@@ -48,9 +48,15 @@ def _rewrite(seq: int, data: str) -> None:
 
 
 def _cut_tail(keep: int) -> None:
-    """Deletes every event after `keep` and moves the head back to it."""
+    """Deletes every event after `keep`, and the Merkle tree's nodes over them, and moves the
+    head back to it: a thorough cover-up, which only the checkpoints can catch."""
     digest = _hash_at(keep)
     _sql("DELETE FROM audit_events WHERE seq > :keep", keep=keep)
+    with db.engine.begin() as conn:
+        nodes = conn.execute(text("SELECT level, idx FROM audit_tree_nodes")).all()
+        for level, idx in nodes:
+            if (idx + 1) << level > keep:
+                conn.execute(text("DELETE FROM audit_tree_nodes WHERE level = :l AND idx = :i"), {"l": level, "i": idx})
     _sql("UPDATE audit_head SET seq = :keep, hash = :digest", keep=keep, digest=digest)
     db.session.rollback()
 
