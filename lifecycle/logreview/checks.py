@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import jpholiday
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from ..actors import Actor
 from ..audit.events import EventType
@@ -25,7 +25,10 @@ from ..policy import services as policy
 from ..states import Kind
 from ..wareki import wareki_date
 from . import hooks
+from .imports import bulk_insert
 from .models import AccessRecord, CheckHit, LogImport
+
+HIT_COLUMNS = ("record_id", "rule", "detail", "department_id", "status")
 
 CHECKS = {
     "no_role": "有効な権限のない操作者",
@@ -96,8 +99,7 @@ def _hits(records: list, calendar: _Calendar, window: timedelta) -> list[dict]:
         day = local.date()
 
         def hit(rule: str, detail: str) -> None:
-            hits.append({"record_id": record.id, "rule": rule, "detail": detail[:300],
-                         "department_id": record.department_id, "status": "candidate"})
+            hits.append((record.id, rule, detail[:300], record.department_id, "candidate"))
 
         has_role, trained = standing.on(record.operator, day)
         if not has_role:
@@ -128,7 +130,6 @@ def run_checks(actor: Actor, import_id: int) -> dict[str, int]:
     calendar = _Calendar()
     window = timedelta(minutes=int(policy.get("logreview.output_match_minutes")))
     counts = dict.fromkeys(CHECKS, 0)
-    table = CheckHit.__table__
     last_id = 0
     columns = (AccessRecord.id, AccessRecord.accessed_at, AccessRecord.terminal, AccessRecord.operator,
                AccessRecord.operation, AccessRecord.records, AccessRecord.department_id)
@@ -142,10 +143,10 @@ def run_checks(actor: Actor, import_id: int) -> dict[str, int]:
         last_id = records[-1].id
         hits = _hits(records, calendar, window)
         for found in hits:
-            counts[found["rule"]] += 1
+            counts[found[1]] += 1
         if hits:
             with db.transaction() as session:
-                session.execute(insert(table), hits)
+                bulk_insert(session, CheckHit.__tablename__, HIT_COLUMNS, hits)
     with db.transaction() as session:
         log_import = session.get(LogImport, import_id, populate_existing=True)
         if log_import.checked_at is not None:  # checked meanwhile by someone else: keep theirs

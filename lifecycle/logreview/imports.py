@@ -296,14 +296,20 @@ RECORD_COLUMNS = ("import_id", "line", "accessed_at", "terminal", "operator", "b
                   "department_id")
 
 
-def _bulk_insert(session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """A chunk of rows as one driver-level executemany of plain tuples: the import's hot path. Core's
-    insert() with a list of dicts spent as long building parameters as the database took to store
-    them; this statement holds nothing but fixed names and placeholders."""
+def bulk_insert(session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A chunk of rows (plain tuples) written at the driver level, in the session's transaction:
+    the import's and the checks' hot path. Core's insert() with a list of dicts spent as long
+    building parameters as the database took to store them. SQLite: one executemany of a fixed
+    statement; PostgreSQL: COPY, where an executemany still costs a round of the protocol per row."""
     connection = session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})",
-                               rows)
+    if connection.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        return
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _load(actor: Actor, log_import: LogImport, reader, parser: _Parser) -> ImportResult:
@@ -319,7 +325,7 @@ def _load(actor: Actor, log_import: LogImport, reader, parser: _Parser) -> Impor
     def flush(pending_rejections: list[dict]) -> None:
         with db.transaction() as session:
             if batch:
-                _bulk_insert(session, AccessRecord.__tablename__, RECORD_COLUMNS, batch)
+                bulk_insert(session, AccessRecord.__tablename__, RECORD_COLUMNS, batch)
             if pending_rejections:
                 session.execute(insert(LogRejection.__table__), pending_rejections)
 
