@@ -501,20 +501,32 @@ def render_destruction_pdf(record: DestructionRecord) -> bytes:
     _title_block(flow, title, imprint)
     _checkpoint(flow, imprint.checkpoint, 7)
 
-    act = "消去" if record.erasure else "廃棄"
     _heading(flow, "実施内容")
-    _field_grid(flow, [
-        (f"{act}番号", record.batch_id),
-        (f"{act}方法", record.method),
-        ("セキュリティレベル（DIN 66399）", record.din_level or "（指定なし）"),
-        ("実施場所", record.place),
-        ("予定日", record.planned_on),
-        ("実施日時", record.performed_at or "（未実施）"),
-        ("実施者", record.performer),
-        ("立会者", record.witness),
-        ("状態", record.status),
-        *record.extra,
-    ], label_width=150)
+    if record.erasure:
+        # An erasure is done by the vendor at its premises and certified for a day: no DIN level,
+        # no place of ours, no schedule; the security manager checks and accepts the certificate.
+        _field_grid(flow, [
+            ("消去番号", record.batch_id),
+            ("消去方法（NIST SP 800-88）", record.method),
+            ("消去日", record.performed_at or "（記載なし）"),
+            ("消去業者（作業者）", record.performer),
+            ("証明書の確認・受理", record.witness),
+            ("状態", record.status),
+            *record.extra,
+        ], label_width=150)
+    else:
+        _field_grid(flow, [
+            ("廃棄番号", record.batch_id),
+            ("廃棄方法", record.method),
+            ("セキュリティレベル（DIN 66399）", record.din_level or "（指定なし）"),
+            ("実施場所", record.place),
+            ("予定日", record.planned_on),
+            ("実施日時", record.performed_at or "（未実施）"),
+            ("実施者", record.performer),
+            ("立会者", record.witness),
+            ("状態", record.status),
+            *record.extra,
+        ], label_width=150)
 
     _heading(flow, f"対象（{len(record.items)}件）")
     items = Table(flow, ["管理番号", "種別", "件名", "所属"], [9, 4, 22, 10], size=8)
@@ -549,7 +561,8 @@ def render_destruction_pdf(record: DestructionRecord) -> bytes:
             _text(canvas, frame.left, flow.y, record.integrity, 9,
                   colour=black if record.integrity_ok else MUTED)
 
-    _signature_boxes(flow, [("実施者", record.performer), ("立会者", record.witness)])
+    _signature_boxes(flow, [("消去業者", record.performer), ("確認・受理", record.witness)] if record.erasure
+                     else [("実施者", record.performer), ("立会者", record.witness)])
     return _finish(buffer, canvas)
 
 

@@ -118,3 +118,31 @@ def test_statistics_page_and_council_csv(client, login, world):
     text = csv.data.decode("utf-8-sig")
     assert "利用事務別" in text and "根拠別" in text and "指摘事項" in text and "自己点検" not in text.split("\n")[0]
     assert client.get("/reports/statistics-council.csv?year=abc").status_code == 422
+
+
+def test_page_forms_refuse_a_my_number_and_keep_nothing(client, login, world):
+    from lifecycle.audit.services import head
+    from lifecycle.extensions import db
+
+    login("auditor")
+    db.session.rollback()
+    before = head()
+    refused = client.post("/findings", data={"source": "internal_audit", "department": "zeimu",
+                                             "summary": "住民 1234 5678 9018 の照会記録", "severity": "low",
+                                             "due_on": (today_jst() + timedelta(days=9)).isoformat()})
+    assert refused.status_code == 422 and "個人番号と思われる12桁の数字" in refused.get_data(as_text=True)
+    db.session.rollback()
+    assert head() == before
+
+
+def test_admin_keeps_the_checklist_on_its_page(client, login, world):
+    login("admin")
+    empty = client.get("/self-inspections/checklist").get_data(as_text=True)
+    assert 'id="seed-defaults"' in empty
+    seeded = client.post("/self-inspections/checklist/defaults", follow_redirects=True).get_data(as_text=True)
+    assert "既定の点検項目を14件登録しました" in seeded and "委託先管理" in seeded
+    refused = client.post("/self-inspections/checklist", data={"theme": "事故対応", "question": "",
+                                                               "position": "abc"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="n-question-error"' in page and 'id="n-position-error"' in page
+    assert 'value="事故対応"' in page
