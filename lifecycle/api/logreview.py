@@ -143,3 +143,15 @@ def log_review_raise():
     body = json_body()
     raised = services.raise_sampling(current_actor(), body.get("department"), body.get("reason"))
     return ok({"id": raised.id, "department": raised.department.code}, 201)
+
+
+@endpoint("/log-reviews/lookbacks", "POST",
+          summary="確定した不正の該当をきっかけに、同じ操作者か端末の以前の期間を遡って検証する（監査担当）",
+          request={"type": "object", "required": ["hit", "date_from", "date_to", "reason"], "properties": {
+              "hit": {"type": "integer", "description": "指摘として確定した自動点検の該当"},
+              "operator": {"type": "string"}, "terminal": {"type": "string"},
+              "date_from": {"type": "string", "format": "date"}, "date_to": {"type": "string", "format": "date"},
+              "reason": {"type": "string"}}},
+          response=REVIEW_SCHEMA, status=201, errors=(400, 403, 409, 422))
+def log_review_lookback():
+    return ok(_review_json(services.open_lookback(current_actor(), json_body())), 201)

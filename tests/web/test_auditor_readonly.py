@@ -53,6 +53,8 @@ AUDITOR_ACTIONS = {
     ("POST", "/log-reviews"): ({"log_review:opened", "audit:checkpoint_signed"}, {
         "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/api/v1/log-reviews"): ({"log_review:opened", "audit:checkpoint_signed"}, {
+    ("POST", "/api/v1/log-reviews/lookbacks"): ({"log_review:lookback_opened"}, {
+        "access_log_reviews", "access_review_samples", "access_sampled_records"}),
         "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/log-reviews/raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),
     ("POST", "/api/v1/log-review-raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),

@@ -54,6 +54,13 @@ def test_the_api_imports_draws_and_lists_the_checks(client, api, world, terminal
     checks = api("auditor").get(f"/api/v1/log-reviews/{review_id}/checks").get_json()["hits"]
     sunday = [h for h in checks if h["check"] == "off_hours" and h["accessed_at"] == "2026-07-05T10:00:00+09:00"]
     assert len(sunday) == 1 and "日曜日" in sunday[0]["detail"] and sunday[0]["operator_name"] == "登録 一郎（税務課）"
+    decided = api("auditor").post(f"/api/v1/log-review-hits/{sunday[0]['id']}/decide", json={"decision": "confirmed"})
+    assert decided.status_code == 200 and decided.get_json()["finding"] is not None
+    lookback = api("auditor").post("/api/v1/log-reviews/lookbacks", json={
+        "hit": sunday[0]["id"], "operator": "registrar", "date_from": "2026-07-01", "date_to": "2026-07-31",
+        "reason": "日曜日の操作が確認されたため"})
+    assert lookback.status_code == 201, lookback.get_data(as_text=True)
+    assert lookback.get_json()["kind"] == "lookback" and len(lookback.get_json()["samples"][0]["records"]) == 5
     refused = api("auditor").post("/api/v1/log-reviews", json={"quarter": "Q3"})
     assert refused.status_code == 422 and "quarter" in refused.get_json()["error"]["fields"]
     assert api("registrar").post("/api/v1/log-reviews", json={"quarter": "2026Q4"}).status_code == 403

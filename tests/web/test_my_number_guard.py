@@ -343,6 +343,9 @@ RECIPES = {
         "security2", f"/api/v1/log-review-records/{_sampled(world, queried=True)}/answer", {"answer": "課税資料の確認"}),
     ("post", "/api/v1/log-review-hits/{hit_id}/decide"): lambda world, _: Call(
         "auditor", f"/api/v1/log-review-hits/{_log_hit(world)}/decide", {"decision": "dismissed", "reason": "届出あり"}),
+    ("post", "/api/v1/log-reviews/lookbacks"): lambda world, _: Call("auditor", "/api/v1/log-reviews/lookbacks", {
+        "hit": _confirmed_hit(world), "operator": "registrar", "date_from": "2026-07-01", "date_to": "2026-09-30",
+        "reason": "夜間の操作が確認されたため"}),
     ("post", "/api/v1/log-review-raises"): lambda world, _: Call(
         "auditor", "/api/v1/log-review-raises", {"department": "zeimu", "reason": "監査での指摘のため"}),
     ("post", "/api/v1/stocktakes"): lambda world, _: Call("security2", "/api/v1/stocktakes", {
@@ -430,6 +433,14 @@ def _sampled(world, queried: bool = False) -> int:
     if queried and row.mark != "query":
         log_review.mark_record(world["auditor"], row.id, "query", "照会の理由を確認してください")
     return row.id
+def _confirmed_hit(world) -> int:
+    from lifecycle.logreview import services as log_review
+
+    if "confirmed_hit" not in world:
+        world["confirmed_hit"] = log_review.decide_hit(world["auditor"], _log_hit(world), "confirmed").id
+    return world["confirmed_hit"]
+
+
 
 
 def _log_hit(world) -> int:
