@@ -295,7 +295,7 @@ SCOPES = {"storage": "機器の記憶装置"}
 LOGIN_REFUSALS = {"unknown_or_inactive": "登録のない、または利用停止中の利用者ID", "locked": "ロック中",
                   "bad_password": "パスワードの誤り"}
 CONTEXTS = {"destruction_selection": "廃棄対象の読取り", "erasure_certificate_accept": "消去証明書の受理",
-            "destruction": "廃棄記録書の出力", "erasure": "消去記録書の出力", "download": "ファイルの取出し", "finding_confirm": "指摘事項の現地確認"}
+            "destruction": "廃棄記録書の出力", "erasure": "消去記録書の出力", "download": "ファイルの取出し", "finding_confirm": "指摘事項の現地確認", "self_inspection_sample": "自己点検の抽出確認"}
 
 
 def _resolution(value, _names) -> str:

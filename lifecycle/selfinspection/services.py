@@ -338,6 +338,19 @@ def get_answer(answer_id) -> SelfInspectionAnswer:
     return found
 
 
+def _evidence_intact(actor: Actor, row: SelfInspectionAnswer) -> None:
+    """The evidence an auditor judges is re-hashed first: a changed file is refused and recorded."""
+    from ..destruction.services import FileIntegrityError, record_integrity_failure
+
+    if row.file is None:
+        return
+    integrity = files.check_integrity(row.file)
+    if not integrity.ok:
+        record_integrity_failure(actor, row.file, integrity, subject=f"self-inspection:{row.inspection_id}",
+                                 context="self_inspection_sample")
+        raise FileIntegrityError(integrity.message)
+
+
 def sample_answer(actor: Actor, answer_id, data: dict) -> SelfInspectionAnswer:
     """An auditor checks one answer against its evidence; not supported → a finding."""
     _require_sampler(actor)
@@ -348,6 +361,7 @@ def sample_answer(actor: Actor, answer_id, data: dict) -> SelfInspectionAnswer:
     note = errors.check("note", v.text, data.get("note"), "確認した内容", max_len=2000, required=not supported,
                         field="note", multiline=True)
     errors.raise_any()
+    _evidence_intact(actor, get_answer(answer_id))  # outside: its record of a fault must stay
     with db.transaction():
         row = get_answer(answer_id)
         inspection = get_inspection(row.inspection_id)

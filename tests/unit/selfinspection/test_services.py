@@ -145,3 +145,17 @@ def test_admin_keeps_the_checklist(world, inspection):
                                                              "active": False})
     assert item.id not in {i.id for i in services.checklist()}
     assert item.id in {i.id for i in services.checklist(active_only=False)}
+
+
+def test_a_changed_evidence_file_cannot_be_sampled(world, inspection):
+    from lifecycle.destruction import files
+    from lifecycle.destruction.services import FileIntegrityError
+
+    answer_all(world["security2"], inspection)
+    services.file_inspection(world["security2"], inspection.id)
+    row = next(a for a in services.get_inspection(inspection.id).answers if a.file is not None)
+    path = files.path_for(row.file.sha256)
+    path.write_bytes(path.read_bytes() + b"% changed")
+    with pytest.raises(FileIntegrityError):
+        services.sample_answer(world["auditor"], row.id, {"supported": True})
+    assert services.get_answer(row.id).sampled_at is None
