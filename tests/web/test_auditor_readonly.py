@@ -47,15 +47,16 @@ AUDITOR_ACTIONS = {
     ("POST", "/self-inspection-answers/<int:answer_id>/sample"): (
         {"self_inspection:sampled", "finding:raised"}, {"findings"}),
     ("POST", "/api/v1/self-inspection-answers/<answer_id>/sample"): (
+        {"self_inspection:sampled", "finding:raised"}, {"findings"}),
     # The access-log review is the auditor's own record (SPEC: auditors record access-log review
     # results): the draw (with the checkpoint it signs), marks, hits decided (a confirmed one is a
     # finding) and a department's raised sampling; none changes the ledger (lifecycle/logreview).
     ("POST", "/log-reviews"): ({"log_review:opened", "audit:checkpoint_signed"}, {
         "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/api/v1/log-reviews"): ({"log_review:opened", "audit:checkpoint_signed"}, {
+        "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/api/v1/log-reviews/lookbacks"): ({"log_review:lookback_opened"}, {
         "access_log_reviews", "access_review_samples", "access_sampled_records"}),
-        "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/log-reviews/raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),
     ("POST", "/api/v1/log-review-raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),
     ("POST", "/log-reviews/records/<int:sampled_id>/mark"): ({"log_review:record_marked"}, {"access_sampled_records"}),
@@ -67,7 +68,6 @@ AUDITOR_ACTIONS = {
         {"log_review:hit_decided", "finding:raised"}, {"access_check_hits", "findings", "finding_refs"}),
     ("POST", "/api/v1/log-review-hits/<hit_id>/decide"): (
         {"log_review:hit_decided", "finding:raised"}, {"access_check_hits", "findings", "finding_refs"}),
-        {"self_inspection:sampled", "finding:raised"}, {"findings"}),
 }
 
 #: Tables the refusals themselves write to.

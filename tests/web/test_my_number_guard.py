@@ -433,6 +433,8 @@ def _sampled(world, queried: bool = False) -> int:
     if queried and row.mark != "query":
         log_review.mark_record(world["auditor"], row.id, "query", "照会の理由を確認してください")
     return row.id
+
+
 def _confirmed_hit(world) -> int:
     from lifecycle.logreview import services as log_review
 
@@ -441,16 +443,11 @@ def _confirmed_hit(world) -> int:
     return world["confirmed_hit"]
 
 
-
-
 def _log_hit(world) -> int:
     from lifecycle.logreview import services as log_review
 
     _log_review(world)
     return log_review.hit_rows(status="candidate", limit=1)[0].id
-
-
-}
 
 
 def _set(body: dict, path: tuple, value) -> dict:
