@@ -15,6 +15,7 @@ from .. import states
 from ..actors import Actor
 from ..audit.describe import Names, details_text, load_names, names_for_events
 from ..audit.events import EventType, event_label
+from ..audit.evidence import attach, proof_section
 from ..audit.models import AuditEvent
 from ..audit.services import events_for, head, record_event
 from ..clock import iso
@@ -22,7 +23,7 @@ from ..extensions import db
 from ..items.schemas import qr_url
 from ..items.services import get_visible_row
 from ..reports.imprint import imprint_for
-from ..reports.render import CustodyEvent, CustodyReport, Holder
+from ..reports.render import CustodyEvent, CustodyReport, Holder, render_custody_pdf
 from ..states import FINAL, KIND_LABELS, Kind, State
 from ..wareki import wareki_date
 from .models import Transfer
@@ -144,16 +145,23 @@ def _build(actor: Actor, code: str, fmt: str) -> tuple[object, CustodyReport, li
             for e, d in zip(events, datas)]
     seq, head_hash = head()
     imprint = imprint_for(actor, printed_by=_printer(actor))
+    proofs, attachment = proof_section((e.seq, e.hash) for e in events)
     report = CustodyReport(code=item.code, title=item.title, fields=_fields(item),
                            holders=_holders(item, events), events=rows, head_seq=seq,
-                           head_hash=head_hash, qr_data=qr_url(item.code), imprint=imprint)
-    return item, report, [e.type for e in events]
+                           head_hash=head_hash, qr_data=qr_url(item.code), imprint=imprint, proofs=proofs)
+    return item, report, [e.type for e in events], attachment
 
 
 def build_custody_report(actor: Actor, code: str) -> CustodyReport:
     """Gathers the report of one item for `actor` (same visibility as the item page) and records
     that it was pulled; the head printed on it therefore includes that very event."""
     return _build(actor, code, "pdf")[1]
+
+
+def custody_pdf(actor: Actor, code: str) -> bytes:
+    """The report as an unsigned PDF with its events' inclusion proofs attached in full."""
+    _item, report, _types, attachment = _build(actor, code, "pdf")
+    return attach(render_custody_pdf(report), attachment)
 
 
 def _json_value(value):
@@ -166,7 +174,7 @@ def _json_value(value):
 
 def custody_json(actor: Actor, code: str) -> dict:
     """The same content as the PDF, for auditors' own tools."""
-    item, report, types = _build(actor, code, "json")
+    item, report, types, attachment = _build(actor, code, "json")
     return {
         "code": report.code,
         "kind": item.kind,
@@ -185,4 +193,5 @@ def custody_json(actor: Actor, code: str) -> dict:
             "seq": report.imprint.checkpoint.seq, "head": report.imprint.checkpoint.head,
             "signed_at": iso(report.imprint.checkpoint.signed_at),
             "signature_ok": report.imprint.checkpoint.signature_ok},
+        "proofs": attachment,
     }

@@ -19,7 +19,6 @@ from ..items.panels import register_item_panel
 from ..items.queries import row_overdue
 from ..items.services import register_visibility_rule
 from ..items.views import show as item_page
-from ..reports.render import render_custody_pdf
 from ..reports.signing import sign_pdf
 from ..jobs import register_job
 from ..states import Kind, State
@@ -220,7 +219,7 @@ def return_(code: str):
 @bp.route("/reports/custody/<code>.pdf")
 @role_required(*Role)
 def report_pdf(code: str):
-    pdf = sign_pdf(render_custody_pdf(report.build_custody_report(current_user, code)))
+    pdf = sign_pdf(report.custody_pdf(current_user, code))
     name = code.replace('"', "")[:20]
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="custody-{name}.pdf"'})

@@ -9,7 +9,8 @@ from .. import states
 from ..actors import Actor
 from ..audit.describe import person, person_name
 from ..audit.events import EventType
-from ..audit.services import record_event
+from ..audit.evidence import attach, proof_section
+from ..audit.services import events_for, record_event
 from ..auth.models import User
 from ..devices.services import ERASURE_METHODS, accepted_certificate
 from ..errors import Conflict, Forbidden
@@ -50,6 +51,19 @@ def _audit(actor: Actor, subject: str, report: str, stored: StoredFile | None, i
                      integrity_ok=None if integrity is None else integrity.ok)
 
 
+#: The items' own events that belong to a destruction, beside the batch's.
+_ITEM_DESTRUCTION_EVENTS = frozenset({EventType.DESTRUCTION_REQUESTED.value, EventType.DESTRUCTION_WITNESSED.value,
+                                      EventType.DESTRUCTION_CANCELLED.value, EventType.ITEM_DESTROYED.value})
+
+
+def _batch_events(batch) -> list[tuple[int, str]]:
+    """(seq, hash) of the batch's audit events and of its items' destruction events."""
+    events = [(e.seq, e.hash) for e in events_for(batch.audit_subject)]
+    for item in batch.items:
+        events += [(e.seq, e.hash) for e in events_for(item.code) if e.type in _ITEM_DESTRUCTION_EVENTS]
+    return events
+
+
 def destruction_pdf(actor: Actor, batch_id) -> tuple[str, bytes]:
     """(file name, PDF) of one batch's 廃棄記録書."""
     batch = get_visible_batch(actor, batch_id)
@@ -57,6 +71,7 @@ def destruction_pdf(actor: Actor, batch_id) -> tuple[str, bytes]:
     integrity, sentence, ok = _integrity(stored)
     if stored is None and batch.certificate_required and batch.status != State.CANCELLED.value:
         sentence, ok = "委託業者の証明書が未受領です（証明書未受領）。", None
+    proofs, attachment = proof_section(_batch_events(batch))
     if batch.status == State.CANCELLED.value:
         witness = f"（取消し: {batch.cancel_reason}）"
     else:
@@ -79,8 +94,9 @@ def destruction_pdf(actor: Actor, batch_id) -> tuple[str, bytes]:
         integrity=sentence,
         integrity_ok=ok,
         extra=[("申請日時", batch.created_at)],
+        proofs=proofs,
     )
-    pdf = render_destruction_pdf(record)
+    pdf = attach(render_destruction_pdf(record), attachment)
     _audit(actor, batch.audit_subject, "destruction", stored, integrity)
     return f"destruction-{batch.code}.pdf", pdf
 

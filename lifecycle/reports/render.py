@@ -95,6 +95,27 @@ class CustodyEvent:
 
 
 @dataclass(frozen=True)
+class EventProof:
+    """One audit event's Merkle inclusion proof against a signed checkpoint's tree."""
+
+    seq: int
+    leaf_index: int  #: seq - 1
+    audit_path: Sequence[str]  #: hex hashes, leaf side first
+
+
+@dataclass(frozen=True)
+class ProofSection:
+    """The inclusion proofs a report prints (compactly; in full in its attachment)."""
+
+    checkpoint_id: int
+    tree_size: int
+    root: str
+    signature_ok: bool
+    proofs: Sequence[EventProof]
+    unproven: Sequence[int] = ()  #: events after the checkpoint
+
+
+@dataclass(frozen=True)
 class CustodyReport:
     """Everything the 保管履歴報告書 of one item shows."""
 
@@ -107,6 +128,7 @@ class CustodyReport:
     head_hash: str
     qr_data: str  #: the label URL, <base_url>/s/<payload>
     imprint: Imprint
+    proofs: ProofSection | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,7 @@ class DestructionRecord:
     integrity: str = ""  #: the caller's sentence, e.g. 証明書ファイルの整合性: 一致
     integrity_ok: bool | None = None  #: False prints `integrity` as a red warning
     extra: Sequence[tuple[str, Value]] = ()  #: further fields, e.g. ("リース会社", "…")
+    proofs: ProofSection | None = None
 
 
 class ExceptionCategory(StrEnum):
@@ -456,6 +479,8 @@ def render_custody_pdf(report: CustodyReport) -> bytes:
     if not report.events:
         _nothing(flow)
 
+    _proofs(flow, report.proofs)
+
     _heading(flow, "監査ログの現在の先頭")
     flow.need(30)
     flow.skip(10)
@@ -469,6 +494,35 @@ def render_custody_pdf(report: CustodyReport) -> bytes:
 
 
 # --- 廃棄記録書 / 消去証明受領記録 ------------------------------------------------------------
+
+def _proofs(flow: Flow, section: ProofSection | None) -> None:
+    """Each event's leaf index and compact inclusion proof (the first 8 hex digits of each path
+    hash) against one signed checkpoint; the full proofs are in the PDF's attachment."""
+    if section is None:
+        return
+    _heading(flow, f"包含証明（監査ログ確認点 第{section.checkpoint_id}号、記録 {section.tree_size} 件の Merkle 木）")
+    flow.need(30)
+    flow.skip(10)
+    _text(flow.canvas, flow.frame.left, flow.y, "根ハッシュ", 7.5)
+    _text(flow.canvas, flow.frame.left + 50, flow.y, section.root, 7, font=MONO)
+    if not section.signature_ok:
+        flow.skip(11)
+        _text(flow.canvas, flow.frame.left, flow.y, "【警告】この確認点の署名を検証できません。", 8, colour=RED)
+    table = Table(flow, ["連番", "葉番号", "確認点", "包含証明（各ハッシュの先頭8桁、葉の側から）"], [5, 5, 6, 46], size=7)
+    table.header()
+    for proof in section.proofs:
+        table.row([str(proof.seq), str(proof.leaf_index), f"第{section.checkpoint_id}号",
+                   " ".join(h[:8] for h in proof.audit_path) or "（木は1件のみ）"], max_lines=6)
+    for seq in section.unproven:
+        table.row([str(seq), str(seq - 1), "—", "確認点より後の記録です。次の確認点で証明できます。"])
+    if not section.proofs and not section.unproven:
+        _nothing(flow)
+    flow.need(20)
+    flow.skip(11)
+    _text(flow.canvas, flow.frame.left, flow.y,
+          f"全桁の証明は添付ファイル audit-proofs.json にあります（検証: verify_audit_export.py --inclusion）。", 7,
+          colour=MUTED)
+
 
 def _signature_boxes(flow: Flow, boxes: Sequence[tuple[str, str]]) -> None:
     """Boxes for a handwritten signature, with the name printed above the line."""
@@ -563,6 +617,7 @@ def render_destruction_pdf(record: DestructionRecord) -> bytes:
 
     _signature_boxes(flow, [("消去業者", record.performer), ("確認・受理", record.witness)] if record.erasure
                      else [("実施者", record.performer), ("立会者", record.witness)])
+    _proofs(flow, record.proofs)
     return _finish(buffer, canvas)
 
 
