@@ -302,13 +302,18 @@ def draw_footer(canvas: Canvas, frame: Frame, page: int, total: int, left: str, 
     """「1 / 12 頁」 in the middle, the report and the organisation at the sides."""
     font = japanese_font()
     y = frame.bottom - 16
+    number = f"{page} / {total} 頁"
+    centre = frame.width / 2
+    # A side text too long for its half would run into the page number: it goes a line higher.
+    room = centre - pdfmetrics.stringWidth(number, font, 8) / 2 - 6
     canvas.setFillColor(MUTED)
     canvas.setFont(font, 7)
-    canvas.drawString(frame.left, y, left)
-    canvas.drawRightString(frame.right, y, right)
+    canvas.drawString(frame.left, y if frame.left + pdfmetrics.stringWidth(left, font, 7) <= room else y + 9, left)
+    canvas.drawRightString(frame.right, y if frame.right - pdfmetrics.stringWidth(right, font, 7) >= frame.width - room
+                           else y + 9, right)
     canvas.setFillColor(black)
     canvas.setFont(font, 8)
-    canvas.drawCentredString(frame.width / 2, y, f"{page} / {total} 頁")
+    canvas.drawCentredString(centre, y, number)
 
 
 def column_positions(left: float, total_width: float, weights: Sequence[float]) -> list[float]:

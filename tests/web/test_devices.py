@@ -229,3 +229,24 @@ def test_dashboard_panel_for_devices(client, login, world):
     device(world, lease_start="2020-04-01", lease_end="2021-03-31")
     login("admin")
     assert "リース満了後に消去証明のない機器: 1台" in client.get("/").get_data(as_text=True)
+
+
+def test_erasure_record_has_its_own_fields_and_a_clear_footer(client, login, api, world):
+    import re
+
+    from pypdf import PdfReader
+
+    item = certify(api, world)
+    login("auditor")
+    reader = PdfReader(io.BytesIO(client.get(f"/reports/erasure/{item}.pdf").data))
+    text = "".join(p.extract_text() for p in reader.pages)
+    assert "実施場所" not in text and "セキュリティレベル" not in text and "（指定なし）" not in text
+    assert "予定日" not in text and "立会者" not in text
+    assert "消去業者（作業者）" in text and "証明書の確認・受理" in text and "九州データ消去株式会社" in text
+    # The footer's report line and the page number do not share a line's space.
+    for page in reader.pages:
+        runs = []
+        page.extract_text(visitor_text=lambda t, _cm, tm, _f, size, runs=runs: runs.append((t, tm[4], tm[5])))
+        number = next((x, y) for t, x, y in runs if re.fullmatch(r"\d+ / \d+ 頁", t.strip()))
+        footer = [(t, x, y) for t, x, y in runs if "出力" in t and abs(y - number[1]) < 1]
+        assert not footer, f"the footer line runs into the page number: {footer}"
