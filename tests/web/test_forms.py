@@ -72,3 +72,9 @@ def test_din_list_of_a_disc_names_optical_levels(app, world):
     disc = factories.medium(world["bulk"]).code
     levels = _level_options(Web(app, "bulk").get(f"/destructions?codes={disc}").get_data(as_text=True))
     assert levels[0] == "" and levels[1:] and all(level.startswith("O-") for level in levels[1:]), levels
+
+
+def test_the_header_names_the_person_once(app, world):
+    page = Web(app, "admin").get("/").get_data(as_text=True)
+    user = re.search(r'<span class="user">([^<]*)</span>', page).group(1)
+    assert user == "市町 太郎（市町課）"
