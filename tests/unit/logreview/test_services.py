@@ -323,3 +323,25 @@ def test_a_look_back_after_a_confirmed_misuse_covers_every_record_of_the_operato
     sample = review.samples[0]
     assert sample.population == 36 and db.session.scalar(
         select(func.count()).select_from(SampledRecord).where(SampledRecord.sample_id == sample.id)) == 36
+
+
+# --- inbox tasks ----------------------------------------------------------------------------------
+
+def test_inbox_tasks_for_the_auditor_and_the_department(world, terminal):
+    from lifecycle.notifications.tasks import task_count, tasks_for
+
+    set_policy(world["admin"], "logreview.sample_size", 2)
+    load(world, *_quarter_of_logs(world))
+    review = services.open_review(world["auditor"], "2026Q3")
+    kinds = {t.kind: t for t in tasks_for(world["auditor"])}
+    assert "log_hits_to_decide" in kinds and "log_records_to_mark" in kinds
+    assert "抽出記録 4件が判定を待っています" in kinds["log_records_to_mark"].summary
+    assert "log_query_to_answer" not in {t.kind for t in tasks_for(world["security2"])}
+    first = services.sample_rows(services.sample_for(review, "zeimu"))[0]
+    services.mark_record(world["auditor"], first.id, "query", "照会の理由を確認してください")
+    waiting = [t for t in tasks_for(world["security2"]) if t.kind == "log_query_to_answer"]
+    assert len(waiting) == 1 and waiting[0].url == f"/log-reviews/{review.id}/zeimu"
+    assert task_count(world["security2"]) >= 1
+    assert not [t for t in tasks_for(world["security"]) if t.kind == "log_query_to_answer"]  # 市町課's
+    services.answer_query(world["security2"], first.id, "課税資料の確認のため")
+    assert not [t for t in tasks_for(world["security2"]) if t.kind == "log_query_to_answer"]
