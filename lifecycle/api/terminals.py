@@ -91,6 +91,16 @@ def terminal_device(terminal_code):
     return ok(terminal_json(services.get_terminal(terminal.code)))
 
 
+@endpoint("/terminals/<terminal_code>/active", "POST", summary="端末の使用停止・再開（システム管理者）",
+          request={"type": "object", "required": ["active", "reason"], "properties": {
+              "active": {"type": "boolean", "description": "false で使用停止（新しい使用伺いを受け付けない）"},
+              "reason": {"type": "string"}}},
+          response=TERMINAL_SCHEMA, errors=(400, 403, 404, 409, 422))
+def terminal_active(terminal_code):
+    terminal = services.set_active(current_actor(), terminal_code, json_body())
+    return ok(terminal_json(services.get_terminal(terminal.code)))
+
+
 @endpoint("/terminal-uses", "POST", summary="端末の使用を伺い出る（使用伺い）",
           request={"type": "object", "required": ["terminal", "business", "starts_at", "ends_at"], "properties": {
               "terminal": {"type": "string", "description": "端末番号"},

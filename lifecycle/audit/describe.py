@@ -558,6 +558,7 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.CONTRACTOR_INSPECTED: _keys("inspection", "on", "by", "findings", "follow_up"),
     EventType.TERMINAL_REGISTERED: _keys("name", "department", "device", location=Key("設置場所")),
     EventType.TERMINAL_DEVICE_LINKED: _keys("device", device_before=Key("変更前の機器の管理番号")),
+    EventType.TERMINAL_UPDATED: _keys("reason", active=Key("状態", lambda v, _n: "使用中（再開）" if v else "使用停止")),
     EventType.TERMINAL_USE_REQUESTED: _keys("terminal", "business", "department", "starts_at", "ends_at",
                                             purpose=Key("使用目的・作業内容")),
     EventType.TERMINAL_USE_APPROVED: _keys("terminal", "requester", "no_camera_phone_usb", **_MOVE),

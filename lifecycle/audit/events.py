@@ -83,6 +83,7 @@ class EventType(StrEnum):
     # terminals and terminal-use approvals (使用伺い)
     TERMINAL_REGISTERED = "terminal:registered"
     TERMINAL_DEVICE_LINKED = "terminal:device_linked"
+    TERMINAL_UPDATED = "terminal:updated"
     TERMINAL_USE_REQUESTED = "terminal_use:requested"
     TERMINAL_USE_APPROVED = "terminal_use:approved"
     TERMINAL_USE_REFUSED = "terminal_use:refused"
@@ -209,6 +210,7 @@ EVENT_LABELS = {
     EventType.CONTRACTOR_INSPECTED: "委託先の実地確認",
     EventType.TERMINAL_REGISTERED: "端末の登録",
     EventType.TERMINAL_DEVICE_LINKED: "端末と機器の結び付け",
+    EventType.TERMINAL_UPDATED: "端末の使用停止・再開",
     EventType.TERMINAL_USE_REQUESTED: "端末の使用伺い",
     EventType.TERMINAL_USE_APPROVED: "端末の使用承認",
     EventType.TERMINAL_USE_REFUSED: "端末の使用伺いの却下",

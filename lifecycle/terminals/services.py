@@ -262,6 +262,28 @@ def link_device(actor: Actor, terminal_code, device_code) -> Terminal:
     return terminal
 
 
+def set_active(actor: Actor, terminal_code, data: dict) -> Terminal:
+    """Retires a terminal (replaced, returned to the lessor) or brings it back (admin): a retired
+    one takes no new requests; its book stays."""
+    require_role(actor, Role.ADMIN, message="端末の使用停止・再開はシステム管理者が行います。")
+    if not isinstance(data, dict):
+        raise Invalid("内容が正しくありません。")
+    errors = v.FieldErrors()
+    active = errors.check("active", v.boolean, data.get("active", False), "使用中", field="active")
+    reason = errors.check("reason", _line, data.get("reason"), "理由", max_len=500, field="reason")
+    errors.raise_any()
+    with db.transaction():
+        require_role(actor, Role.ADMIN, message="端末の使用停止・再開はシステム管理者が行います。")
+        terminal = get_terminal(terminal_code)
+        if bool(terminal.active) == active:
+            raise Conflict(f"端末「{terminal.code}」は既に{'使用中' if active else '使用停止'}です。",
+                           code="terminal_unchanged")
+        terminal.active = active
+        record_event(EventType.TERMINAL_UPDATED, actor=actor, subject=terminal.audit_subject,
+                     active=active, reason=reason)
+    return terminal
+
+
 # --- uses ---------------------------------------------------------------------------------------
 
 def _period(data: dict, now: datetime, errors: v.FieldErrors) -> tuple[datetime | None, datetime | None]:

@@ -138,6 +138,15 @@ def link_device(terminal_code: str):
                "端末と機器の結び付けを記録しました。", url_for("terminals.terminal", terminal_code=terminal_code))
 
 
+@bp.route("/terminals/<terminal_code>/active", methods=["POST"])
+@login_required
+def set_active(terminal_code: str):
+    data = pick(request.form, ("active", "reason"))
+    return act(lambda: services.set_active(current_user, terminal_code, data),
+               lambda t: f"端末「{t.code}」を{'再開' if t.active else '使用停止に'}しました。",
+               url_for("terminals.terminal", terminal_code=terminal_code))
+
+
 # --- the book -----------------------------------------------------------------------------------
 
 @bp.route("/terminal-uses")

@@ -323,6 +323,8 @@ RECIPES = {
         "device": factories.device(world["admin"]).code}),
     ("post", "/api/v1/terminals/{terminal_code}/device"): lambda world, _: Call(
         "admin", f"/api/v1/terminals/{_terminal(world)}/device", {"device": factories.device(world["admin"]).code}),
+    ("post", "/api/v1/terminals/{terminal_code}/active"): lambda world, _: Call(
+        "admin", f"/api/v1/terminals/{_terminal(world)}/active", {"active": False, "reason": "機器更新による撤去"}),
     ("post", "/api/v1/terminal-uses"): lambda world, _: Call("registrar", "/api/v1/terminal-uses", {
         "terminal": _terminal(world), "business": "car-tax", "starts_at": f"{today_jst().isoformat()}T09:00",
         "ends_at": f"{today_jst().isoformat()}T10:00", "purpose": "課税台帳の照会"}),

@@ -292,3 +292,14 @@ def test_odd_search_values_are_told_not_crashed_on(client, login, api, world):
     assert client.get("/terminals/%00").status_code == 404
     assert client.get("/terminal-uses/99999999999").status_code == 404
     assert api("auditor").get("/api/v1/terminal-uses/abc").status_code == 404
+
+
+def test_an_admin_retires_a_terminal_from_its_page(client, login, world):
+    services.register_terminal(world["admin"], TERMINAL)
+    login("admin")
+    assert client.post("/terminals/ZEIMU-CS01/active", data={"active": "false", "reason": "機器更新"}).status_code == 302
+    page = client.get("/terminals/ZEIMU-CS01").get_data(as_text=True)
+    assert "使用停止（新しい使用伺いは受け付けません）" in page and "使用を再開する" in page
+    login("registrar")
+    refused = client.post("/terminal-uses", data={**_use_body(), "back_terminal": "ZEIMU-CS01"})
+    assert refused.status_code == 422 and "ZEIMU-CS01" in refused.get_data(as_text=True)

@@ -184,3 +184,18 @@ def test_approved_use_at_for_the_access_log_review(world, terminal):
                                 ("ZEIMU-CS01", world["registrar"].id, approved.ends_at - timedelta(seconds=1)),
                                 ("OTHER", "registrar", moment)])
     assert [a.id if a else None for a in answers] == [use.id, None, use.id, None]
+
+
+def test_a_retired_terminal_takes_no_new_requests(world, terminal):
+    with pytest.raises(Invalid) as refused:
+        services.set_active(world["admin"], terminal.code, {"active": False, "reason": ""})
+    assert set(refused.value.fields) == {"reason"}
+    with pytest.raises(Forbidden):
+        services.set_active(world["security2"], terminal.code, {"active": False, "reason": "撤去"})
+    services.set_active(world["admin"], terminal.code, {"active": False, "reason": "機器更新による撤去"})
+    with pytest.raises(Invalid) as refused:
+        ask(world["registrar"])
+    assert "terminal" in refused.value.fields
+    services.set_active(world["admin"], terminal.code, {"active": True, "reason": "再設置"})
+    assert ask(world["registrar"]).status == "requested"
+    assert _events("terminal:ZEIMU-CS01") == ["terminal:registered", "terminal:updated", "terminal:updated"]
