@@ -30,6 +30,8 @@ class Stocktake(Base):
     #: The 保管場所 counted; null counts the whole department wherever its items are recorded.
     location: Mapped[str | None] = mapped_column(String(200))
     due: Mapped[date] = mapped_column(Date)
+    #: How many items were expected when planned (the lines with `expected`; fixed from then on).
+    expected_count: Mapped[int] = mapped_column(Integer, default=0)
     planned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     planned_by: Mapped[str] = mapped_column(String(64))  #: login or system actor
     planned_at: Mapped[datetime] = mapped_column(DateTime)
@@ -97,7 +99,8 @@ class StocktakeLine(Base):
     __table_args__ = (
         UniqueConstraint("stocktake_id", "item_id"),
         Index("ix_stocktake_lines_item_outcome", "item_id", "outcome"),
-        Index("ix_stocktake_lines_stocktake_outcome", "stocktake_id", "outcome"),
+        # The running count of a scan reads this index only (services.running_counts).
+        Index("ix_stocktake_lines_stocktake_expected_outcome", "stocktake_id", "expected", "outcome"),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.orm import lazyload
 
 from .. import states
 from .. import validation as v
@@ -160,6 +161,17 @@ class Counts:
                 "missing": self.missing}
 
 
+def running_counts(stocktake: Stocktake) -> Counts:
+    """Expected, confirmed and remaining only, for the answer to each scan: the planned count and
+    one index-only count (ix_stocktake_lines_stocktake_expected_outcome), where counts() groups
+    every line and scan."""
+    stocktake_id, expected = stocktake.id, stocktake.expected_count
+    confirmed = db.session.scalar(select(func.count()).select_from(StocktakeLine).where(
+        StocktakeLine.stocktake_id == stocktake_id, StocktakeLine.expected.is_(True),
+        StocktakeLine.outcome.in_(SEEN)))
+    return Counts(expected=expected, confirmed=confirmed, remaining=expected - confirmed)
+
+
 def counts(stocktake_id: int) -> Counts:
     """The running count: two grouped reads over the stocktake's lines and scans (indexed)."""
     lines = {(expected, outcome): n for expected, outcome, n in db.session.execute(
@@ -271,6 +283,7 @@ def plan_stocktake(actor: Actor, data: dict) -> Stocktake:
             session.execute(insert(StocktakeLine), [
                 {"stocktake_id": stocktake.id, "item_id": item_id, "expected": True, "location_corrected": False,
                  "possible_leak": False} for item_id in ids])
+        stocktake.expected_count = len(ids)
         record_event(EventType.STOCKTAKE_PLANNED, actor=actor, subject=stocktake.audit_subject,
                      stocktake=stocktake.id, department=dept.code, kinds=[k.value for k in kinds],
                      location=location, due=due.isoformat(), scanners=[u.login for u in scanners],
@@ -318,8 +331,10 @@ def _open_for_scanning(actor: Actor, stocktake_id) -> Stocktake:
 
 
 def _line(stocktake_id: int, item_id: int) -> StocktakeLine | None:
+    """The line, read afresh inside the write transaction; its item is the caller's already."""
     return db.session.scalar(select(StocktakeLine).where(StocktakeLine.stocktake_id == stocktake_id,
                                                          StocktakeLine.item_id == item_id)
+                             .options(lazyload(StocktakeLine.item))
                              .execution_options(populate_existing=True))
 
 
@@ -371,13 +386,13 @@ def _record_scan(actor: Actor, stocktake: Stocktake, shown: str, outcome: str, i
 
 
 def _refuse_my_number(text: str, field: str) -> None:
-    """A reader pointed at a document may type a 個人番号: refused like any free text, before
-    anything is recorded (v.text says why and how to tell a serial number apart)."""
+    """What matched no genuine label and no item is kept as typed, so like any free text it must
+    not hold a 個人番号 (a reader pointed at a document): refused, and the whole request with it."""
     if contains_number(text):
         v.text(_CONTROL.sub("", text), "読み取った内容", max_len=1000, field=field)
 
 
-def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None) -> ScanResult:
+def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None, field: str = "scan") -> ScanResult:
     shown = _shown(text)
     parsed = parse_scan(text)
     if not shown or (parsed.payload is None and parsed.code is None):
@@ -385,6 +400,7 @@ def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None) ->
     if parsed.payload is not None:
         code = verify_payload(parsed.payload)
         if code is None:
+            _refuse_my_number(str(text), field)
             if _already(stocktake.id, shown, FORGED):
                 return ScanResult(DUPLICATE, None, "この偽造ラベルは既に記録されています。", shown)
             _record_scan(actor, stocktake, shown, FORGED, location=location)
@@ -398,6 +414,7 @@ def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None) ->
         code = parsed.code
     item = db.session.scalar(select(Item).where(Item.code == code[:20]).execution_options(populate_existing=True))
     if item is None:
+        _refuse_my_number(str(text), field)
         if _already(stocktake.id, shown, UNKNOWN):
             return ScanResult(DUPLICATE, None, "この台帳にない番号は既に記録されています。", shown)
         _record_scan(actor, stocktake, shown, UNKNOWN, location=location)
@@ -444,10 +461,9 @@ def record_scan(actor: Actor, stocktake_id, text, *, location=None) -> ScanResul
         stocktake = _open_for_scanning(actor, stocktake_id)
         if not isinstance(text, str):
             raise Invalid("読み取った内容（scan）は文字列で指定してください。", field="scan")
-        _refuse_my_number(text, "scan")
         result = _scan_one(actor, stocktake, text, _location(location))
         db.session.flush()
-        result.counts = counts(stocktake.id)
+        result.counts = running_counts(stocktake)
         return result
 
 
@@ -469,14 +485,14 @@ def record_scans(actor: Actor, stocktake_id, texts, *, location=None) -> tuple[l
                           field="scans")
         if not all(isinstance(t, str) for t in texts):
             raise Invalid("読み取った内容（scans）は文字列の一覧で指定してください。", field="scans")
-        for text in texts:
-            _refuse_my_number(text, "scans")
         where = _location(location)
         results = []
         for text in texts:
             try:
-                results.append(_scan_one(actor, stocktake, text, where))
-            except Invalid as exc:  # an empty line of a file is told, not a reason to drop the rest
+                results.append(_scan_one(actor, stocktake, text, where, "scans"))
+            except Invalid as exc:  # an empty line of a file is dropped, not a reason to drop the rest
+                if exc.code == "my_number_in_text":
+                    raise  # …but a 個人番号 refuses the whole list: nothing of it is recorded
                 results.append(ScanResult("empty", None, exc.message, ""))
             db.session.flush()
         return [r for r in results if r.outcome != "empty"], counts(stocktake.id)
@@ -528,16 +544,20 @@ def close_stocktake(actor: Actor, stocktake_id) -> tuple[Stocktake, list[str]]:
                                         StocktakeLine.outcome.is_(None))
             .order_by(StocktakeLine.id).execution_options(populate_existing=True)).all()
         missing: list[str] = []
-        for line in unseen:
-            item = line.item
-            kind = Kind(item.kind)
-            if item.department_id != stocktake.department_id or State(item.status) not in STOCKTAKE_HELD[kind]:
-                line.outcome, line.status_before = LEFT_SCOPE, item.status
-                continue
-            line.outcome, line.status_before = MISSING, item.status
-            line.possible_leak = _carries_my_number(item)
-            states.transition(item, State.MISSING, actor=actor, event=EventType.ITEM_MISSING, stocktake=stocktake.id)
-            missing.append(item.code)
+        # The events are appended one by one (the chain is serial); the lines and items they
+        # change are flushed once after, not before every append (10,000 flushes otherwise).
+        with db.session.no_autoflush:
+            for line in unseen:
+                item = line.item
+                kind = Kind(item.kind)
+                if item.department_id != stocktake.department_id or State(item.status) not in STOCKTAKE_HELD[kind]:
+                    line.outcome, line.status_before = LEFT_SCOPE, item.status
+                    continue
+                line.outcome, line.status_before = MISSING, item.status
+                line.possible_leak = _carries_my_number(item)
+                states.transition(item, State.MISSING, actor=actor, event=EventType.ITEM_MISSING,
+                                  stocktake=stocktake.id)
+                missing.append(item.code)
         db.session.flush()
         c = counts(stocktake.id)
         states.transition(stocktake, State.CLOSED, actor=actor, event=EventType.STOCKTAKE_CLOSED,

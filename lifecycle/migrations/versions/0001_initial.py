@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 13:11:09.516003
+Create Date: 2026-12-04 13:35:08.646353
 """
 from alembic import op
 import sqlalchemy as sa
@@ -539,6 +539,7 @@ def upgrade() -> None:
     sa.Column('kinds', sa.String(length=64), nullable=False),
     sa.Column('location', sa.String(length=200), nullable=True),
     sa.Column('due', sa.Date(), nullable=False),
+    sa.Column('expected_count', sa.Integer(), nullable=False),
     sa.Column('planned_by_id', sa.Integer(), nullable=True),
     sa.Column('planned_by', sa.String(length=64), nullable=False),
     sa.Column('planned_at', sa.DateTime(), nullable=False),
@@ -805,7 +806,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stocktake_lines', schema=None) as batch_op:
         batch_op.create_index('ix_stocktake_lines_item_outcome', ['item_id', 'outcome'], unique=False)
-        batch_op.create_index('ix_stocktake_lines_stocktake_outcome', ['stocktake_id', 'outcome'], unique=False)
+        batch_op.create_index('ix_stocktake_lines_stocktake_expected_outcome', ['stocktake_id', 'expected', 'outcome'], unique=False)
 
     op.create_table('stocktake_scanners',
     sa.Column('stocktake_id', sa.Integer(), nullable=False),
@@ -1044,7 +1045,7 @@ def downgrade() -> None:
     op.drop_table('stocktake_scans')
     op.drop_table('stocktake_scanners')
     with op.batch_alter_table('stocktake_lines', schema=None) as batch_op:
-        batch_op.drop_index('ix_stocktake_lines_stocktake_outcome')
+        batch_op.drop_index('ix_stocktake_lines_stocktake_expected_outcome')
         batch_op.drop_index('ix_stocktake_lines_item_outcome')
 
     op.drop_table('stocktake_lines')
