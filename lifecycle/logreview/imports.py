@@ -172,7 +172,9 @@ class _Parser:
         if not _CODE.match(terminal):
             problems.append("端末が空です。" if not terminal else f"端末「{_shown(terminal)}」は端末番号の形ではありません。")
         operator = unicodedata.normalize("NFKC", cell["operator"]).strip()
-        if not _LOGIN.match(operator):
+        if contains_number(operator) or contains_number(terminal):
+            problems.append("端末または操作者IDに個人番号と思われる12桁の数字が含まれています。")
+        elif not _LOGIN.match(operator):
             problems.append("操作者IDが空です。" if not operator else f"操作者ID「{_shown(operator)}」は利用者IDの形ではありません。")
         operation = _OPERATION_WORDS.get(unicodedata.normalize("NFKC", cell["operation"]).strip().casefold())
         if operation is None:

@@ -132,9 +132,10 @@ class LogReview(Base):
     quarter: Mapped[str | None] = mapped_column(String(6), unique=True)  #: 2026Q3 (calendar quarters)
     #: The signed checkpoint whose hash seeds the draw, made after every import it draws from.
     checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("audit_checkpoints.id"))
+    #: The published parameters (services.draw_parameters) are read back from the samples, their
+    #: positions and the imports logged before the checkpoint, not kept as JSON text: hex digests
+    #: and lists of numbers in one text would read as a 個人番号 to `audit scan-my-number`.
     seed: Mapped[str | None] = mapped_column(String(64))
-    #: The published parameters as JSON (services.draw_parameters): what the offline verifier reads.
-    parameters: Mapped[str | None] = mapped_column(Text)
     # a look-back's scope
     operator: Mapped[str | None] = mapped_column(String(64))
     terminal: Mapped[str | None] = mapped_column(String(64))

@@ -9,7 +9,6 @@ once the second finds it already done.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -194,18 +193,7 @@ def open_review(actor: Actor, quarter) -> LogReview:
             session.flush()
             session.add_all(SampledRecord(sample_id=sample.id, record_id=ids[p], position=p) for p in positions)
             total += len(positions)
-            published.append({"department": code, "month": month, "population": len(ids), "size": size,
-                              "raised": because is not None, "positions": positions})
-        imports = session.execute(select(LogImport.sha256, LogImport.event_seq).where(
-            LogImport.completed_at.is_not(None), LogImport.first_at < high, LogImport.last_at >= low)
-            .order_by(LogImport.event_seq)).all()
-        review.parameters = json.dumps({
-            "quarter": quarter, "seed": seed,
-            "checkpoint": {"id": checkpoint.id, "seq": checkpoint.seq, "head": checkpoint.head_hash,
-                           "signature": checkpoint.signature},
-            "order": "accessed_at, id", "sizes": {"normal": small, "raised": large},
-            "imports": [{"sha256": sha, "event_seq": seq} for sha, seq in imports],
-            "departments": published}, ensure_ascii=False)
+            published.append(code)
         session.flush()
         record_event(EventType.LOG_REVIEW_OPENED, actor=actor, subject=review.audit_subject, quarter=quarter,
                      checkpoint=checkpoint.id, seed=seed, departments=len(published), count=total)
@@ -218,8 +206,28 @@ def _message(checkpoint: AuditCheckpoint) -> bytes:
 
 
 def draw_parameters(review: LogReview) -> dict:
-    """The published parameters of a draw: what the offline verifier recomputes it from."""
-    return json.loads(review.parameters or "{}")
+    """The published parameters of a draw, what the offline verifier recomputes it from: the seed
+    and its checkpoint, the imports it drew from (each logged before the checkpoint), and per
+    department the month, the count of its records, the sample size and the drawn positions."""
+    checkpoint = checkpoint_of(review)
+    if review.kind != "quarterly" or checkpoint is None:
+        return {}
+    low, high = review_period(review)
+    imports = db.session.execute(select(LogImport.sha256, LogImport.event_seq).where(
+        LogImport.completed_at.is_not(None), LogImport.event_seq <= checkpoint.seq,
+        LogImport.first_at < high, LogImport.last_at >= low).order_by(LogImport.event_seq)).all()
+    departments = []
+    for sample in review.samples:
+        positions = list(db.session.scalars(select(SampledRecord.position)
+                                            .where(SampledRecord.sample_id == sample.id).order_by(SampledRecord.position)))
+        departments.append({"department": sample.department.code, "month": sample.month,
+                            "population": sample.population, "size": sample.size, "raised": bool(sample.raised),
+                            "positions": positions})
+    return {"quarter": review.quarter, "seed": review.seed,
+            "checkpoint": {"id": checkpoint.id, "seq": checkpoint.seq, "head": checkpoint.head_hash,
+                           "signature": checkpoint.signature},
+            "order": "accessed_at, id", "imports": [{"sha256": sha, "event_seq": seq} for sha, seq in imports],
+            "departments": departments}
 
 
 # --- look-back ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 13:35:08.646353
+Create Date: 2026-12-04 13:51:32.043560
 """
 from alembic import op
 import sqlalchemy as sa
@@ -885,7 +885,6 @@ def upgrade() -> None:
     sa.Column('quarter', sa.String(length=6), nullable=True),
     sa.Column('checkpoint_id', sa.Integer(), nullable=True),
     sa.Column('seed', sa.String(length=64), nullable=True),
-    sa.Column('parameters', sa.Text(), nullable=True),
     sa.Column('operator', sa.String(length=64), nullable=True),
     sa.Column('terminal', sa.String(length=64), nullable=True),
     sa.Column('date_from', sa.Date(), nullable=True),
