@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import AuditLogFault
@@ -163,11 +163,12 @@ def read_stored(keys: set[Key]) -> dict[Key, bytes]:
         by_level: dict[int, list[int]] = {}
         for level, idx in inner:
             by_level.setdefault(level, []).append(idx)
-        # One statement; per level an IN list, which both databases answer from the primary key.
-        condition = or_(*(and_(_NODES.c.level == level, _NODES.c.idx.in_(sorted(idxs)))
-                          for level, idxs in sorted(by_level.items())))
-        for level, idx, h in db.session().execute(select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash)
-                                                  .where(condition)):
+        # One statement of one SELECT per level, each an IN list on the primary key: an OR of the
+        # levels in one WHERE makes SQLite scan the whole table instead.
+        parts = [select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash)
+                 .where(_NODES.c.level == level, _NODES.c.idx.in_(sorted(idxs)))
+                 for level, idxs in sorted(by_level.items())]
+        for level, idx, h in db.session().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
             got[(level, idx)] = bytes(h)
         missing = [key for key in inner if key not in got]
         if missing:

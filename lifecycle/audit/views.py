@@ -4,14 +4,14 @@ from datetime import timedelta
 
 import tempfile
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from .. import clock
 from .. import validation as v
 from ..actors import SCHEDULER
 from ..roles import Role
-from ..errors import Invalid
+from ..errors import Invalid, NotFound
 from .. import web
 from ..web import role_required
 from ..jobs import register_job
@@ -73,6 +73,19 @@ def checkpoint_list():
         flash(f"確認点 第{checkpoint.id}号に署名しました（記録 {checkpoint.seq} 件）。", "success")
         return redirect(url_for("audit.checkpoint_list"))
     return render_template("audit/checkpoints.html", checkpoints=checkpoints.list_checkpoints())
+
+
+@bp.route("/signing-ca.pem")
+@role_required(Role.AUDITOR, Role.ADMIN)
+def signing_ca():
+    """The CA certificate(s) of the report-signing certificate, for an auditor's PDF reader."""
+    from .. import crypto
+
+    data = crypto.signing_ca_pem(current_app.instance_path)
+    if not data.strip():
+        raise NotFound("文書署名の CA 証明書が登録されていません。システム管理者に連絡してください。")
+    return Response(data, mimetype="application/x-pem-file",
+                    headers={"Content-Disposition": 'attachment; filename="lifecycle-signing-ca.pem"'})
 
 
 @bp.route("/export.zip")

@@ -91,3 +91,14 @@ def test_without_a_checkpoint_there_is_nothing_to_attach(app, client, login, wor
     pdf = client.get(f"/reports/custody/{code}.pdf").data
     assert PdfReader(io.BytesIO(pdf)).attachments == {}
     assert "包含証明" not in _text(pdf)
+
+
+def test_the_audit_page_offers_the_signing_ca_to_auditors_only(app, client, login, world):
+    login("auditor")
+    page = client.get("/audit/checkpoints").get_data(as_text=True)
+    assert "/audit/signing-ca.pem" in page and "CA 証明書" in page
+    response = client.get("/audit/signing-ca.pem")
+    assert response.status_code == 200 and response.data == crypto.signing_ca_pem(app.instance_path)
+    assert b"BEGIN CERTIFICATE" in response.data
+    login("registrar")
+    assert client.get("/audit/signing-ca.pem").status_code == 403
