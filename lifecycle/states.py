@@ -199,8 +199,10 @@ INITIAL = {
 # expects to scan it. Not in_transfer or awaiting_destruction (an open hand-off or batch answers
 # for it), not provided (at the recipient), not a device whose erasure is certified (its data is
 # gone and only the lessor's pick-up remains), not final. An expected item not scanned becomes
-# `missing` from one of these, and goes back to exactly that one when found (the service reads
-# it from the stocktake's record); a security manager may instead write it off.
+# `missing` from one of these, and goes back to exactly that one only when found
+# (return_from_missing, with the state read from the stocktake's record): the table lets no other
+# move out of `missing` but the write-off, so no hand-off, erasure request or forced leave can
+# quietly end a 所在不明.
 STOCKTAKE_HELD_FORM = frozenset({S.REGISTERED, S.IN_CUSTODY, S.CUSTODY_UNCONFIRMED})
 STOCKTAKE_HELD_MEDIUM = frozenset({S.REGISTERED, S.IN_CUSTODY, S.CUSTODY_UNCONFIRMED, S.RETURNED})
 STOCKTAKE_HELD_DEVICE = frozenset({S.IN_SERVICE, S.ERASURE_REQUESTED})
@@ -220,7 +222,7 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY, S.AWAITING_PULPING_CERTIFICATE}),
         S.AWAITING_PULPING_CERTIFICATE: frozenset({S.DESTROYED}),
         S.DESTROYED: frozenset(),
-        S.MISSING: frozenset({*STOCKTAKE_HELD_FORM, S.WRITTEN_OFF}),
+        S.MISSING: frozenset({S.WRITTEN_OFF}),
         S.WRITTEN_OFF: frozenset(),
     },
     Kind.MEDIUM: {
@@ -234,7 +236,7 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.RETURNED: frozenset({S.AWAITING_DESTRUCTION, S.MISSING}),
         S.AWAITING_DESTRUCTION: frozenset({S.DESTROYED, S.IN_CUSTODY}),
         S.DESTROYED: frozenset(),
-        S.MISSING: frozenset({*STOCKTAKE_HELD_MEDIUM, S.WRITTEN_OFF}),
+        S.MISSING: frozenset({S.WRITTEN_OFF}),
         S.WRITTEN_OFF: frozenset(),
     },
     Kind.DEVICE: {
@@ -242,7 +244,7 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.ERASURE_REQUESTED: frozenset({S.ERASURE_CERTIFIED, S.IN_SERVICE, S.MISSING}),
         S.ERASURE_CERTIFIED: frozenset({S.RETURNED_TO_LESSOR}),
         S.RETURNED_TO_LESSOR: frozenset(),
-        S.MISSING: frozenset({*STOCKTAKE_HELD_DEVICE, S.WRITTEN_OFF}),
+        S.MISSING: frozenset({S.WRITTEN_OFF}),
         S.WRITTEN_OFF: frozenset(),
     },
     Kind.STOCKTAKE: {
@@ -342,3 +344,15 @@ def transition(obj: Any, to: State, *, actor, event, **details) -> None:
     obj.status = to.value
     record_event(event, actor=actor, subject=obj.audit_subject,
                  **{"from": str(current), "to": to.value}, **details)
+
+
+def return_from_missing(obj: Any, to: State, *, actor, event, **details) -> None:
+    """A 所在不明 item found: back to the state it was in when the stocktake closed (`to`, which
+    must be one an item of its kind is held in), recording `event` like transition()."""
+    to = State(to)
+    kind = Kind(obj.state_kind)
+    current = obj.status
+    if current != S.MISSING.value or to not in STOCKTAKE_HELD.get(kind, frozenset()):
+        raise InvalidTransition(refusal_message(kind, obj.audit_subject, current, to), current_state=str(current))
+    obj.status = to.value
+    record_event(event, actor=actor, subject=obj.audit_subject, **{"from": str(current), "to": to.value}, **details)

@@ -609,7 +609,7 @@ def _missing_item(actor: Actor, code) -> tuple[Item, StocktakeLine]:
 def _found_again(actor: Actor, item: Item, reason: str, *, stocktake_id: int | None = None) -> None:
     line = last_missing_line(item.id)
     line.found_at, line.found_reason = utcnow(), reason
-    states.transition(item, State(line.status_before), actor=actor, event=EventType.ITEM_FOUND,
+    states.return_from_missing(item, State(line.status_before), actor=actor, event=EventType.ITEM_FOUND,
                       stocktake=stocktake_id or line.stocktake_id, reason=reason)
 
 

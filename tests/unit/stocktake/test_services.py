@@ -228,3 +228,17 @@ def test_my_number_in_a_reason_is_refused(world, shelf):
     with pytest.raises(Invalid) as refused:
         services.mark_found(world["registrar"], shelf["here"][0], "番号 123456789018 の書類")
     assert refused.value.code == "my_number_in_text"
+
+
+def test_a_missing_item_leaves_missing_only_when_found_or_written_off(world, shelf):
+    from lifecycle import states
+    from lifecycle.custody import services as custody
+
+    stocktake = _plan(world["security2"])
+    services.close_stocktake(world["security2"], stocktake.id)
+    code = shelf["here"][0]
+    assert not states.can("form", "missing", states.State.IN_CUSTODY)
+    assert not states.can("form", "missing", states.State.CUSTODY_UNCONFIRMED)
+    with pytest.raises(InvalidTransition):
+        custody.request_transfer(world["registrar"], code, "registrar2")
+    assert get_item(code).status == "missing"
