@@ -175,7 +175,9 @@ def load_demo_items() -> list[str]:
             "kind": "device", "title": f"住基ネット 業務端末 市町課{n}", "device_type": "業務端末",
             "asset_tag": f"DEMO-{n:04d}", "model": "FMV-D7000", "serial": f"SN-DEMO-{n:04d}",
             "lessor": "九州リース株式会社", "lease_contract": "L-2021-0042", "lease_start": "2021-04-01",
-            "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": True})
+            "lease_end": "2027-03-31", "location": "市町課 執務室", "has_storage": True,
+            "storage": [{"media_type": "HDD", "serial": f"HDD-DEMO-{n:04d}", "make": "東芝", "model": "MQ04ABF100",
+                         "capacity_gb": 1000}]})
         made.append(device.code)
         if erase:
             devices.request_erasure(user["bulk"], device.code, reason="lease_end", note="リース満了に伴う返却")

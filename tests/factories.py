@@ -70,4 +70,7 @@ def device(actor, **overrides):
             "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課 執務室",
             "has_storage": True}
     data.update(overrides)
+    if data.get("has_storage") and "storage" not in overrides:  # a device with storage names its media
+        data["storage"] = [{"media_type": "HDD", "serial": f"HDD-{n:08d}", "make": "東芝", "model": "MQ04ABF100",
+                            "capacity_gb": 1000}]
     return register_item(actor, data)

@@ -230,6 +230,11 @@ def _device_fields(data: dict, now: datetime, errors: v.FieldErrors) -> dict:
     }
     if fields["storage"] and fields["has_storage"] is False:
         errors.refuse("storage", Invalid("記憶装置「なし」の機器に記憶装置（storage）は登録できません。", field="storage"))
+    elif fields["has_storage"] and fields["storage"] == []:  # [] only when given and valid, but empty
+        # An erasure certificate is checked medium by medium: a device with storage but no media
+        # could never be shown to be fully erased.
+        errors.refuse("storage", Invalid("記憶装置ありの機器は、記憶装置を1台以上（種類とシリアル番号）登録してください。",
+                                         field="storage"))
     start, end = fields["lease_start"], fields["lease_end"]
     if start is not None and start < EARLIEST_LEASE_START:
         errors.refuse("lease_start", Invalid("リース開始日が古すぎます。2000年1月1日以降の日付を入力してください。",

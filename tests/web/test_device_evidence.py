@@ -48,7 +48,7 @@ def test_api_device_with_media_and_a_certificate_that_misses_one(api, world, cli
 
 
 def test_api_return_names_the_lessor(api, world):
-    code = register(api, storage=[], holds_juki_data=False, lessor="未登録リース").get_json()["code"]
+    code = register(api, storage=[], has_storage=False, holds_juki_data=False, lessor="未登録リース").get_json()["code"]
     api("admin").post(f"/api/v1/items/{code}/erasure-request")
     cert = upload(api, code, factories.text_pdf("certificate")).get_json()
     api("security").post(f"/api/v1/erasure-certificates/{cert['id']}/accept")

@@ -124,7 +124,7 @@ def test_due_back_in_the_past_is_refused(client, login, world):
 DEVICE_POST = {"title": "業務端末 市町課3", "device_type": "業務端末", "asset_tag": "PC-3",
                "model": "FMV", "serial": "SN3", "lessor": "九州リース", "lease_contract": "L-9",
                "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課",
-               "has_storage": "y"}
+               "has_storage": "y", "storage_type_1": "HDD", "storage_serial_1": "HDD-SN3"}
 
 
 def test_admin_registers_a_device_and_a_duplicate_serial_is_refused(client, login, world):
@@ -377,7 +377,7 @@ def test_api_malformed_json_is_400(api, world):
 def test_api_duplicate_serial_is_409(api, world):
     body = {"kind": "device", "title": "端末", "device_type": "業務端末", "asset_tag": "A-1", "model": "M",
             "serial": "S-1", "lessor": "L", "lease_contract": "C", "lease_start": "2021-04-01",
-            "lease_end": "2027-03-31", "location": "市町課"}
+            "lease_end": "2027-03-31", "location": "市町課", "storage": [{"media_type": "SSD", "serial": "SSD-1"}]}
     assert api("admin").post("/api/v1/items", json=body).status_code == 201
     response = api("admin").post("/api/v1/items", json={**body, "asset_tag": "A-2"})
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "duplicate_serial"

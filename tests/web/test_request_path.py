@@ -118,7 +118,8 @@ def test_every_refused_field_of_a_registration_is_answered_at_once(api, world):
         "lease_end": "2025-03-31", "location": ""})
     assert response.status_code == 422
     error = response.get_json()["error"]
-    assert set(error["fields"]) == {"title", "device_type", "lease_end", "location"}
+    # has_storage defaults to あり, so the device must name at least one storage medium too
+    assert set(error["fields"]) == {"title", "device_type", "lease_end", "location", "storage"}
     assert all(message in error["message"] for message in error["fields"].values())
 
 

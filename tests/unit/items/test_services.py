@@ -125,7 +125,8 @@ def test_devices_need_admin_or_bulk_operator(world, who):
 
 DEVICE = {"kind": "device", "title": "業務端末 1", "device_type": "業務端末", "asset_tag": "PC-0001",
           "model": "FMV-D7000", "serial": "SN0001", "lessor": "九州リース", "lease_contract": "L-1",
-          "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課"}
+          "lease_start": "2021-04-01", "lease_end": "2027-03-31", "location": "市町課",
+          "storage": [{"media_type": "HDD", "serial": "HDD-0001"}]}
 
 
 @pytest.mark.parametrize("field,value,text", [
