@@ -419,6 +419,7 @@ _FINDING_RAISED = {
 _CHECKLIST = {"checklist_item": Key("点検項目", _numbered("No.", "")), "theme": Key("テーマ"),
               "question": Key("点検内容"), "evidence_required": Key("証拠の添付", _yes_no),
               "position": Key("表示順")}
+
 _LOG_FIELDS = {"accessed_at": "日時", "terminal": "端末", "operator": "操作者ID", "business": "利用事務",
                "operation": "操作", "records": "件数"}
 _LOG_RULES = {"no_role": "有効な権限のない操作者", "no_training": "研修の有効期間外の操作者",
@@ -466,7 +467,6 @@ _STOCKTAKE = {
     "closed_by": Key("棚卸を締めた人", _person), "comment": Key("確認の所見"),
     "scanned_at_location": Key("読み取った場所"),
 }
-
 
 #: Every event type with the keys its details may carry. A key recorded but missing here fails
 #: tests/unit/audit/test_describe.py; an unknown key still shows, under its own name.
