@@ -10,7 +10,6 @@ from ..web import act, flash_refusal, role_required, safe_next
 from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
-from ..people.services import grant_or_request
 from ..roles import ROLE_LABELS, Role
 
 bp = Blueprint("auth", __name__)
@@ -131,21 +130,6 @@ def user(login: str):
 
 def _user_action(login: str, action, success: str):
     return act(action, success, url_for("admin.user", login=login))
-
-
-@admin.post("/users/<login>/roles")
-@role_required(Role.ADMIN)
-def grant(login: str):
-    form = RoleForm()
-    form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items()]
-    if not form.validate_on_submit():
-        flash("付与する権限を選択してください。", "error")
-        return redirect(url_for("admin.user", login=login))
-    role = form.role.data
-    # A role that needs a second admin becomes a request here (people/services.py).
-    return _user_action(login, lambda: grant_or_request(current_user, login, role),
-                        lambda request: f"「{ROLE_LABELS[Role(role)]}」の付与を依頼しました。別のシステム管理者が承認すると有効になります。"
-                        if request else f"「{ROLE_LABELS[Role(role)]}」の権限を付与しました。")
 
 
 @admin.post("/users/<login>/roles/<role>/revoke")

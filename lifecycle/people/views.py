@@ -9,6 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from ..auth import services as auth
+from ..auth.forms import RoleForm
 from ..auth.models import User
 from ..clock import today_jst
 from ..custody.services import eligible_receivers
@@ -40,6 +41,10 @@ REVIEWERS = (Role.SECURITY_MANAGER, Role.ADMIN)
 UNCONFIRMED_READERS = (Role.SECURITY_MANAGER, Role.ADMIN, Role.AUDITOR)
 
 
+#: The admin's grant of a role, on the user's admin page: a role that needs a second admin becomes a
+#: request (services.grant_or_request), so the grant belongs with the requests here.
+admin_bp = Blueprint("people_admin", __name__, url_prefix="/admin")
+
 #: The training report sits with the other reports, so its PDF is one of /reports/'s signed files.
 reports_bp = Blueprint("people_reports", __name__, url_prefix="/reports")
 #: Who pulls the training report: the desk (auditors, admins, security managers).
@@ -48,9 +53,25 @@ REPORT_READERS = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(reports_bp)
     tasks.register()
     register_panel("people/_panel_training.html", _training_panel, order=15)
+
+
+@admin_bp.post("/users/<login>/roles")
+@role_required(Role.ADMIN)
+def grant(login: str):
+    form = RoleForm()
+    form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items()]
+    if not form.validate_on_submit():
+        flash("付与する権限を選択してください。", "error")
+        return redirect(url_for("admin.user", login=login))
+    role = form.role.data
+    return act(lambda: services.grant_or_request(current_user, login, role),
+               lambda request: f"「{ROLE_LABELS[Role(role)]}」の付与を依頼しました。別のシステム管理者が承認すると有効になります。"
+               if request else f"「{ROLE_LABELS[Role(role)]}」の権限を付与しました。",
+               url_for("admin.user", login=login))
 
 
 def _training_panel(user):
