@@ -1,5 +1,5 @@
 """Report renderer timings: ledger PDF at 10k and 50k rows (growth should be linear), the PAdES
-signature every served report PDF gets (reports/signing.py) on the 10k-row PDF, and a 100k-row
+signature every served report PDF gets (documents/signing.py) on the 10k-row PDF, and a 100k-row
 CSV stream with its peak memory.
 
 Run from the repository root: .venv/bin/python bench/bench_reports.py
@@ -17,8 +17,7 @@ from datetime import date, datetime
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lifecycle.reports.render import (Checkpoint, Imprint, LedgerReport, iter_ledger_csv,  # noqa: E402
-                                      render_ledger_pdf)
+from lifecycle.documents.render import Checkpoint, Imprint, LedgerReport, iter_ledger_csv, render_ledger_pdf
 
 COLUMNS = [("管理番号", 9), ("件名", 24), ("利用事務", 20), ("所属", 10), ("状態", 6),
            ("保管者", 8), ("登録日", 9), ("保存期限", 9), ("備考", 12)]
@@ -57,7 +56,7 @@ def bench_signed(n: int) -> tuple[float, float, int]:
     from flask import Flask
 
     from lifecycle import crypto
-    from lifecycle.reports.signing import sign_pdf
+    from lifecycle.documents.signing import sign_pdf
 
     report = LedgerReport("form", COLUMNS, list(rows(n)), imprint(), date(2026, 4, 1),
                           date(2026, 11, 22), [("所属", "全所属")])

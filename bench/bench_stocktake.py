@@ -120,7 +120,7 @@ def main() -> None:
             from lifecycle.auth.services import get_user
             from lifecycle.clock import today_jst
             from lifecycle.items.schemas import qr_url
-            from lifecycle.reports.signing import sign_pdf
+            from lifecycle.documents.signing import sign_pdf
             from lifecycle.seeds import load_demo
             from lifecycle.stocktake import report, services
 

@@ -8,8 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import config as config_module
-from . import crypto
+from . import config as config_module, crypto
 from .extensions import csrf, db, limiter, login_manager
 from .jsonout import OrjsonProvider
 
@@ -59,7 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import cli, scheduler, web
     from .api import init_app as init_api
-    from .audit import views as audit_views
+    from .auditlog import views as audit_views
     from .auth import views as auth_views
     from .home import views as home_views
 

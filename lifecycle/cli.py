@@ -8,8 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from . import migrate
-from . import validation as v
+from . import migrate, validation as v
 from .audit.events import EventType
 from .audit.services import record_event
 from .auth import services as auth

@@ -4,7 +4,7 @@ import importlib
 from .db import Base
 
 #: One entry per domain package that has models.
-MODEL_MODULES = ("audit.models", "auth.models", "scheduler_models", "policy.models", "items.models", "mynumber.models", "destruction.models", "devices.models", "custody.models", "contractors.models", "notifications.models", "people.models", "findings.models", "selfinspection.models", "terminals.models", "logreview.models", "stocktake.models", "labels.models")
+MODEL_MODULES = ("audit.models", "auth.models", "files", "scheduler_models", "policy.models", "items.models", "mynumber.models", "destruction.models", "devices.models", "custody.models", "contractors.models", "notifications.models", "people.models", "findings.models", "selfinspection.models", "terminals.models", "logreview.models", "stocktake.models", "labels.models")
 
 for _name in MODEL_MODULES:
     importlib.import_module(f"lifecycle.{_name}")

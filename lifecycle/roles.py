@@ -1,4 +1,12 @@
+from __future__ import annotations
+
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from .errors import Forbidden
+
+if TYPE_CHECKING:
+    from .actors import Actor
 
 
 class Role(StrEnum):
@@ -23,3 +31,9 @@ def role_label(value: str) -> str:
         return ROLE_LABELS[Role(value)]
     except ValueError:
         return value
+
+
+def require_role(actor: Actor, *roles: Role, message: str | None = None) -> None:
+    if not actor.has_role(*roles):  # system actors (CLI, scheduler) pass: actors.py
+        names = "・".join(ROLE_LABELS[r] for r in roles)
+        raise Forbidden(message or f"この操作には「{names}」の権限が必要です。")

@@ -62,7 +62,7 @@ def bearer_token() -> str | None:
 
 class Hooks:
     """What the web layer asks of the domains, given by them at start-up (auth/views.py,
-    audit/views.py) so that this module depends on none of them, as Flask-Login's user_loader."""
+    auditlog/views.py) so that this module depends on none of them, as Flask-Login's user_loader."""
     #: token → the active user holding it, or None.
     load_token_user = None
     #: (actor or None, path=, method=, reason=, address=): records a refused request in the audit log.

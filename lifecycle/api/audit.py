@@ -8,8 +8,7 @@ from ..audit.checkpoints import (
     sign_checkpoint,
     verify_log,
 )
-from ..auth.services import require_role
-from ..roles import Role
+from ..roles import require_role, Role
 from ..web import current_actor
 from . import DATE_TIME, INTEGER, STRING, endpoint, nullable, ok, record
 

@@ -1,12 +1,11 @@
 """Hand-offs, provision and return of bulk media, custody reports (docs/api.md, Hand-offs and bulk media)."""
 from __future__ import annotations
 
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import iso
 from ..custody import report, services
 from ..custody.models import Transfer
 from ..items.schemas import item_json_of
-from ..roles import Role
 from ..web import current_actor
 from . import (
     BOOLEAN,

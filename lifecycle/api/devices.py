@@ -21,6 +21,7 @@ from . import (
 )
 from .destruction import BATCH_SCHEMA
 from .items import ITEM_SCHEMA
+from ..items import storage
 
 CERT_SCHEMA = record({
     "id": INTEGER, "device": STRING, "status": {"type": "string", "enum": ["submitted", "accepted", "rejected"]},
@@ -93,7 +94,7 @@ def device_certificate_list(code):
 
     item = get_visible_item(current_actor(), code)
     return ok({"certificates": [services.certificate_json(c) for c in services.certificates_of(item)],
-               "storage": [evidence.medium_json(m) for m in evidence.media_of(item)],
+               "storage": [storage.medium_json(m) for m in storage.media_of(item)],
                "minimum_level": evidence.minimum_level(item),
                "storage_destruction": (batch_json(b) if (b := _storage(item)) else None)})
 

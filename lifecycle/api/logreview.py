@@ -8,6 +8,7 @@ from ..errors import BadRequest
 from ..logreview import imports, services
 from ..web import current_actor
 from . import INTEGER, STRING, endpoint, json_body, nullable, ok, record
+from ..logreview.checks import CHECKS
 
 REJECTED = record({"line": INTEGER, "reason": STRING})
 IMPORT_SCHEMA = record({"id": INTEGER, "rows": INTEGER, "sha256": STRING,
@@ -50,7 +51,6 @@ def _record_fields(row) -> dict:
 
 
 def _hit_json(row) -> dict:
-    from ..logreview.checks import CHECKS
 
     return {"id": row.id, "record": row.record_id, "check": row.rule, "check_name": CHECKS[row.rule],
             "detail": row.detail, "status": row.status, "reason": row.reason, "finding": row.finding_id,

@@ -1,11 +1,10 @@
 """個人番号 temporary copies (docs/api.md, 個人番号 temporary copies)."""
 from __future__ import annotations
 
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import iso
 from ..mynumber import services
 from ..mynumber.models import MyNumberCopy
-from ..roles import Role
 from ..web import current_actor
 from . import (
     BOOLEAN,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from .. import validation as v
 from ..auth import services as auth
 from ..auth.models import TrainingRecord, User
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import iso
 from ..items.schemas import item_json_of
 from ..people import services
 from ..people.models import GrantRequest, RoleConfirmation
-from ..roles import Role
 from ..web import current_actor
 from . import BOOLEAN, DATE, DATE_TIME, INTEGER, STRING, endpoint, json_body, nullable, ok, optional_json_body, record
 from .custody import TRANSFER_SCHEMA, transfer_json

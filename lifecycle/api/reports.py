@@ -6,6 +6,8 @@ from flask import request
 from ..reports import queries, statistics
 from ..web import current_actor
 from . import endpoint, ok
+from .. import fiscal
+from ..auth.services import parse_department
 
 EXCEPTIONS_SCHEMA = {"type": "object", "properties": {
     "as_of": {"type": "string", "format": "date"},
@@ -49,6 +51,6 @@ def reports_exceptions():
                  "department": {"type": "string", "description": "所属コード"}})
 def reports_statistics():
     queries.require_desk(current_actor())
-    year = statistics.parse_year(request.args.get("year"))
-    department = statistics.parse_department(request.args.get("department"))
+    year = fiscal.parse_year(request.args.get("year"))
+    department = parse_department(request.args.get("department"))
     return ok(statistics.compute_statistics(year, department).to_json())

@@ -20,7 +20,8 @@ from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ..extensions import db
 from ..checkdigit import contains_number
-from ..roles import ROLE_LABELS, Role
+from ..policy import services as policy
+from ..roles import ROLE_LABELS, Role, require_role
 from .models import ApiToken, Business, Department, RoleGrant, TrainingRecord, User
 
 MIN_PASSWORD = 12
@@ -41,10 +42,6 @@ def configure_hasher(time_cost: int, memory_cost: int) -> None:
         _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 
 
-def require_role(actor: Actor, *roles: Role, message: str | None = None) -> None:
-    if not actor.has_role(*roles):  # system actors (CLI, scheduler) pass: actors.py
-        names = "・".join(ROLE_LABELS[r] for r in roles)
-        raise Forbidden(message or f"この操作には「{names}」の権限が必要です。")
 
 
 def _require_admin(actor: Actor) -> None:
@@ -245,8 +242,6 @@ def training_expires_on(completed_on: date, valid_days: int) -> date:
 
 
 def _valid_days() -> int:
-    # policy.services imports this module (require_role), so it is imported where it is used.
-    from ..policy import services as policy
     return int(policy.get("training.valid_days"))
 
 
@@ -448,3 +443,8 @@ def end_sessions(actor: Actor) -> None:
 
 def count_users() -> int:
     return db.session.scalar(select(func.count(User.id))) or 0
+
+
+def parse_department(value) -> Department | None:
+    code = v.text(value, "所属", max_len=32, required=False, field="department")
+    return get_department(code) if code else None

@@ -11,6 +11,7 @@ from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
 from ..roles import ROLE_LABELS, Role
+from ..policy import services as policy
 
 bp = Blueprint("auth", __name__)
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -23,6 +24,7 @@ def init_app(app) -> None:
     login_manager.session_protection = "strong"
 
     login_manager.user_loader(services.user_for_session)
+    policy.on_change("training.valid_days", services.refresh_all_training)
     web.hooks.load_token_user = services.user_for_token
 
     app.register_blueprint(bp)

@@ -7,7 +7,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
-from ..destruction.models import StoredFile
+from ..files import StoredFile
 
 
 class Contractor(Base):

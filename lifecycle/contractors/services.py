@@ -17,19 +17,22 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from .. import validation as v
+from .. import files, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import User
 from ..clock import today_jst, utcnow
 from ..db import row_id
-from ..destruction import files
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
 from ..roles import Role
 from .models import Contract, Contractor, Inspection, Pledge, Subcontractor
+from ..files import FileIntegrityError, record_integrity_failure
+from ..wareki import wareki_date
+from ..items.models import Item
+from ..states import Kind, State
 
 SERVICES = {"erasure": "データ消去", "pulping": "溶解・裁断・破砕", "leasing": "リース（機器の賃貸借）",
             "transport": "運搬"}
@@ -289,7 +292,6 @@ def record_inspection(actor: Actor, contractor_id, data: dict) -> Inspection:
 
 def coverage_reasons(contractor: Contractor, service: str, on: date, *, performer: str | None = None) -> list[str]:
     """Why this contractor may not do `service` on `on`, in Japanese; empty when it may."""
-    from ..wareki import wareki_date
 
     reasons = []
     if service not in contractor.service_keys:
@@ -342,8 +344,6 @@ class ContractorException:
 
 def _devices_with(contractor: Contractor) -> int:
     """Leased devices from this lessor not yet returned to it."""
-    from ..items.models import Item
-    from ..states import Kind, State
 
     return db.session.scalar(select(func.count()).select_from(Item).where(
         Item.kind == Kind.DEVICE, Item.lessor == contractor.name,
@@ -351,7 +351,6 @@ def _devices_with(contractor: Contractor) -> int:
 
 
 def contractor_exceptions(contractor: Contractor, as_of: date) -> list[ContractorException]:
-    from ..wareki import wareki_date
 
     rows = []
     current = contract_on(contractor, as_of)
@@ -432,7 +431,6 @@ def inspection_json(inspection: Inspection) -> dict:
 
 def file_bytes(actor: Actor, contractor_id, file_id) -> tuple:
     """A contract PDF or 誓約書 of this contractor, re-hashed first: a changed file is refused."""
-    from ..destruction.services import FileIntegrityError, record_integrity_failure
 
     contractor = get_visible_contractor(actor, contractor_id)
     stored = next((f for f in [c.file for c in contractor.contracts] + [p.file for p in contractor.pledges]

@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from ..audit.describe import register_master, register_vocabulary
+from ..auditlog.describe import register_master, register_vocabulary
 from ..clock import today_jst
 from ..errors import DomainError
 from ..web import act, flash_refusal, role_required

@@ -13,17 +13,17 @@ from sqlalchemy import select
 
 from .. import states
 from ..actors import Actor
-from ..audit.describe import Names, details_text, load_names, names_for_events
+from ..auditlog.describe import Names, details_text, load_names, names_for_events
 from ..audit.events import EventType, event_label
-from ..audit.evidence import attach, proof_section
+from ..documents.proofs import attach, proof_section
 from ..audit.models import AuditEvent
 from ..audit.services import events_for, head, record_event
 from ..clock import iso
 from ..extensions import db
 from ..items.schemas import qr_url
 from ..items.services import get_visible_row
-from ..reports.imprint import imprint_for
-from ..reports.render import CustodyEvent, CustodyReport, Holder, render_custody_pdf
+from ..documents.imprint import imprint_for
+from ..documents.render import CustodyEvent, CustodyReport, Holder, render_custody_pdf
 from ..states import FINAL, KIND_LABELS, Kind, State
 from ..wareki import wareki_date
 from .models import Transfer

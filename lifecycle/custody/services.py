@@ -11,14 +11,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import bindparam, func, or_, select
 
-from .. import states
-from .. import validation as v
-from ..actors import SCHEDULER as SCHEDULER_ACTOR
-from ..actors import Actor
+from .. import states, validation as v
+from ..actors import Actor, SCHEDULER as SCHEDULER_ACTOR
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Department, RoleGrant, User
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import to_jst, today_jst, utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
@@ -26,7 +24,6 @@ from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item, visible_to
 from ..policy import services as policy
-from ..roles import Role
 from ..states import Kind, State
 from .models import CustodyException, Transfer
 

@@ -7,9 +7,8 @@ from flask import Blueprint, Response, flash, g, jsonify, redirect, render_templ
 from flask.cli import AppGroup
 from flask_login import current_user
 
-from ..audit.describe import register_vocabulary
-from .. import states
-from .. import validation as v
+from ..auditlog.describe import register_vocabulary
+from .. import states, validation as v
 from ..actors import CLI as CLI_ACTOR
 from ..roles import Role
 from ..clock import today_jst
@@ -19,7 +18,7 @@ from ..items.panels import register_item_panel
 from ..items.queries import row_overdue
 from ..items.services import register_visibility_rule
 from ..items.views import show as item_page
-from ..reports.signing import sign_pdf
+from ..documents.signing import sign_pdf
 from ..jobs import register_job
 from ..states import Kind, State
 from ..web import flash_refusal, role_required, safe_next, show_refusal

@@ -10,21 +10,10 @@ from ..auth.models import Department, User
 from ..db import Base
 from ..items.models import Item
 from ..states import Kind
+from ..contractors.models import Contractor
+from ..files import StoredFile
 
 
-class StoredFile(Base):
-    """One uploaded PDF. The bytes live in instance/uploads/<sha256[:2]>/<sha256>.pdf (files.py);
-    the row keeps the digest taken at upload so a later re-hash can prove the file unchanged."""
-    __tablename__ = "stored_files"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    original_name: Mapped[str] = mapped_column(String(200))  #: as uploaded, for people
-    size: Mapped[int] = mapped_column(Integer)
-    content_type: Mapped[str] = mapped_column(String(64), default="application/pdf")
-    uploaded_by: Mapped[str] = mapped_column(String(64))
-    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class DestructionBatch(Base):
@@ -63,7 +52,7 @@ class DestructionBatch(Base):
     certificate_accepted_by: Mapped[User | None] = relationship(foreign_keys=[certificate_accepted_by_id])
     department: Mapped[Department | None] = relationship(lazy="joined")
     certificate: Mapped[StoredFile | None] = relationship(lazy="joined")
-    contractor: Mapped["Contractor | None"] = relationship("Contractor", lazy="joined")
+    contractor: Mapped[Contractor | None] = relationship(lazy="joined")
     entries: Mapped[list["DestructionBatchItem"]] = relationship(
         back_populates="batch", lazy="selectin", order_by="DestructionBatchItem.position",
         cascade="all, delete-orphan")
@@ -114,4 +103,3 @@ class DestructionBatchItem(Base):
 
 
 # DestructionBatch.contractor names the register's class: it must be mapped whenever this is.
-from ..contractors.models import Contractor  # noqa: E402,F401  (it imports StoredFile from here)

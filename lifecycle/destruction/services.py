@@ -27,14 +27,13 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import joinedload, lazyload
 
 from ..wareki import wareki_date
-from .. import states
-from .. import validation as v
+from .. import files, states, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import User
-from ..auth.services import require_role
-from ..clock import to_jst, today_jst, utcnow
+from ..roles import require_role, Role
+from ..clock import iso, to_jst, today_jst, utcnow
 from ..contractors.services import require_coverage
 from ..db import row_id
 from ..errors import (
@@ -47,13 +46,13 @@ from ..errors import (
 )
 from ..extensions import db
 from ..items.models import Item
-from ..items.services import describe, get_item, next_number
+from ..items.services import describe, get_item, next_number, visible_to
 from ..policy import services as policy
-from ..roles import Role
 from ..states import KIND_LABELS, Kind, State
-from . import files
 from .din import CLASS_LABELS, area, level_text
-from .models import DestructionBatch, DestructionBatchItem, StoredFile
+from ..files import FileIntegrityError, record_integrity_failure
+from .models import DestructionBatch, DestructionBatchItem
+from ..items.storage import media_of
 
 METHOD_LABELS = {"shred": "裁断", "pulp": "溶解", "crush": "破砕"}
 METHOD_LONG = {"shred": "裁断（シュレッダー）", "pulp": "溶解（委託業者）", "crush": "破砕"}
@@ -87,7 +86,7 @@ LEVEL_CLASSES = {"paper": ("P",), "optical": ("O",), "mo": ("O", "T"), "storage"
 POLICY_KEY = {"P": "destruction.min_level.paper", "O": "destruction.min_level.optical",
               "T": "destruction.min_level.magnetic", "H": "destruction.min_level.hard_disk",
               "E": "destruction.min_level.electronic"}
-#: The class of each storage medium a device records (devices.evidence.MEDIA_TYPES).
+#: The class of each storage medium a device records (devices.storage.MEDIA_TYPES).
 MEDIUM_CLASS = {"HDD": "H", "SSD": "E", "NVMe": "E", "eMMC": "E"}
 
 
@@ -124,17 +123,8 @@ def refuse_initialisation(value, field: str = "method") -> None:
         raise Invalid(INITIALISATION_MESSAGE, code="initialisation_not_acceptable", field=field)
 
 
-class FileIntegrityError(Conflict):
-    code = "file_integrity_failed"
 
 
-def record_integrity_failure(actor: Actor, stored: StoredFile, integrity: files.Integrity, *,
-                             subject: str, context: str) -> None:
-    """In a transaction of its own: the refused action rolled back, the finding must not."""
-    with db.transaction():
-        record_event(EventType.FILE_INTEGRITY_FAILED, actor=actor, subject=subject,
-                     file_id=stored.id, file_name=stored.original_name, expected=stored.sha256,
-                     actual=integrity.actual or "missing", context=context)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -231,8 +221,6 @@ def material_of(item: Item) -> str:
     if not item.has_storage:
         raise Invalid(f"{describe(item)}には記憶装置がないため、廃棄（記憶装置の破砕）の対象になりません。",
                       code="no_storage", field="items")
-    from ..devices.evidence import media_of
-
     classes = {MEDIUM_CLASS[m.media_type] for m in media_of(item)} or {"H"}
     return {frozenset({"H"}): "hdd", frozenset({"E"}): "electronic"}.get(frozenset(classes), "hdd_electronic")
 
@@ -648,7 +636,6 @@ class BatchException:
 def list_destruction_exceptions(as_of: date) -> list[BatchException]:
     """Batches past their planned date without a witness, and pulping without its certificate
     or with one not yet accepted."""
-    from ..wareki import wareki_date
 
     rows: list[BatchException] = []
     waiting = db.session.scalars(select(DestructionBatch).where(
@@ -682,7 +669,6 @@ def _dept(batch: DestructionBatch) -> str:
 
 
 def batch_json(batch: DestructionBatch) -> dict:
-    from ..clock import iso
 
     cert = batch.certificate
     return {
@@ -729,7 +715,6 @@ class SelectionRow:
 
 def preview_selection(user, codes: list[str]) -> list[SelectionRow]:
     """What the create form will meet, shown before submitting (read only; the create re-checks)."""
-    from ..items.services import visible_to
 
     rows = []
     for code in codes:

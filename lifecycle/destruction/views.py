@@ -8,12 +8,12 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
                    url_for)
 from flask_login import current_user
 
-from ..audit.describe import register_vocabulary
+from ..auditlog.describe import register_vocabulary
 from ..roles import Role
 from ..errors import DomainError
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
-from ..reports.signing import sign_pdf
+from ..documents.signing import sign_pdf
 from ..clock import today_jst
 from ..states import Kind, State
 from ..web import act, flash_refusal, role_required

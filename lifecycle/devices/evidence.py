@@ -10,20 +10,21 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from .. import validation as v
+from .. import files, states, validation as v
 from ..contractors.services import find_by_name, require_coverage
-from ..destruction import files
 from ..errors import Invalid, PolicyViolation
 from ..extensions import db
-from ..items.models import Item
+from ..items.models import DeviceMedium, Item
 from ..policy import services as policy
 from ..states import State
-from .models import DeviceMedium, ErasureCertificate
+from .models import ErasureCertificate
+from ..items.storage import media_of
+from ..destruction.services import refuse_initialisation, storage_destruction_of
+from .services import storage_destruction_required
+from ..clock import today_jst
 
-MEDIA_TYPES = ("HDD", "SSD", "NVMe", "eMMC")
-MAX_MEDIA = 16
 LEVELS = ("clear", "purge", "destroy")  #: NIST SP 800-88, weakest first
 LEVEL_LABELS = {"clear": "Clear", "purge": "Purge", "destroy": "Destroy"}
 METHODS_USED = {"overwrite": "上書き", "block_erase": "ブロック消去", "crypto_erase": "暗号化消去",
@@ -35,66 +36,6 @@ METHOD_LEVELS = {"overwrite": ("clear",), "block_erase": ("clear", "purge"),
 SANITIZATION_CODE = "sanitization_too_weak"
 
 
-# --- storage media at registration --------------------------------------------------------------
-
-def _serial(value, label: str, field: str) -> str:
-    raw = unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
-    text = v.text(raw, label, max_len=100, field=field)
-    if re.search(r"\s", text):
-        raise Invalid(f"{label}に空白や改行は使えません。", field=field)
-    return text.upper()
-
-
-def parse_storage(value) -> list[dict]:
-    """The device's storage media as registered: [{media_type, make, model, serial, capacity_gb}]."""
-    if value in (None, ""):
-        return []
-    if not isinstance(value, list):
-        raise Invalid("記憶装置（storage）は一覧で指定してください。", field="storage")
-    if len(value) > MAX_MEDIA:
-        raise Invalid(f"記憶装置は{MAX_MEDIA}台までです。", field="storage")
-    media, seen = [], set()
-    for n, entry in enumerate(value, 1):
-        where = f"記憶装置{n}の"
-        if not isinstance(entry, dict):
-            raise Invalid(f"{where}内容が正しくありません。", field="storage")
-        kind = unicodedata.normalize("NFKC", str(entry.get("media_type") or "")).strip()
-        found = next((t for t in MEDIA_TYPES if t.lower() == kind.lower()), None)
-        if found is None:
-            raise Invalid(f"{where}種類は {'・'.join(MEDIA_TYPES)} のいずれかです。", field="storage")
-        serial = _serial(entry.get("serial"), f"{where}シリアル番号", "storage")
-        if serial in seen:
-            raise Invalid(f"シリアル番号「{serial}」の記憶装置が重複しています。", field="storage")
-        seen.add(serial)
-        capacity = entry.get("capacity_gb")
-        media.append({
-            "position": n, "media_type": found, "serial": serial,
-            "make": v.text(entry.get("make"), f"{where}メーカー", max_len=100, required=False, field="storage"),
-            "model": v.text(entry.get("model"), f"{where}型番", max_len=100, required=False, field="storage"),
-            "capacity_gb": None if capacity in (None, "") else v.integer(
-                capacity, f"{where}容量（GB）", minimum=1, maximum=10**6, field="storage"),
-        })
-    return media
-
-
-def insert_media(item_code: str, media: list[dict]) -> None:
-    """Adds the media rows of a device just inserted (in the caller's transaction)."""
-    if not media:
-        return
-    item_id = db.session.scalar(select(Item.id).where(Item.code == item_code))
-    db.session.execute(insert(DeviceMedium.__table__), [{**m, "item_id": item_id} for m in media])
-
-
-def media_of(item) -> list[DeviceMedium]:
-    return list(db.session.scalars(select(DeviceMedium).where(DeviceMedium.item_id == item.id)
-                                   .order_by(DeviceMedium.position)))
-
-
-def medium_json(medium: DeviceMedium) -> dict:
-    return {"media_type": medium.media_type, "make": medium.make, "model": medium.model,
-            "serial": medium.serial, "capacity_gb": medium.capacity_gb}
-
-
 # --- the minimum level --------------------------------------------------------------------------
 
 def holds_resident_data(item) -> bool:
@@ -104,8 +45,6 @@ def holds_resident_data(item) -> bool:
 def minimum_level(item) -> str:
     """From the policies: Purge by default for 住基ネット or 個人番号 data, Clear otherwise; Destroy
     when the 総務省 guideline switch is on and no witnessed physical destruction is recorded."""
-    from ..destruction.services import storage_destruction_of
-    from .services import storage_destruction_required
 
     if not holds_resident_data(item):
         return policy.get("device.min_sanitization.other")
@@ -127,7 +66,6 @@ def require_level(item, level: str) -> None:
 # --- the certificate's evidence -----------------------------------------------------------------
 
 def _method_used(value, level: str) -> str | None:
-    from ..destruction.services import refuse_initialisation
 
     if value in (None, ""):
         return None
@@ -277,7 +215,6 @@ def uncovered_media(item, accepting: ErasureCertificate | None = None) -> list[D
 def lessor_for_return(item, contractor_id) -> object:
     """The lessor the device goes back to, covered for leasing today: the one named, or the
     registered contractor whose name is the device's リース会社."""
-    from ..clock import today_jst
 
     if contractor_id in (None, ""):
         named = find_by_name(item.lessor)
@@ -303,7 +240,6 @@ class WeakErasure:
 def list_weak_erasures() -> list[WeakErasure]:
     """Devices certified or returned to the lessor on certificates weaker than the minimum their
     data asks for now: accepted before the rule existed, or under an older policy (例外一覧)."""
-    from .. import states
 
     rows = []
     done = (State.ERASURE_CERTIFIED.value, State.RETURNED_TO_LESSOR.value)

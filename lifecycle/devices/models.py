@@ -3,30 +3,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import User
 from ..db import Base
-from ..destruction.models import StoredFile
-from ..items.models import Item
+from ..files import StoredFile
+from ..items.models import DeviceMedium, Item
 from ..states import Kind
 
 
-class DeviceMedium(Base):
-    """One storage medium of a leased device (its disk, SSD, eMMC), as an erasure certificate names it."""
-    __tablename__ = "device_media"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    media_type: Mapped[str] = mapped_column(String(8))  #: HDD / SSD / NVMe / eMMC
-    make: Mapped[str | None] = mapped_column(String(100))
-    model: Mapped[str | None] = mapped_column(String(100))
-    serial: Mapped[str] = mapped_column(String(100))  #: upper case, as items' serials
-    capacity_gb: Mapped[int | None] = mapped_column(Integer)
-
-    __table_args__ = (UniqueConstraint("item_id", "serial"),)
 
 
 #: The media a certificate says it covers.

@@ -13,30 +13,24 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import exists, select
 
-from .. import states
-from .. import validation as v
+from .. import files, states, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.services import require_role
-from ..clock import today_jst, utcnow
+from ..roles import require_role, Role
+from ..clock import iso, today_jst, utcnow
 from ..db import row_id
-from ..destruction import files
-from ..destruction.services import (
-    FileIntegrityError,
-    record_integrity_failure,
-    refuse_initialisation,
-    storage_destruction_of,
-)
+from ..files import FileIntegrityError, record_integrity_failure
+from ..destruction.services import refuse_initialisation, storage_destruction_of
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.models import Item
 from ..items.services import describe, get_item
 from ..policy import services as policy
-from ..roles import Role
 from ..states import Kind, State
 from . import evidence
 from .models import ErasureCertificate
+from ..wareki import wareki_date
 
 ERASURE_METHODS = {"clear": "Clear（上書き消去）", "purge": "Purge（暗号消去・完全消去）",
                    "destroy": "Destroy（物理破壊）"}
@@ -334,7 +328,6 @@ class DeviceException:
 
 def list_device_exceptions(as_of: date) -> list[DeviceException]:
     """Devices past their lease end that have no accepted erasure certificate (例外一覧)."""
-    from ..wareki import wareki_date
 
     has_accepted = exists().where(ErasureCertificate.item_id == Item.id,
                                   ErasureCertificate.status == State.ACCEPTED.value)
@@ -373,7 +366,6 @@ def device_warnings(item: Item) -> list[DeviceWarning]:
 
 
 def certificate_json(cert: ErasureCertificate) -> dict:
-    from ..clock import iso
 
     return {
         "id": cert.id, "device": cert.item.code, "status": cert.status,

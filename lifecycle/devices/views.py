@@ -15,22 +15,22 @@ from flask import (
 )
 from flask_login import current_user
 
-from ..audit.describe import register_vocabulary
+from ..auditlog.describe import register_vocabulary
 from .. import validation as v
 from ..clock import today_jst
-from ..destruction import report
 from ..destruction.services import storage_destruction_of
 from ..errors import Invalid
 from ..home.views import register_panel
 from ..items.panels import register_item_panel
-from ..reports.signing import sign_pdf
+from ..documents.signing import sign_pdf
 from ..items.services import get_visible_item
 from ..policy import services as policy
 from ..roles import Role
 from ..states import Kind, State
 from ..web import act, role_required
 from ..contractors.services import list_contractors
-from . import evidence, services, tasks
+from . import evidence, report, services, tasks
+from ..items import storage
 
 bp = Blueprint("devices", __name__)
 
@@ -88,7 +88,7 @@ def section(item, user) -> dict:
         "methods": services.ERASURE_METHODS,
         "max_mb": current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
         "today": today_jst(),
-        "media": evidence.media_of(item),
+        "media": storage.media_of(item),
         "minimum_level": evidence.minimum_level(item),
         "levels": evidence.LEVEL_LABELS,
         "methods_used": evidence.METHODS_USED,

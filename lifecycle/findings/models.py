@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Department
 from ..db import Base
-from ..destruction.models import StoredFile
+from ..files import StoredFile
 
 
 class Finding(Base):

@@ -2,7 +2,7 @@
 counts, every finding with its plan, action and 現地確認, and the whole history from the audit log.
 
 `findings_report` reads (the service's list and the audit log) and words the rows;
-`render_sections_pdf` only lays out plain data, like reports/render.py, and the self-inspection's
+`render_sections_pdf` only lays out plain data, like documents/render.py, and the self-inspection's
 result report uses it too.
 """
 from __future__ import annotations
@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from reportlab.lib.colors import black
 from reportlab.lib.pagesizes import A4
 
-from ..audit.describe import event_rows, names_for_events
+from ..auditlog.describe import event_rows, load_names, names_for_events
 from ..audit.services import events_for
 from ..fonts import japanese_font
-from ..reports.imprint import imprint_for
-from ..reports.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..reports.queries import record_report
-from ..reports.render import NOTHING, Imprint, checkpoint_line, printed_line
-from ..reports.signing import sign_pdf
+from ..documents.imprint import imprint_for, record_report
+from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
+from ..documents.render import NOTHING, Imprint, checkpoint_line, printed_line
+from ..documents.signing import sign_pdf
 from ..states import label
 from ..wareki import wareki_date, wareki_datetime
 from . import services
+from ..clock import today_jst
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,6 @@ def findings_sections(findings, names, as_of) -> list[Section]:
 
 def findings_report(actor, flt: services.FindingFilter) -> tuple[bytes, str]:
     """The signed PDF of the findings the filter selects, and its file name; an audited read."""
-    from ..audit.describe import load_names
-    from ..clock import today_jst
 
     findings = list(reversed(services.list_findings(actor, flt)))  # oldest first on paper
     as_of = today_jst()

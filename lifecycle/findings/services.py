@@ -28,22 +28,24 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from .. import validation as v
+from .. import files, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import Department, User
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import fiscal_year, iso, today_jst, utcnow
 from ..db import row_id
-from ..destruction import files
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.queries import has_any_role, sees_all
-from ..roles import Role
 from ..states import INITIAL, Kind, State, label, transition
-from ..wareki import year_text
+from ..wareki import wareki_date, year_text
 from .models import Finding, FindingEvidence, FindingRef
+from ..items.models import Item
+from ..contractors.models import Contractor
+from ..files import FileIntegrityError, record_integrity_failure
+from ..auditlog.describe import load_names
 
 SOURCES = {
     "internal_audit": "内部監査",
@@ -208,7 +210,6 @@ class FindingException:
 
 def finding_exceptions(as_of: date) -> list[FindingException]:
     """Open findings past their due date, worded for the exceptions list (例外一覧)."""
-    from ..wareki import wareki_date
 
     return [FindingException(f.department.name, f"指摘事項 第{f.id}号", f.summary[:60],
                              f"改善期限 {wareki_date(f.due_on)}（{(as_of - f.due_on).days}日超過）、"
@@ -257,13 +258,11 @@ def _ref(value, index: int) -> tuple[str, str]:
         value = {**value, "ref": str(value["ref"])}
     ref = v.text(value.get("ref"), REF_KINDS[kind], max_len=100, field=f"{field}.ref")
     if kind == "item":
-        from ..items.models import Item
 
         if db.session.scalar(select(Item.id).where(Item.code == ref.upper())) is None:
             raise Invalid(f"管理番号「{ref}」の帳票・媒体・機器は登録されていません。", field=f"{field}.ref")
         ref = ref.upper()
     elif kind == "contractor":
-        from ..contractors.models import Contractor
 
         key = row_id(ref)
         found = db.session.scalar(select(Contractor.id).where(Contractor.id == key)) if key else None
@@ -399,7 +398,6 @@ def _confirmable(actor: Actor, finding_id) -> Finding:
 
 def _evidence_intact(actor: Actor, finding: Finding) -> None:
     """The evidence is re-hashed before anyone closes on it: a changed file is refused and recorded."""
-    from ..destruction.services import FileIntegrityError, record_integrity_failure
 
     for evidence in finding.evidence:
         integrity = files.check_integrity(evidence.file)
@@ -437,7 +435,6 @@ def send_back(actor: Actor, finding_id, data: dict) -> Finding:
 
 def evidence_bytes(actor: Actor, finding_id, file_id) -> tuple:
     """An evidence file of this finding, re-hashed first: a changed file is refused."""
-    from ..destruction.services import FileIntegrityError, record_integrity_failure
 
     finding = get_visible_finding(actor, finding_id)
     stored = next((e.file for e in finding.evidence if e.file_id == row_id(file_id)), None)
@@ -453,7 +450,6 @@ def evidence_bytes(actor: Actor, finding_id, file_id) -> tuple:
 # --- JSON ---------------------------------------------------------------------------------------
 
 def finding_json(finding: Finding, names=None, as_of: date | None = None) -> dict:
-    from ..audit.describe import load_names
 
     names = names or load_names([finding.raised_by, finding.planned_by, finding.reported_by,
                                  finding.confirmed_by], masters=False)

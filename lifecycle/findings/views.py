@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..audit.describe import event_rows, names_for_events, register_vocabulary
+from ..auditlog.describe import event_rows, names_for_events, register_vocabulary
 from ..audit.services import events_for
 from ..auth.services import list_departments
 from ..clock import today_jst

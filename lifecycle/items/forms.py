@@ -7,7 +7,7 @@ from wtforms import BooleanField, SelectField, StringField
 
 from .services import DEVICE_TYPES, MEDIA_TYPES
 
-STORAGE_TYPES = ("HDD", "SSD", "NVMe", "eMMC")  #: devices.evidence.MEDIA_TYPES
+STORAGE_TYPES = ("HDD", "SSD", "NVMe", "eMMC")  #: devices.storage.MEDIA_TYPES
 
 #: Shown in the media chooser on purpose: picking one explains why it cannot be used.
 FORBIDDEN_MEDIA = (("USB", "USBメモリ（使用禁止）"), ("SD", "SDカード（使用禁止）"),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..auth.models import Business, Department, User
@@ -101,3 +101,19 @@ class CodeCounter(Base):
     prefix: Mapped[str] = mapped_column(String(4), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class DeviceMedium(Base):
+    """One storage medium of a leased device (its disk, SSD, eMMC), as an erasure certificate names it."""
+    __tablename__ = "device_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    media_type: Mapped[str] = mapped_column(String(8))  #: HDD / SSD / NVMe / eMMC
+    make: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    serial: Mapped[str] = mapped_column(String(100))  #: upper case, as items' serials
+    capacity_gb: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("item_id", "serial"),)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import defaultload
@@ -12,15 +14,16 @@ from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import Business, User
-from ..auth.services import get_user, require_role
+from ..roles import require_role, Role
+from ..auth.services import get_user
 from ..clock import to_jst, to_utc_naive, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
-from ..roles import Role
 from ..states import CODE_PREFIX, INITIAL, ITEM_KINDS, KIND_LABELS, Kind
 from . import queries
 from .models import CodeCounter, Item
+from .storage import insert_media, parse_storage
 
 MEDIA_TYPES = ("CD-R", "DVD-R", "BD-R", "MO")
 MEDIA_FORBIDDEN_MESSAGE = (
@@ -207,8 +210,6 @@ def _device_type(value) -> str:
 
 
 def _device_fields(data: dict, now: datetime, errors: v.FieldErrors) -> dict:
-    from ..devices.evidence import parse_storage  # devices builds on items, not the other way
-
     check = errors.check
     fields = {
         "device_type": check("device_type", _device_type, data.get("device_type")),
@@ -256,14 +257,35 @@ def _refuse_duplicate_device(fields: dict) -> None:
                            code=f"duplicate_{column}")
 
 
+@dataclass(frozen=True)
+class OutputApprovals:
+    """How a form names the terminal-use approval (使用伺い) it was printed under. The terminals
+    package builds on items, so it registers these at start-up (register_output_approvals)."""
+    check: Callable  #: (actor, value, output_at, terminal text) -> the approval, or Invalid
+    link: Callable  #: (item code, approval), inside the registration's transaction
+    choices: Callable  #: (actor) -> [(id, words)] for the registration form
+
+
+_output_approvals: list[OutputApprovals] = []
+
+
+def register_output_approvals(approvals: OutputApprovals) -> None:
+    _output_approvals[:] = [approvals]
+
+
+def output_approvals() -> OutputApprovals | None:
+    return _output_approvals[0] if _output_approvals else None
+
+
 def _terminal_use(actor, value, fields: dict):
     """The terminal-use approval (使用伺い) a form's output names: it must cover the output time;
     the form's 出力端末 becomes that approval's terminal."""
-    from ..terminals.services import output_use  # terminals builds on items, not the other way
-
+    approvals = output_approvals()
+    if approvals is None:
+        raise Invalid("使用伺いを扱う機能が有効ではありません。", field="terminal_use")
     if fields.get("output_at") is None:
         return None  # the output time itself was refused; that message says what to mend
-    output = output_use(actor, value, fields["output_at"], fields.get("terminal"))
+    output = approvals.check(actor, value, fields["output_at"], fields.get("terminal"))
     fields["terminal"] = output.terminal
     return output
 
@@ -316,13 +338,9 @@ def register_item(actor: Actor, data: dict, *, holder_login: str | None = None):
             "created_by": actor.login, "created_at": now,
             **fields})
         if storage:
-            from ..devices.evidence import insert_media
-
             insert_media(code, storage)
         if output is not None:
-            from ..terminals.services import link_form
-
-            link_form(code, output)
+            output_approvals().link(code, output)
         retention_until = fields.get("retention_until")
         record_event(EventType.ITEM_REGISTERED, actor=actor, subject=code, kind=kind.value,
                      title=title, holder=holder_login, department=department_code,

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..audit.describe import event_rows, names_for_events
+from ..auditlog.describe import event_rows, names_for_events
 from ..auth.models import Business
 from ..roles import Role
 from ..web import show_refusal
@@ -23,7 +23,7 @@ from . import queries
 from .forms import FORMS
 from .models import Item
 from .panels import panels_for
-from .services import get_visible_with_events, register_item
+from .services import get_visible_with_events, output_approvals, register_item
 
 bp = Blueprint("items", __name__)
 
@@ -114,10 +114,9 @@ def new():
     if hasattr(form, "business"):
         form.business.choices = [("", "選択してください")] + [
             (b.code, f"{b.name}（{b.basis}）") for b in list_businesses(active_only=True)]
+    approvals = output_approvals()
     if hasattr(form, "terminal_use"):
-        from ..terminals.queries import output_choices
-
-        form.terminal_use.choices = [("", "指定しない")] + output_choices(current_user)
+        form.terminal_use.choices = [("", "指定しない")] + (approvals.choices(current_user) if approvals else [])
         if request.method == "GET" and request.args.get("terminal_use"):
             form.terminal_use.data = request.args["terminal_use"]
     status = 200

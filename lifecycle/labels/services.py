@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import to_jst, utcnow
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
@@ -20,7 +20,6 @@ from ..items.models import Item
 from ..items.schemas import qr_url
 from ..items.services import describe, get_visible_item, visible_to
 from ..checkdigit import contains_number
-from ..roles import Role
 from ..states import KIND_LABELS, Kind, State
 from .. import validation as v
 from .layouts import DEFAULT_LAYOUT, Layout, all_layouts, get_layout

@@ -9,7 +9,7 @@ from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, r
                    url_for)
 from flask_login import current_user, login_required
 
-from ..audit.describe import register_vocabulary
+from ..auditlog.describe import register_vocabulary
 from .. import web
 from ..errors import DomainError, Unauthenticated
 from ..extensions import csrf, db, login_manager

@@ -27,6 +27,7 @@ from ..wareki import wareki_date
 from . import hooks
 from .imports import bulk_insert
 from .models import AccessRecord, CheckHit, LogImport
+from ..terminals.services import normalise_code
 
 HIT_COLUMNS = ("record_id", "rule", "detail", "department_id", "status")
 
@@ -76,7 +77,6 @@ def _outputs_by_terminal(records: list, window: timedelta) -> dict[str, list[dat
         return {}
     low = min(r.accessed_at for r in wanted) - window
     high = max(r.accessed_at for r in wanted) + window
-    from ..terminals.services import normalise_code
 
     found: dict[str, list[datetime]] = defaultdict(list)
     rows = db.session.execute(select(Item.terminal, Item.output_at).where(

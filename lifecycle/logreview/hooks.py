@@ -17,6 +17,9 @@ from sqlalchemy import select
 
 from ..auth.models import RoleGrant, TrainingRecord, User
 from ..extensions import db
+from ..terminals.models import Terminal, TerminalUse
+from ..auth.services import training_expires_on
+from ..policy import services as policy
 
 
 def _provided(module: str, name: str):
@@ -46,8 +49,6 @@ class Standing:
         self.answers: dict[tuple[str, date], tuple[bool, bool]] = {}
         if self.provided is not None:
             return
-        from ..auth.services import training_expires_on
-        from ..policy import services as policy
 
         logins = sorted(set(logins))
         valid_days = int(policy.get("training.valid_days"))
@@ -108,7 +109,6 @@ def approved_uses(records: Sequence[tuple[str, str, datetime]]) -> list:
         return [None] * len(records)
     from sqlalchemy import func
 
-    from ..terminals.models import Terminal, TerminalUse
 
     low = min(at for _t, _o, at in records)
     high = max(at for _t, _o, at in records)

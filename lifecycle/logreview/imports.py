@@ -33,6 +33,7 @@ from ..db import row_id
 from ..extensions import db
 from ..roles import Role
 from .models import AccessRecord, LogImport, LogRejection, LogSource
+from ..terminals.models import Terminal
 
 #: The fields of a record, in the default CSV's column order, with their Japanese names.
 FIELDS = {"accessed_at": "日時", "terminal": "端末", "operator": "操作者ID", "business": "利用事務",
@@ -236,7 +237,6 @@ def _indexes(header: list[str], mapping: dict[str, str], source: str) -> dict[st
 
 
 def _terminal_departments() -> dict[str, int]:
-    from ..terminals.models import Terminal
 
     return dict(db.session.execute(select(Terminal.code, Terminal.department_id)).all())
 

@@ -1,6 +1,6 @@
 """The review report per quarter and department (アクセスログ検証結果報告書): what was drawn and how
 (seed, checkpoint), what was checked, the results. `review_report` gathers plain data;
-`render_review_pdf` only lays it out (A4 portrait, 和暦), like reports/render.py."""
+`render_review_pdf` only lays it out (A4 portrait, 和暦), like documents/render.py."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,9 +13,9 @@ from reportlab.lib.pagesizes import A4
 from ..actors import Actor
 from ..clock import jst_wall
 from ..fonts import japanese_font
-from ..reports.imprint import imprint_for
-from ..reports.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..reports.render import NOTHING, Imprint, checkpoint_line, printed_line
+from ..documents.imprint import imprint_for
+from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
+from ..documents.render import NOTHING, Imprint, checkpoint_line, printed_line
 from ..wareki import wareki_date, wareki_datetime, wareki_month
 from . import services
 from .checks import CHECKS

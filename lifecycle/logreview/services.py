@@ -21,7 +21,8 @@ from ..audit.events import EventType
 from ..audit.models import AuditCheckpoint
 from ..audit.services import actor_name, record_event
 from ..auth.models import Department, User
-from ..clock import jst_day_start_utc, today_jst, utcnow
+from ..clock import jst_day_start_utc, to_jst, today_jst, utcnow
+from ..fiscal import fiscal_year_of
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
@@ -543,3 +544,33 @@ def sample_for(review: LogReview, department_code: str) -> ReviewSample:
 
 def checkpoint_of(review: LogReview) -> AuditCheckpoint | None:
     return db.session.get(AuditCheckpoint, review.checkpoint_id) if review.checkpoint_id else None
+
+
+#: The council figures' words for counts_per_year.
+REVIEW_COUNT_LABELS = {"reviews": "四半期の点検", "lookbacks": "遡り点検", "sampled": "抽出した記録",
+                       "ok": "問題なし", "query": "要確認", "confirmed": "確認した自動検出", "dismissed": "問題なしとした自動検出"}
+
+
+def counts_per_year() -> list[dict]:
+    """Access-log reviews per 年度 (of the JST day a review was drawn or a hit decided), for the
+    council figures: reviews, look-backs, records drawn and how they were marked, hits decided."""
+    years: dict[int, dict] = {}
+
+    def row(moment) -> dict:
+        year = fiscal_year_of(to_jst(moment).date())
+        return years.setdefault(year, {"fiscal_year": year, **{key: 0 for key in REVIEW_COUNT_LABELS}})
+
+    for kind, created_at in db.session.execute(select(LogReview.kind, LogReview.created_at)):
+        row(created_at)["reviews" if kind == "quarterly" else "lookbacks"] += 1
+    for mark, created_at in db.session.execute(
+            select(SampledRecord.mark, LogReview.created_at).join(ReviewSample, ReviewSample.id == SampledRecord.sample_id)
+            .join(LogReview, LogReview.id == ReviewSample.review_id)):
+        counts = row(created_at)
+        counts["sampled"] += 1
+        if mark in ("ok", "query"):
+            counts[mark] += 1
+    for status, decided_at in db.session.execute(select(CheckHit.status, CheckHit.decided_at)
+                                                 .where(CheckHit.status.in_(("confirmed", "dismissed")))):
+        if decided_at is not None:
+            row(decided_at)[status] += 1
+    return [years[year] for year in sorted(years)]

@@ -9,10 +9,10 @@ from flask_login import current_user, login_required
 
 from ..auth.services import list_departments
 from ..errors import DomainError, Invalid
-from ..reports.queries import record_report
-from ..reports.signing import sign_pdf
+from ..documents.imprint import record_report
+from ..documents.signing import sign_pdf
 from ..web import act, flash_refusal
-from . import imports, services
+from . import cli, imports, services, tasks
 from .checks import CHECKS
 from .report import STATUS_WORDS, render_review_pdf, review_report
 
@@ -23,7 +23,6 @@ PAGE_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 
 
 def init_app(app) -> None:
-    from . import cli, tasks
 
     app.register_blueprint(bp)
     app.cli.add_command(cli.logs)

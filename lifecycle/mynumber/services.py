@@ -15,24 +15,20 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import and_, func, literal, select
 
-from .. import durations
-from .. import validation as v
-from ..actors import SCHEDULER as SCHEDULER_ACTOR
-from ..actors import Actor
+from .. import checkdigit, durations, validation as v
+from ..actors import Actor, SCHEDULER as SCHEDULER_ACTOR
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import iso, utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
-from ..roles import Role
 from ..scheduler import current_lease, last_runs
 from ..scheduler_models import JobRun
 from ..states import INITIAL, Kind, State, allowed, transition
 from ..wareki import wareki_datetime
-from .. import checkdigit
 from .keystore import (
     KeyDestroyed,
     KeyStore,

@@ -9,11 +9,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from flask_login import current_user
 
-from .. import durations
-from .. import validation as v
-from ..audit.describe import person, register_vocabulary
-from ..actors import CLI as CLI_ACTOR
-from ..actors import SCHEDULER
+from .. import durations, validation as v
+from ..auditlog.describe import person, register_vocabulary
+from ..actors import SCHEDULER, CLI as CLI_ACTOR
 from ..roles import Role
 from ..clock import to_utc_naive, utcnow
 from ..errors import DomainError, Gone, Invalid

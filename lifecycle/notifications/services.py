@@ -28,19 +28,17 @@ from cryptography.exceptions import InvalidTag
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
-from .. import crypto
-from .. import validation as v
+from .. import crypto, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import RoleGrant, User
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import to_jst, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..policy import services as policy
 from ..checkdigit import contains_number
-from ..roles import Role
 from ..wareki import wareki_date
 from . import mailer
 from .models import Delivery, MailPreference, MailSettings, OutboxMail

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
-from ..auth.models import RoleGrant, User
+from ..auth.models import Department, RoleGrant, TrainingRecord, User
 from ..extensions import db
 from ..items.models import Item
 from ..notifications.tasks import TRAINING_WARNING_DAYS as INBOX_WARNING_DAYS
@@ -108,7 +108,6 @@ class TrainingRow:
 
 def training_rows(year: int, as_of: date, department_code: str | None = None) -> list[TrainingRow]:
     """Every active person by department, with the training records of the 年度 `year`."""
-    from ..auth.models import Department, TrainingRecord
 
     start, end = date(year, 4, 1), date(year + 1, 3, 31)
     query = (select(User).join(Department, Department.id == User.department_id).where(User.active.is_(True))

@@ -11,8 +11,7 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
-from .. import states
-from .. import validation as v
+from .. import states, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event

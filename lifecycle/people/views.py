@@ -8,18 +8,18 @@ from datetime import timedelta
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from .. import fiscal
 from ..auth import services as auth
+from ..auth.services import parse_department
 from ..auth.forms import RoleForm
 from ..auth.models import User
 from ..clock import today_jst
 from ..custody.services import eligible_receivers
 from ..errors import DomainError, Invalid
 from ..home.views import register_panel
-from ..reports import statistics
-from ..reports import training as training_pdf
-from ..reports.imprint import imprint_for
-from ..reports.queries import record_report
-from ..reports.signing import sign_pdf
+from ..documents import training as training_pdf
+from ..documents.imprint import imprint_for, record_report
+from ..documents.signing import sign_pdf
 from ..roles import ROLE_LABELS, Role
 from ..web import act, flash_refusal, role_required, show_refusal
 from . import queries, services, tasks
@@ -283,16 +283,16 @@ def confirm(code: str):
 
 def _training_rows():
     """The 年度 (default: this one), an optional department, and the rows (Invalid when malformed)."""
-    year = statistics.parse_year(request.args.get("year"))
-    department = statistics.parse_department(request.args.get("department"))
+    year = fiscal.parse_year(request.args.get("year"))
+    department = parse_department(request.args.get("department"))
     code = department.code if department else None
     return year, code, queries.training_rows(year, today_jst(), code)
 
 
 def _training_page(year, department, rows, status: int = 200):
     return render_template("people/training_report.html", rows=rows, summary=training_pdf.summary(rows),
-                           year=year, years=statistics.year_choices(today_jst()), department=department,
-                           departments=auth.list_departments(), label=statistics.fiscal_year_label), status
+                           year=year, years=fiscal.year_choices(today_jst()), department=department,
+                           departments=auth.list_departments(), label=fiscal.fiscal_year_label), status
 
 
 @reports_bp.route("/training")
@@ -302,7 +302,7 @@ def training_report():
         year, department, rows = _training_rows()
     except Invalid as exc:
         flash(exc.message, "error")
-        return _training_page(statistics.fiscal_year_of(today_jst()), None, [], 422)
+        return _training_page(fiscal.fiscal_year_of(today_jst()), None, [], 422)
     return _training_page(year, department, rows)
 
 
@@ -324,7 +324,7 @@ def training_csv():
 @role_required(*REPORT_READERS)
 def training_report_pdf():
     year, department, rows = _training_rows()
-    report = training_pdf.TrainingReport(statistics.fiscal_year_label(year), today_jst(), rows,
+    report = training_pdf.TrainingReport(fiscal.fiscal_year_label(year), today_jst(), rows,
                                          imprint_for(current_user))
     pdf = sign_pdf(training_pdf.render_training_pdf(report))
     record_report(current_user, "training", format="pdf", rows=len(rows), year=year, department=department)

@@ -9,11 +9,10 @@ from .. import durations
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import record_event
-from ..auth.services import refresh_all_training, require_role
 from ..clock import utcnow
 from ..errors import Invalid
 from ..extensions import db
-from ..roles import Role
+from ..roles import Role, require_role
 from .models import PolicySetting
 
 
@@ -127,6 +126,16 @@ def all_values() -> list[tuple[Policy, object]]:
     return [(p, get(p.key)) for p in POLICIES.values()]
 
 
+#: What must change with a policy, in the transaction that changes it: key → functions of the new
+#: value, registered by the package that depends on the policy (on_change).
+FOLLOWERS: dict[str, list] = {}
+
+
+def on_change(key: str, follow) -> None:
+    if follow not in FOLLOWERS.setdefault(key, []):
+        FOLLOWERS[key].append(follow)
+
+
 def set_policy(actor: Actor, key: str, raw, unit: str | None = None) -> object:
     """Changes a policy; audited with the old and new value. A period may come as an amount of
     `unit` (hours or days, as the page gives it) instead of minutes."""
@@ -150,7 +159,7 @@ def set_policy(actor: Actor, key: str, raw, unit: str | None = None) -> object:
         else:
             row.value, row.updated_by, row.updated_at = stored, actor.login, utcnow()
         record_event(EventType.POLICY_UPDATED, actor=actor, subject=f"policy:{key}", old=old, new=value)
-        if key == "training.valid_days":  # each user's last valid day follows, in this transaction
-            refresh_all_training(value)
+        for follow in FOLLOWERS.get(key, ()):  # e.g. each user's last valid day, in this transaction
+            follow(value)
         return value
 

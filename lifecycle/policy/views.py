@@ -6,7 +6,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from .. import durations
-from ..audit.describe import load_names, register_vocabulary
 from ..roles import Role
 from ..errors import DomainError
 from ..extensions import db
@@ -21,7 +20,6 @@ bp = Blueprint("policy", __name__)
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    register_vocabulary("policy", services.POLICIES)
 
 
 def _value_text(policy, value) -> str:
@@ -56,12 +54,11 @@ def policies():
     rows = []
     values = services.all_values()
     settings = {policy.key: db.session.get(PolicySetting, policy.key) for policy, _value in values}
-    names = load_names(s.updated_by for s in settings.values() if s is not None)
     for policy, value in values:
         setting = settings[policy.key]
         rows.append({"policy": policy, "value": value, "text": _value_text(policy, value),
                      "default": _value_text(policy, policy.default), "setting": setting,
-                     "updated_by": names.person(setting.updated_by) if setting else "",
+                     "updated_by": setting.updated_by if setting else "",
                      "is_bool": isinstance(policy.default, bool),
                      "period": durations.split(value) if policy.is_period else None,
                      "is_int": isinstance(policy.default, int) and not isinstance(policy.default, bool)})

@@ -18,7 +18,9 @@ from ..findings import services as findings
 from ..items.models import Item
 from ..selfinspection import services as selfinspection
 from ..states import Kind
-from .statistics import _in_year, fiscal_year_label
+from ..fiscal import fiscal_year_label
+from ..logreview.services import REVIEW_COUNT_LABELS, counts_per_year
+from .statistics import _in_year
 
 KINDS = (Kind.FORM.value, Kind.MEDIUM.value, Kind.DEVICE.value)
 NO_BUSINESS = "（利用事務の記録なし）"
@@ -94,17 +96,7 @@ class CouncilFigures:
             year = fiscal_year_label(row["fiscal_year"])
             for key, value in row.items():
                 if key != "fiscal_year":
-                    yield [year, "アクセスログ点検", "", "", str(key), value]
-
-
-def _review_counts() -> list[dict] | None:
-    """Access-log reviews per 年度, through the function the log review exposes for it (its
-    package is built beside this one; until it offers the function there is nothing to show)."""
-    try:
-        from ..logreview.services import counts_per_year
-    except ImportError:
-        return None
-    return counts_per_year()
+                    yield [year, "アクセスログ点検", "", "", REVIEW_COUNT_LABELS[key], value]
 
 
 def council_figures(year: int, department: Department | None = None) -> CouncilFigures:
@@ -129,5 +121,5 @@ def council_figures(year: int, department: Department | None = None) -> CouncilF
     figures.findings = findings.counts_per_year()
     figures.open_findings = findings.open_findings(department.id if department else None)
     figures.self_inspections = selfinspection.counts_per_year()
-    figures.reviews = _review_counts()
+    figures.reviews = counts_per_year()
     return figures

@@ -17,13 +17,11 @@ from typing import Any, Callable
 
 from sqlalchemy import and_, func, select
 
-from .. import states
-from .. import validation as v
+from .. import states, validation as v
 from ..actors import Actor
-from ..audit.events import EventType
-from ..audit.services import record_event
 from ..auth.models import Department, User
-from ..auth.services import get_department, list_departments, require_role
+from ..roles import require_role, Role
+from ..auth.services import get_department, list_departments
 from ..clock import iso, jst_day_start_utc, to_jst, today_jst, utcnow
 from ..destruction.services import METHOD_LABELS, list_destruction_exceptions
 from ..contractors.services import list_contractor_exceptions
@@ -34,20 +32,16 @@ from ..extensions import db
 from ..items.models import Item
 from ..items.queries import LedgerFilters, iter_ledger, ledger_count, sees_all
 from ..mynumber.services import JOB, purge_health
-from ..roles import Role
 from ..scheduler_models import JobRun
 from ..states import ITEM_KINDS, KIND_LABELS, Kind, State
 from ..wareki import wareki_date, wareki_datetime
-from .imprint import imprint_for
-from .render import (
-    CATEGORY_LABELS,
-    ExceptionCategory,
-    ExceptionGroup,
-    ExceptionRow,
-    ExceptionsReport,
-    Imprint,
-    LedgerReport,
-)
+from ..documents.imprint import imprint_for
+from ..documents.render import CATEGORY_LABELS, ExceptionCategory, ExceptionGroup, ExceptionRow, ExceptionsReport, Imprint, LedgerReport
+from ..terminals.queries import list_terminal_exceptions
+from ..findings.services import finding_exceptions
+from ..people.queries import list_people_exceptions
+from ..stocktake.queries import missing_items
+from ..stocktake.services import departments_due
 
 #: May pull a 管理簿; those who do not see every department (items.queries.sees_all) only their own.
 LEDGER_ROLES = (Role.AUDITOR, Role.ADMIN, Role.SECURITY_MANAGER, Role.REGISTRAR, Role.BULK_OPERATOR)
@@ -69,11 +63,6 @@ def require_desk(actor: Actor) -> None:
 
 # --- imprint ----------------------------------------------------------------------------------
 
-def record_report(actor: Actor, report: str, **details) -> None:
-    """A report that leaves the system is an audited read: which report, which filters, how many rows."""
-    with db.transaction():
-        record_event(EventType.REPORT_GENERATED, actor=actor, subject=f"report:{report}",
-                     report=report, **details)
 
 
 # --- 管理簿 -------------------------------------------------------------------------------------
@@ -512,7 +501,6 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
                 ExceptionRow(ExceptionCategory.CONTRACTOR, "", found.contractor.name, found.detail), limit)
 
     # Terminal-use approvals (使用伺い): kept by the terminal's department.
-    from ..terminals.queries import list_terminal_exceptions
 
     for found in list_terminal_exceptions(as_of):
         category = ExceptionCategory(f"terminal_{found.category}")
@@ -520,14 +508,12 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
                 limit)
 
     # Findings (指摘事項) past their due date and not yet closed by the 現地確認.
-    from ..findings.services import finding_exceptions
 
     for found in finding_exceptions(as_of):
         _append(group(found.department), ExceptionCategory.FINDING_OVERDUE,
                 ExceptionRow(ExceptionCategory.FINDING_OVERDUE, found.code, found.title, found.detail), limit)
 
     # People: items of a forced leaver, lapsed training, roles the rights review left unconfirmed.
-    from ..people.queries import list_people_exceptions
 
     for found in list_people_exceptions(as_of):
         category = ExceptionCategory(found.category)
@@ -535,8 +521,6 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
                 limit)
 
     # 棚卸: items 所在不明 until found or written off, and departments whose stocktake is due.
-    from ..stocktake.queries import missing_items
-    from ..stocktake.services import departments_due
 
     for row in missing_items(limit=None):
         leak = "、個人番号を含む" if row.contains_my_number or row.holds_my_number_data else ""

@@ -30,18 +30,19 @@ from datetime import date
 
 from sqlalchemy import func, select, text, union_all
 
-from .. import validation as v
+from .. import fiscal, validation as v
 from ..audit.models import AuditEvent
 from ..auth.models import Department
-from ..auth.services import get_department, list_departments
-from ..clock import jst_day_start_utc, today_jst
+from ..auth.services import list_departments
+from ..clock import jst_day_start_utc
 from ..custody.models import Transfer
 from ..destruction.models import DestructionBatch, DestructionBatchItem
 from ..extensions import db
 from ..items.models import Item
 from ..mynumber.models import MyNumberCopy, MyNumberDeletion
 from ..states import Kind, State
-from ..wareki import wareki_month, year_text
+from ..wareki import wareki_month
+from ..stocktake.models import Stocktake, StocktakeLine
 
 
 @dataclass(frozen=True)
@@ -78,40 +79,22 @@ SERIES = (
 )
 
 #: The first fiscal year offered for selection: 7 years of records are kept (SPEC "Audit log").
-YEARS_BACK = 7
 
 
-def fiscal_year_of(day: date) -> int:
-    return day.year if day.month >= 4 else day.year - 1
 
 
-def fiscal_year_label(year: int) -> str:
-    """令和8年度. The era is the one in force in May: FY2019 is 令和元年度, as prefectures write it."""
-    return f"{year_text(date(year, 5, 1))}度"
 
 
-def fiscal_months(year: int) -> list[tuple[int, int]]:
-    return [(year, m) for m in range(4, 13)] + [(year + 1, m) for m in range(1, 4)]
 
 
 def month_key(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
 
 
-def year_choices(today: date | None = None) -> list[tuple[int, str]]:
-    current = fiscal_year_of(today or today_jst())
-    return [(y, fiscal_year_label(y)) for y in range(current, current - YEARS_BACK, -1)]
 
 
-def parse_year(value) -> int:
-    if value in (None, ""):
-        return fiscal_year_of(today_jst())
-    return v.integer(value, "年度", minimum=1989, maximum=2200, field="year")
 
 
-def parse_department(value) -> Department | None:
-    code = v.text(value, "所属", max_len=32, required=False, field="department")
-    return get_department(code) if code else None
 
 
 @dataclass
@@ -123,11 +106,11 @@ class Statistics:
 
     @property
     def label(self) -> str:
-        return fiscal_year_label(self.year)
+        return fiscal.fiscal_year_label(self.year)
 
     @property
     def months(self) -> list[tuple[int, int]]:
-        return fiscal_months(self.year)
+        return fiscal.fiscal_months(self.year)
 
     @property
     def shown_departments(self) -> list[tuple[str, str]]:
@@ -278,7 +261,6 @@ def compute_statistics(year: int, department: Department | None = None) -> Stati
         add(m, dept, "mynumber_purged", n)
 
     # 棚卸: stocktakes closed and the items they found missing, by the closing month; write-offs.
-    from ..stocktake.models import Stocktake, StocktakeLine
 
     month = _month(Stocktake.closed_at)
     for m, dept, n in db.session.execute(

@@ -11,19 +11,19 @@ from flask import (Blueprint, Response, render_template, request, stream_with_co
 from flask_login import current_user, login_required
 
 from ..roles import Role
-from ..auth.services import list_departments
+from ..auth.services import list_departments, parse_department
 from ..clock import today_jst
 from ..errors import DomainError
 from ..items.queries import sees_all
 from ..states import ITEM_KINDS, KIND_LABELS
 from ..web import role_required
-from . import queries, statistics
-from . import council
-from .csvkit import iter_csv
-from .signing import sign_pdf
-from .render import (CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf,
-                     section_label)
-from .svg import bar_chart
+from . import council, queries, statistics
+from ..documents.csvkit import iter_csv
+from ..documents.signing import sign_pdf
+from ..documents.render import CATEGORY_LABELS, LEDGER_TITLES, render_exceptions_pdf, render_ledger_pdf, section_label
+from ..documents.svg import bar_chart
+from ..documents.imprint import record_report
+from .. import fiscal
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -43,7 +43,7 @@ def _download(data, mimetype: str, filename: str, *, stream: bool = False) -> Re
 def _index(error: DomainError | None = None, status: int = 200):
     """The index page; with `error`, the refused request's parameters are shown again."""
     today = today_jst()
-    year = statistics.fiscal_year_of(today)
+    year = fiscal.fiscal_year_of(today)
     every = sees_all(current_user)
     args = request.args if error is not None else {}
     return render_template(
@@ -52,7 +52,7 @@ def _index(error: DomainError | None = None, status: int = 200):
         kinds=[(k.value, KIND_LABELS[k]) for k in ITEM_KINDS], titles=LEDGER_TITLES,
         period_from=args.get("from", f"{year:04d}-04-01"), period_to=args.get("to", today.isoformat()),
         may_desk=current_user.has_role(*DESK), may_audit=current_user.has_role(Role.AUDITOR, Role.ADMIN),
-        years=statistics.year_choices(today), year=year, today=today), status
+        years=fiscal.year_choices(today), year=year, today=today), status
 
 
 def _refusal(exc: DomainError):
@@ -77,7 +77,7 @@ def ledger_pdf():
         return _refusal(exc)
     rows = queries.Counter(queries.ledger_rows(req, current_user))
     pdf = sign_pdf(render_ledger_pdf(queries.ledger_report(req, current_user, rows)))
-    queries.record_report(current_user, "ledger", format="pdf", rows=rows.count, **req.audit_details())
+    record_report(current_user, "ledger", format="pdf", rows=rows.count, **req.audit_details())
     return _download(pdf, "application/pdf", f"{req.file_stem()}.pdf")
 
 
@@ -90,7 +90,7 @@ def ledger_csv():
         return _refusal(exc)
     # Recorded before the first byte: an aborted download was still a read of the ledger.
     count = queries.ledger_row_count(req, current_user)
-    queries.record_report(current_user, "ledger", format="csv", rows=count, **req.audit_details())
+    record_report(current_user, "ledger", format="csv", rows=count, **req.audit_details())
     kind, actor = req.kind, current_user._get_current_object()
     rows = (queries.csv_cells(kind, row) for row in queries.ledger_rows(req, actor))
     return _download(iter_csv(queries.csv_headers(kind), rows), "text/csv",
@@ -121,14 +121,14 @@ def exceptions_pdf():
         return _refusal(exc)
     report, count = queries.exceptions_report(current_user, as_of)
     pdf = sign_pdf(render_exceptions_pdf(report))
-    queries.record_report(current_user, "exceptions", format="pdf", as_of=as_of.isoformat(), rows=count)
+    record_report(current_user, "exceptions", format="pdf", as_of=as_of.isoformat(), rows=count)
     return _download(pdf, "application/pdf", f"exceptions-{as_of.isoformat()}.pdf")
 
 
 def _statistics_args():
     queries.require_desk(current_user)
-    year = statistics.parse_year(request.args.get("year"))
-    department = statistics.parse_department(request.args.get("department"))
+    year = fiscal.parse_year(request.args.get("year"))
+    department = parse_department(request.args.get("department"))
     return year, department
 
 
@@ -145,14 +145,14 @@ def statistics_page():
                       [(legend, colour, stats.series(key)) for key, legend, colour in statistics.SERIES],
                       title=f"{stats.label} 月別件数"
                             + (f"（{department.name}）" if department else "（全所属）"))
-    years = statistics.year_choices()
+    years = fiscal.year_choices()
     if year not in {y for y, _ in years}:
-        years.append((year, statistics.fiscal_year_label(year)))
+        years.append((year, fiscal.fiscal_year_label(year)))
     return render_template("reports/statistics.html", stats=stats, chart=chart, metrics=statistics.METRICS,
                            years=years, department=department, departments=list_departments(),
                            month_key=statistics.month_key,
                            council=council.council_figures(year, department),
-                           fiscal_year_label=statistics.fiscal_year_label,
+                           fiscal_year_label=fiscal.fiscal_year_label,
                            council_csv_url=url_for("reports.council_csv", year=year,
                                                    department=department.code if department else None),
                            csv_url=url_for("reports.statistics_csv", year=year,
@@ -169,7 +169,7 @@ def council_csv():
         return _refusal(exc)
     figures = council.council_figures(year, department)
     rows = list(figures.csv_rows())
-    queries.record_report(current_user, "statistics", format="csv", year=year,
+    record_report(current_user, "statistics", format="csv", year=year,
                           department=department.code if department else None, rows=len(rows))
     name = f"statistics-council-FY{year}" + (f"-{department.code}" if department else "") + ".csv"
     return _download(b"".join(iter_csv(figures.csv_headers(), rows)), "text/csv", name)
@@ -184,7 +184,7 @@ def statistics_csv():
         return _refusal(exc)
     stats = statistics.compute_statistics(year, department)
     rows = list(stats.csv_rows())
-    queries.record_report(current_user, "statistics", format="csv", year=year,
+    record_report(current_user, "statistics", format="csv", year=year,
                           department=department.code if department else None, rows=len(rows))
     name = f"statistics-FY{year}" + (f"-{department.code}" if department else "") + ".csv"
     return _download(b"".join(iter_csv(stats.csv_headers(), rows)), "text/csv", name)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from ..clock import today_jst
 from ..findings import services as findings
 from ..findings.report import Section, SectionReport, render_sections_pdf
-from ..reports.imprint import imprint_for
-from ..reports.queries import record_report
-from ..reports.signing import sign_pdf
+from ..documents.imprint import imprint_for, record_report
+from ..documents.signing import sign_pdf
 from ..states import label
 from ..wareki import wareki_date, wareki_datetime
 from . import services
 from .models import SelfInspection
+from ..auditlog.describe import load_names
 
 TITLE = "自己点検結果報告書"
 
@@ -58,7 +58,6 @@ def prefecture_report(actor, year: int) -> SectionReport:
 
 
 def department_pdf(actor, inspection: SelfInspection) -> bytes:
-    from ..audit.describe import load_names
 
     names = load_names([inspection.filed_by] if inspection.filed_by else [])
     pdf = sign_pdf(render_sections_pdf(department_report(actor, inspection, names)))

@@ -7,26 +7,25 @@ self-scores that are always full marks: a bare はい is not enough where eviden
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from .. import validation as v
+from .. import files, validation as v
 from ..actors import Actor, SystemActor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import Department
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import fiscal_year, today_jst, utcnow
 from ..db import row_id
-from ..destruction import files
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..findings import services as findings
 from ..items.queries import has_any_role, sees_all
-from ..roles import Role
 from ..states import INITIAL, Kind, State, transition
 from .models import ChecklistItem, SelfInspection, SelfInspectionAnswer
+from ..files import FileIntegrityError, record_integrity_failure
 
 ANSWERS = {"yes": "はい", "no": "いいえ", "na": "該当なし"}
 #: How long a department has to mend what its own いいえ or a sample check found.
@@ -340,7 +339,6 @@ def get_answer(answer_id) -> SelfInspectionAnswer:
 
 def _evidence_intact(actor: Actor, row: SelfInspectionAnswer) -> None:
     """The evidence an auditor judges is re-hashed first: a changed file is refused and recorded."""
-    from ..destruction.services import FileIntegrityError, record_integrity_failure
 
     if row.file is None:
         return
@@ -388,7 +386,6 @@ def sample_answer(actor: Actor, answer_id, data: dict) -> SelfInspectionAnswer:
 
 
 def evidence_bytes(actor: Actor, answer_id) -> tuple:
-    from ..destruction.services import FileIntegrityError, record_integrity_failure
 
     row = get_answer(answer_id)
     inspection = get_visible_inspection(actor, row.inspection_id)

@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..audit.describe import load_names, register_vocabulary
+from ..auditlog.describe import load_names, register_vocabulary
 from ..clock import fiscal_year, today_jst
 from ..errors import DomainError, Forbidden, Invalid
 from ..findings.services import fiscal_year_text

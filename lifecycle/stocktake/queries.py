@@ -9,7 +9,7 @@ from ..auth.models import Department, User
 from ..extensions import db
 from ..items.models import Item
 from ..states import State
-from .models import Stocktake, StocktakeLine, StocktakeScan
+from .models import Stocktake, StocktakeLine, StocktakeScan, stocktake_scanners
 
 
 def line_rows(stocktake_id: int, *, outcome: str | None = None, discrepancies: bool = False,
@@ -98,7 +98,6 @@ def count_missing(department_id: int | None = None) -> int:
 
 def open_stocktakes_for(user_id: int, department_id: int | None):
     """Open stocktakes a person is assigned to scan, or plans."""
-    from .models import stocktake_scanners
 
     assigned = select(stocktake_scanners.c.stocktake_id).where(stocktake_scanners.c.user_id == user_id)
     return db.session.execute(

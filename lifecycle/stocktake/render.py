@@ -8,9 +8,9 @@ from reportlab.lib.colors import black
 from reportlab.lib.pagesizes import A4
 
 from ..fonts import japanese_font
-from ..reports import csvkit
-from ..reports.pdfkit import GRID, MONO, MUTED, RED, SHADE, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..reports.render import NOTHING, Imprint, Value, checkpoint_line, printed_line, when
+from ..documents import csvkit
+from ..documents.pdfkit import GRID, MONO, MUTED, RED, SHADE, Fitter, Flow, Frame, Table, draw_footer, new_canvas
+from ..documents.render import NOTHING, Imprint, Value, checkpoint_line, printed_line, when
 from ..wareki import wareki_datetime
 
 TITLE = "棚卸結果報告書"

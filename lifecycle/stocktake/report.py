@@ -6,11 +6,11 @@ from typing import Iterator
 
 from .. import states
 from ..actors import Actor
-from ..audit.describe import person_name
+from ..auditlog.describe import person_name
 from ..audit.events import EventType
 from ..audit.services import record_event
 from ..extensions import db
-from ..reports.imprint import imprint_for
+from ..documents.imprint import imprint_for
 from ..states import KIND_LABELS, Kind
 from ..wareki import wareki_datetime
 from . import queries, services

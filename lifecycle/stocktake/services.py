@@ -11,31 +11,29 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import lazyload
 
-from .. import states
-from .. import validation as v
+from .. import states, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import head, record_event
 from ..auth.models import Department, User
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..checkdigit import contains_number
 from ..clock import today_jst, utcnow, to_jst
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ..extensions import db
 from ..items.models import Item
-from ..items.queries import sees_all
 from ..items.services import visible_to
 from ..labels.services import parse_scan, verify_payload
 from ..policy import services as policy
-from ..roles import Role
 from ..states import KIND_LABELS, STOCKTAKE_HELD, ITEM_KINDS, Kind, State
 from .models import Stocktake, StocktakeInterval, StocktakeLine, StocktakeScan
+from ..wareki import wareki_date
 
 CONFIRMED, WRONG_LOCATION, FOUND = "confirmed", "wrong_location", "found"
 OUT_OF_SCOPE, UNKNOWN, FORGED, DUPLICATE = "out_of_scope", "unknown", "forged", "duplicate"
@@ -703,7 +701,6 @@ class DepartmentDue:
 
 
 def to_wareki(day: date) -> str:
-    from ..wareki import wareki_date
     return wareki_date(day)
 
 

@@ -9,13 +9,13 @@ import io
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from ..audit.describe import register_vocabulary
+from ..auditlog.describe import register_vocabulary
 from ..auth.services import list_departments
 from ..clock import today_jst
 from ..errors import DomainError, Invalid
 from ..home.views import register_panel
 from ..notifications.tasks import register_task_provider
-from ..reports.signing import sign_pdf
+from ..documents.signing import sign_pdf
 from ..roles import Role
 from ..states import ITEM_KINDS, KIND_LABELS, label as state_label
 from ..web import act, flash_refusal, role_required

@@ -1,7 +1,7 @@
 """The 使用伺い簿 as the paper book was kept: A4 landscape, one row per use, 和暦.
 
 `book_lines` words the rows (plain data, from the book's query rows); `render_book_pdf` and
-`book_csv` only lay them out, like reports/render.py.
+`book_csv` only lay them out, like documents/render.py.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from reportlab.lib.pagesizes import A4, landscape
 
 from ..clock import jst_wall
 from ..fonts import japanese_font
-from ..reports import csvkit
-from ..reports.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..reports.render import NOTHING, Imprint, checkpoint_line, period_text, printed_line
+from ..documents import csvkit
+from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
+from ..documents.render import NOTHING, Imprint, checkpoint_line, period_text, printed_line
 from ..states import State, label
 from ..wareki import wareki_date, wareki_datetime
 

@@ -17,11 +17,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ..auth.models import Business, Department, User
-from ..clock import jst_day_start_utc, utcnow
+from ..clock import jst_day_start_utc, to_utc_naive, utcnow
 from ..extensions import db
 from ..items.models import Item
 from ..states import Kind, State
 from .models import Terminal, TerminalUse, TerminalUseForm
+from ..items.queries import sees_all
+from ..wareki import wareki_datetime
 
 COVERING_STATES = (State.APPROVED.value, State.CLOSED.value)
 #: A use whose planned end passed this long ago without its end recorded is an exception.
@@ -99,7 +101,6 @@ def approved_use_at(terminal_code: str, operator: int | str, at: datetime):
     """The approved use (a row of USE_COLUMNS) under which `operator` — a user id (int) or a
     login (str) — worked at terminal `terminal_code` at moment `at`, or None: an access outside
     any approved use is a finding. `at` is naive UTC or timezone-aware. See `covering`."""
-    from ..clock import to_utc_naive
     from .services import normalise_code
 
     if at.tzinfo is not None:
@@ -120,7 +121,6 @@ def approved_uses_at(records: Iterable[tuple[str, int | str, datetime]]) -> list
     a month of a department's log (thousands of records) costs a handful of statements. Operators
     given as logins and as ids may be mixed.
     """
-    from ..clock import to_utc_naive
     from .services import normalise_code
 
     records = [(normalise_code(t), op, to_utc_naive(at) if at.tzinfo is not None else at)
@@ -159,7 +159,6 @@ class BookFilter:
 
 
 def book_query(flt: BookFilter, actor):
-    from ..items.queries import sees_all
 
     query = _rows_query()
     if not sees_all(actor):
@@ -219,7 +218,6 @@ def _moment_end(as_of: date) -> datetime:
 def list_terminal_exceptions(as_of: date) -> list[TerminalException]:
     """Uses without approval, uses ended but not closed, and forms printed at a registered
     terminal at a time no approval covers, as of the end of `as_of` (or now), over LOOKBACK."""
-    from ..wareki import wareki_datetime
     from .services import use_period_text
 
     end = _moment_end(as_of)
@@ -279,7 +277,6 @@ OUTPUT_CHOICE_DAYS = 31
 def output_choices(actor) -> list[tuple[str, str]]:
     """(id, words) of the approved uses a person may name when registering a form: their own and
     their department's, most recent first."""
-    from ..wareki import wareki_datetime
 
     if getattr(actor, "is_system", False) or actor.department_id is None:
         return []

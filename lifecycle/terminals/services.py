@@ -28,17 +28,17 @@ from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import actor_name, record_event
 from ..auth.models import Business, Department
-from ..auth.services import require_role
+from ..roles import require_role, Role
 from ..clock import jst_day_start_utc, jst_wall, to_jst, to_utc_naive, utcnow
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..items.models import Item
 from ..items.queries import has_any_role, sees_all
-from ..roles import Role
-from ..states import INITIAL, Kind, State, transition
+from ..states import INITIAL, Kind, State, label, transition
 from .models import Terminal, TerminalUse, TerminalUseForm
 from .queries import covering
+from ..wareki import wareki_date
 
 #: Who uses terminals and so may ask to.
 USER_ROLES = (Role.REGISTRAR, Role.BULK_OPERATOR, Role.SECURITY_MANAGER)
@@ -494,13 +494,11 @@ def use_of_form(item_id: int) -> int | None:
 # --- words --------------------------------------------------------------------------------------
 
 def _status_text(use: TerminalUse) -> str:
-    from ..states import label
 
     return label(use.status)
 
 
 def use_period_text(use: TerminalUse) -> str:
-    from ..wareki import wareki_date
 
     start, end = jst_wall(use.started_at or use.starts_at), jst_wall(use.ended_at or use.ends_at)
     tail = f"{end.hour}時{end.minute:02d}分" if end.date() == start.date() else \

@@ -10,15 +10,18 @@ from flask_login import current_user, login_required
 from ..auth.services import list_businesses, list_departments
 from ..errors import DomainError, Invalid
 from ..items.queries import sees_all
-from ..reports.imprint import imprint_for
-from ..reports.queries import record_report
-from ..reports.signing import sign_pdf
+from ..items.services import OutputApprovals, register_output_approvals
+from ..documents.imprint import imprint_for, record_report
+from ..documents.signing import sign_pdf
 from ..roles import Role
 from ..states import State
 from ..web import act, flash_refusal
-from . import queries, services
+from . import queries, services, tasks
 from .book import Book, book_csv, book_lines, render_book_pdf
 from .forms import BOOK_STATES, CLOSE_FIELDS, REQUEST_FIELDS, TERMINAL_FIELDS, book_filter, pick
+from ..items.panels import register_item_panel
+from ..extensions import db
+from .models import Terminal
 
 bp = Blueprint("terminals", __name__)
 
@@ -27,10 +30,8 @@ PAGE_ROWS = 200
 
 
 def init_app(app) -> None:
-    from ..items.panels import register_item_panel
-    from . import tasks
-
     app.register_blueprint(bp)
+    register_output_approvals(OutputApprovals(services.output_use, services.link_form, queries.output_choices))
     tasks.register()
     register_item_panel("terminals/_item_panel.html", _item_panel, order=15)
 
@@ -39,8 +40,6 @@ def _item_panel(item, user):
     """On a form's page, the approval it was printed under; on a device's, the terminal it is."""
     from sqlalchemy import select
 
-    from ..extensions import db
-    from .models import Terminal
 
     if item.kind == "form":
         use_id = services.use_of_form(item.id)

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from lifecycle.reports.statistics import fiscal_year_label
+from lifecycle.fiscal import fiscal_year_label
 from lifecycle.wareki import era_year, wareki_date, wareki_datetime, wareki_month
 
 

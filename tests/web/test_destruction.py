@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lifecycle.audit.models import AuditEvent
-from lifecycle.destruction import files
+from lifecycle import files
 from lifecycle.extensions import db
 from tests import factories
 from tests.unit.destruction.test_services import pdf_bytes

@@ -60,7 +60,7 @@ def test_api_return_names_the_lessor(api, world):
 
 
 def test_the_registration_page_records_the_media(client, login, world):
-    from lifecycle.devices.evidence import media_of
+    from lifecycle.items.storage import media_of
     from lifecycle.items.services import get_item
 
     login("admin")

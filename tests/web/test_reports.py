@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from lifecycle.audit.services import EventFilter, search_events
 from lifecycle.clock import today_jst
 from lifecycle.custody.services import provide_medium
-from lifecycle.reports.statistics import fiscal_year_label, fiscal_year_of
+from lifecycle.fiscal import fiscal_year_label, fiscal_year_of
 from lifecycle.wareki import wareki_date
 from tests import factories
 from lifecycle.actors import SystemActor

@@ -171,8 +171,9 @@ def test_exceptions_statistics_and_inbox(client, login, api, shelf):
     from lifecycle.notifications.tasks import tasks_for
     from lifecycle.auth.services import get_user
     from lifecycle.reports.queries import compute_findings
-    from lifecycle.reports.render import ExceptionCategory
-    from lifecycle.reports.statistics import compute_statistics, fiscal_year_of
+    from lifecycle.documents.render import ExceptionCategory
+    from lifecycle.fiscal import fiscal_year_of
+    from lifecycle.reports.statistics import compute_statistics
 
     stocktake = _plan(api)
     inbox = [t for t in tasks_for(get_user("registrar")) if t.kind == "stocktake_due"]

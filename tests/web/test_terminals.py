@@ -14,7 +14,7 @@ from lifecycle.audit.services import head
 from lifecycle.clock import today_jst
 from lifecycle.extensions import db
 from lifecycle.reports.queries import compute_findings
-from lifecycle.reports.render import ExceptionCategory
+from lifecycle.documents.render import ExceptionCategory
 from lifecycle.terminals import services
 from lifecycle.terminals.models import TerminalUse
 from lifecycle.wareki import wareki_date

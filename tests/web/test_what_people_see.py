@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from lifecycle.audit import describe
+from lifecycle.auditlog import describe
 from lifecycle.audit.models import AuditEvent
 from lifecycle.destruction.models import DestructionBatchItem
 from lifecycle.extensions import db
@@ -190,7 +190,7 @@ def test_every_key_recorded_in_a_full_world_is_declared(client, login, demo):
     events = db.session.execute(select(AuditEvent.type, AuditEvent.data)).all()
     assert {"report:generated", "custody:accepted", "item:destroyed", "mynumber:retained"} <= {t for t, _ in events}
     undeclared = {(type_, key) for type_, data in events for key in describe.undeclared_keys(type_, json.loads(data))}
-    assert not undeclared, f"keys without a Japanese label in lifecycle/audit/describe.py: {sorted(undeclared)}"
+    assert not undeclared, f"keys without a Japanese label in lifecycle/auditlog/describe.py: {sorted(undeclared)}"
 
 
 def test_a_cancelled_batch_and_an_early_purge_name_who_did_them(client, login, demo):

@@ -193,7 +193,7 @@ def test_fiscal_year_runs_april_to_march():
 
 def test_contractor_exceptions_reach_the_report_under_the_system_owner(world):
     from lifecycle.reports import queries
-    from lifecycle.reports.render import ExceptionCategory
+    from lifecycle.documents.render import ExceptionCategory
 
     factories.contractor(world["admin"], name="条項不足サービス株式会社", clauses=["confidentiality"])
     findings = queries.compute_findings(TODAY, limit=None)

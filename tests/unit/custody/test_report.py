@@ -13,7 +13,7 @@ from lifecycle.audit.services import events_for, head
 from lifecycle.custody import report, services
 from lifecycle.errors import Forbidden, NotFound
 from lifecycle.extensions import db
-from lifecycle.reports.render import render_custody_pdf
+from lifecycle.documents.render import render_custody_pdf
 from tests import factories
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from lifecycle.actors import SystemActor
 from lifecycle.audit.models import AuditEvent
-from lifecycle.destruction import files, report, services
+from lifecycle import files
+from lifecycle.destruction import report, services
 from lifecycle.errors import Conflict, Forbidden
 from lifecycle.extensions import db
 from tests import factories

@@ -16,6 +16,7 @@ from lifecycle.errors import Invalid
 from lifecycle.extensions import db
 from lifecycle.items.services import get_item
 from lifecycle.policy.services import set_policy
+from lifecycle.items import storage
 from tests import factories
 from tests.unit.devices.test_services import certificate_data
 
@@ -52,7 +53,7 @@ def last_event(type_: str, subject: str | None = None) -> dict:
 
 def test_device_records_its_media_normalised(world):
     device = factories.device(world["admin"], storage=TWO_DISKS, holds_juki_data=True)
-    media = evidence.media_of(device)
+    media = storage.media_of(device)
     assert [(m.media_type, m.serial) for m in media] == [("HDD", "ZA1B2C3"), ("SSD", "S6PXNJ0R1")]
     assert device.holds_juki_data is True
     assert last_event("item:registered")["storage"] == ["ZA1B2C3", "S6PXNJ0R1"]

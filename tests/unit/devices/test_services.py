@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from lifecycle.audit.models import AuditEvent
 from lifecycle.clock import today_jst
-from lifecycle.destruction import files
+from lifecycle import files
 from lifecycle.destruction import services as destruction
 from lifecycle.devices import services
 from lifecycle.errors import Conflict, Forbidden, Invalid, InvalidTransition

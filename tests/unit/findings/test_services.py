@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from lifecycle.audit.models import AuditEvent
 from lifecycle.clock import today_jst
-from lifecycle.destruction import files
-from lifecycle.destruction.services import FileIntegrityError
+from lifecycle import files
+from lifecycle.files import FileIntegrityError
 from lifecycle.errors import Forbidden, Invalid, InvalidTransition
 from lifecycle.extensions import db
 from lifecycle.findings import services

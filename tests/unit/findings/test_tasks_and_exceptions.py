@@ -8,7 +8,7 @@ from lifecycle.extensions import db
 from lifecycle.findings import services
 from lifecycle.notifications.tasks import tasks_for
 from lifecycle.reports import queries
-from lifecycle.reports.render import ExceptionCategory
+from lifecycle.documents.render import ExceptionCategory
 
 from .test_services import answered, raise_one
 

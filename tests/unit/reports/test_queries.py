@@ -18,9 +18,10 @@ from lifecycle.extensions import db
 from lifecycle.items.models import Item
 from lifecycle.items.queries import sees_all
 from lifecycle.reports import queries
-from lifecycle.reports.render import ExceptionCategory as Cat
+from lifecycle.documents.render import ExceptionCategory as Cat
 from lifecycle.scheduler_models import JobRun
 from lifecycle.states import Kind
+from lifecycle.documents.imprint import record_report
 from tests import factories
 
 # --- ledger parameters ------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def test_a_tampered_checkpoint_prints_as_not_verified(world, change):
 def test_record_report_writes_one_audited_read(world):
     from lifecycle.audit.services import EventFilter, search_events
 
-    queries.record_report(world["auditor"], "ledger", format="csv", rows=3, kind="form")
+    record_report(world["auditor"], "ledger", format="csv", rows=3, kind="form")
     (event,), _ = search_events(EventFilter(type="report:generated"))
     assert event.actor == "auditor" and event.subject == "report:ledger"
     assert '"rows":3' in event.data and '"format":"csv"' in event.data

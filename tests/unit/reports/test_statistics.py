@@ -22,7 +22,7 @@ from lifecycle.items.models import Item
 from lifecycle.mynumber.models import MyNumberCopy, MyNumberDeletion
 from lifecycle.mynumber.services import purge_copy, record_copy
 from lifecycle.reports import statistics as st
-from lifecycle.reports.svg import bar_chart, nice_ceiling
+from lifecycle.documents.svg import bar_chart, nice_ceiling
 from tests import factories
 
 

@@ -148,8 +148,8 @@ def test_admin_keeps_the_checklist(world, inspection):
 
 
 def test_a_changed_evidence_file_cannot_be_sampled(world, inspection):
-    from lifecycle.destruction import files
-    from lifecycle.destruction.services import FileIntegrityError
+    from lifecycle import files
+    from lifecycle.files import FileIntegrityError
 
     answer_all(world["security2"], inspection)
     services.file_inspection(world["security2"], inspection.id)

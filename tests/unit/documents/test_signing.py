@@ -13,7 +13,7 @@ from reportlab.pdfgen.canvas import Canvas
 from lifecycle import crypto
 from lifecycle.audit.events import EventType
 from lifecycle.audit.services import events_for
-from lifecycle.reports.signing import sign_pdf
+from lifecycle.documents.signing import sign_pdf
 from tests.signatures import check, tamper
 
 

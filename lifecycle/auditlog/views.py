@@ -7,16 +7,15 @@ import tempfile
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from .. import clock
-from .. import validation as v
+from .. import clock, crypto, validation as v, web
 from ..actors import SCHEDULER
 from ..roles import Role
 from ..errors import Invalid, NotFound
-from .. import web
 from ..web import role_required
 from ..jobs import register_job
-from . import checkpoints, describe, services
-from .events import EVENT_LABELS, EventType, event_label
+from . import describe
+from ..audit import checkpoints, services
+from ..audit.events import EVENT_LABELS, EventType, event_label
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -79,7 +78,6 @@ def checkpoint_list():
 @role_required(Role.AUDITOR, Role.ADMIN)
 def signing_ca():
     """The CA certificate(s) of the report-signing certificate, for an auditor's PDF reader."""
-    from .. import crypto
 
     data = crypto.signing_ca_pem(current_app.instance_path)
     if not data.strip():

@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 from pypdf import PdfReader
 
-from lifecycle.reports.render import Checkpoint, Imprint, LedgerReport, render_ledger_pdf
+from lifecycle.documents.render import Checkpoint, Imprint, LedgerReport, render_ledger_pdf
 
 COLUMNS = [("管理番号", 9), ("件名", 22), ("所属", 10), ("登録日", 9), ("状態", 6), ("保存期限", 9)]
 HEAD = "9f3a0c1d2e3f4a5b" + "77" * 24

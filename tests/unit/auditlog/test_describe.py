@@ -1,5 +1,5 @@
 """Every audit event reads in Japanese: each detail key any service records is declared, with a
-label, under its event type (lifecycle/audit/describe.py)."""
+label, under its event type (lifecycle/auditlog/describe.py)."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle import create_app
-from lifecycle.audit import describe
+from lifecycle.auditlog import describe
 from lifecycle.audit.events import EventType
 
 
@@ -29,7 +29,7 @@ NOT_DETAILS = {"actor", "subject", "event"}
 #: Call sites whose keys come from another module's callers' **kwargs; the world of
 #: tests/web/test_what_people_see.py records them for real and checks every key it stored.
 DYNAMIC = {
-    ("reports/queries.py", "record_report"),  # **details from the report views (tests/web/test_what_people_see.py)
+    ("documents/imprint.py", "record_report"),  # **details from the report views (tests/web/test_what_people_see.py)
 }
 
 
@@ -232,18 +232,20 @@ def _call_sites():
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
         module = _Module(path)
-        for call in list(module.calls_of("record_event")) + list(module.calls_of("transition")):
+        calls = [*module.calls_of("record_event"), *module.calls_of("transition"), *module.calls_of("return_from_missing")]
+        for call in calls:
             function = module.enclosing(call)
             where = (relative, function.name if function else "")
-            if relative == "states.py" and where[1] == "transition":
-                continue  # the definition forwarding **details to record_event
+            if relative == "states.py" and where[1] in ("transition", "return_from_missing"):
+                continue  # the definitions forwarding **details to record_event
             try:
                 found = _sites(call, module, function)
             except Unresolved:
                 yield where, None, None
                 continue
             for types, keys in found:
-                yield where, types, keys | ({"from", "to"} if _callee(call) == "transition" else set())
+                moves = _callee(call) in ("transition", "return_from_missing")
+                yield where, types, keys | ({"from", "to"} if moves else set())
 
 
 def test_every_key_a_service_records_has_a_japanese_label():
@@ -257,7 +259,7 @@ def test_every_key_a_service_records_has_a_japanese_label():
         for type_ in types:
             for key in sorted(keys - set(describe.DETAILS[type_])):
                 missing.append(f"{where[0]} {where[1]}: {type_} {key}")
-    assert not missing, "keys without a Japanese label in lifecycle/audit/describe.py:\n" + "\n".join(missing)
+    assert not missing, "keys without a Japanese label in lifecycle/auditlog/describe.py:\n" + "\n".join(missing)
     assert dynamic == DYNAMIC, "call sites whose keys this test cannot read; list them in DYNAMIC only if " \
                                "test_every_key_recorded_in_a_full_world_is_declared records them"
 

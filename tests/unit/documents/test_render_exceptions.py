@@ -6,8 +6,7 @@ from datetime import date, datetime
 
 from pypdf import PdfReader
 
-from lifecycle.reports.render import (ExceptionCategory as Cat, ExceptionGroup, ExceptionRow,
-                                      ExceptionsReport, Imprint, render_exceptions_pdf)
+from lifecycle.documents.render import ExceptionCategory as Cat, ExceptionGroup, ExceptionRow, ExceptionsReport, Imprint, render_exceptions_pdf
 
 IMPRINT = Imprint("○○県総務部市町課", datetime(2026, 11, 22, 5, 5), "監査 花子")
 
@@ -48,7 +47,7 @@ def test_nothing_to_report():
 
 
 def test_a_retention_section_is_labelled_by_what_it_holds():
-    from lifecycle.reports.render import section_label
+    from lifecycle.documents.render import section_label
 
     assert section_label(Cat.RETENTION_PASSED, ["F-2026-000001"]) == "保存期限超過の帳票"
     assert section_label(Cat.RETENTION_PASSED, ["M-2026-000003"]) == "保存期限超過の媒体"

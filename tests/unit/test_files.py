@@ -7,11 +7,11 @@ import io
 import pytest
 
 from lifecycle.actors import SystemActor
-from lifecycle.destruction import files
+from lifecycle import files
 from lifecycle.errors import Invalid, TooLarge
 from lifecycle.extensions import db
 
-from .test_services import pdf_bytes
+from .destruction.test_services import pdf_bytes
 
 
 def test_stores_content_addressed_with_digest_and_original_name(app, world):

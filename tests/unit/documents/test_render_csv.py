@@ -5,7 +5,7 @@ import csv
 import io
 import itertools
 
-from lifecycle.reports.render import iter_ledger_csv
+from lifecycle.documents.render import iter_ledger_csv
 
 COLUMNS = ["管理番号", "件名", "所属", "備考"]
 

@@ -16,16 +16,22 @@ import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from flask import current_app
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, ForeignKey, Integer, String
 
-from .. import validation as v
-from ..clock import utcnow
-from ..errors import Invalid, TooLarge
-from ..extensions import db
-from .models import StoredFile
+from . import validation as v
+from .clock import utcnow
+from .errors import Conflict, Invalid, TooLarge
+from .extensions import db
+from .actors import Actor
+from .audit.events import EventType
+from .audit.services import record_event
+from .db import Base
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +190,31 @@ def iter_stored_files(root: Path | None = None) -> Iterator[tuple[str, Path]]:
     for path in sorted(root.glob("??/*.pdf")):
         if _SHA.fullmatch(path.stem) and path.parent.name == path.stem[:2]:
             yield path.stem, path
+
+
+class StoredFile(Base):
+    """One uploaded PDF. The bytes live in instance/uploads/<sha256[:2]>/<sha256>.pdf (files.py);
+    the row keeps the digest taken at upload so a later re-hash can prove the file unchanged."""
+    __tablename__ = "stored_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_name: Mapped[str] = mapped_column(String(200))  #: as uploaded, for people
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(64), default="application/pdf")
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FileIntegrityError(Conflict):
+    code = "file_integrity_failed"
+
+
+def record_integrity_failure(actor: Actor, stored: StoredFile, integrity: Integrity, *,
+                             subject: str, context: str) -> None:
+    """In a transaction of its own: the refused action rolled back, the finding must not."""
+    with db.transaction():
+        record_event(EventType.FILE_INTEGRITY_FAILED, actor=actor, subject=subject,
+                     file_id=stored.id, file_name=stored.original_name, expected=stored.sha256,
+                     actual=integrity.actual or "missing", context=context)

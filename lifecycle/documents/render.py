@@ -18,19 +18,7 @@ from ..fonts import japanese_font
 from ..labels.qr import draw_qr
 from ..wareki import wareki_date, wareki_datetime
 from . import csvkit
-from .pdfkit import (
-    GRID,
-    MONO,
-    MUTED,
-    RED,
-    SHADE,
-    Fitter,
-    Flow,
-    Frame,
-    Table,
-    draw_footer,
-    new_canvas,
-)
+from .pdfkit import GRID, MONO, MUTED, RED, SHADE, Fitter, Flow, Frame, Table, draw_footer, new_canvas
 
 NOTHING = "該当なし"
 Value = str | date | datetime | None

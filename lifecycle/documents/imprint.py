@@ -6,7 +6,10 @@ from flask import current_app
 
 from ..actors import Actor
 from ..audit.checkpoints import latest_checkpoint, signature_ok
+from ..audit.events import EventType
+from ..audit.services import record_event
 from ..clock import utcnow
+from ..extensions import db
 from .render import Checkpoint, Imprint
 
 
@@ -21,3 +24,10 @@ def latest_printed_checkpoint() -> Checkpoint | None:
 def imprint_for(actor: Actor, printed_by: str | None = None) -> Imprint:
     name = printed_by or actor.name
     return Imprint(current_app.config["ORGANISATION_NAME"], utcnow(), name, latest_printed_checkpoint())
+
+
+def record_report(actor: Actor, report: str, **details) -> None:
+    """A report that leaves the system is an audited read: which report, which filters, how many rows."""
+    with db.transaction():
+        record_event(EventType.REPORT_GENERATED, actor=actor, subject=f"report:{report}",
+                     report=report, **details)

@@ -17,9 +17,9 @@ from flask import current_app
 from pypdf import PdfReader, PdfWriter
 
 from .. import crypto
-from ..reports.render import EventProof, ProofSection
-from . import merkle
-from .checkpoints import checkpoint_json, latest_checkpoint, signature_ok
+from .render import EventProof, ProofSection
+from ..audit import merkle
+from ..audit.checkpoints import checkpoint_json, latest_checkpoint, signature_ok
 
 ATTACHMENT = "audit-proofs.json"
 FORMAT = "lifecycle-audit-proofs/1"

@@ -8,9 +8,8 @@ from datetime import date, datetime
 import pytest
 from pypdf import PdfReader
 
-from lifecycle.reports import render
-from lifecycle.reports.render import (Checkpoint, CustodyEvent, CustodyReport, Holder, Imprint,
-                                      render_custody_pdf)
+from lifecycle.documents import render
+from lifecycle.documents.render import Checkpoint, CustodyEvent, CustodyReport, Holder, Imprint, render_custody_pdf
 
 IMPRINT = Imprint("○○県総務部市町課", datetime(2026, 11, 22, 5, 5), "監査 花子",
                   Checkpoint(900, "ab" * 32, datetime(2026, 11, 21, 18, 0)))

@@ -7,8 +7,7 @@ from datetime import date, datetime
 
 from pypdf import PdfReader
 
-from lifecycle.reports.render import (DestructionItem, DestructionRecord, Imprint,
-                                      render_destruction_pdf)
+from lifecycle.documents.render import DestructionItem, DestructionRecord, Imprint, render_destruction_pdf
 
 SHA = hashlib.sha256(b"certificate").hexdigest()
 IMPRINT = Imprint("○○県総務部市町課", datetime(2026, 11, 22, 5, 5), "山田 太郎")

@@ -16,13 +16,18 @@ from datetime import date, datetime
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable
 
+from flask import g, has_app_context
 from sqlalchemy import String, cast, literal, null, select, union_all
 
 from .. import states
-from ..actors import system_name
+from ..actors import SYSTEM_NAMES, system_name
+from ..audit.events import EventType, event_label
+from ..auth.models import Business, Department, User
+from ..clock import to_utc_naive
+from ..extensions import db
+from ..policy.services import POLICIES
 from ..roles import role_label
 from ..wareki import wareki_date, wareki_datetime
-from .events import EventType
 
 # --- names of people, departments and masters ----------------------------------------------
 
@@ -83,8 +88,6 @@ def register_master(kind: str, key, name) -> None:
 def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
     """Names for these logins (with their departments), and unless `masters` is False every
     department, business and contractor (a few dozen rows); users only for the logins asked for."""
-    from ..auth.models import Business, Department, User
-    from ..extensions import db
 
     wanted = sorted({str(login) for login in logins if login and not str(login).startswith("system:")})
     people = [select(literal("user"), User.login, User.name, Department.name)
@@ -113,9 +116,6 @@ def load_names(logins: Iterable[str] = (), *, masters: bool = True) -> Names:
 
 def people_choices() -> list[tuple[str, str]]:
     """(login, 名前（所属）) of every account and system actor, for choosing whose actions to see."""
-    from ..actors import SYSTEM_NAMES
-    from ..auth.models import Department, User
-    from ..extensions import db
 
     rows = db.session.execute(select(User.login, User.name, Department.name)
                               .outerjoin(Department, Department.id == User.department_id)
@@ -141,7 +141,6 @@ def person(value) -> str:
         return ""
     if not isinstance(value, str):
         return person_name(value)
-    from flask import g, has_app_context
 
     seen = g.setdefault("person_names", {}) if has_app_context() else {}
     if value not in seen:
@@ -176,7 +175,6 @@ def _moment(value, _names) -> str:
     except ValueError:
         return text
     if parsed.tzinfo is not None:
-        from ..clock import to_utc_naive
         parsed = to_utc_naive(parsed)
     return wareki_datetime(parsed)
 
@@ -266,7 +264,7 @@ def _policy_value(value, _names) -> str:
 
 def _policy_value_of(key: str, value) -> str:
     """A policy's value as its page shows it: 30日, 3日 (for 4320 minutes), 有効."""
-    policy = VOCABULARIES.get("policy", {}).get(key)
+    policy = POLICIES.get(key)
     if policy is None or isinstance(value, bool) or value is None or not isinstance(value, int):
         return _policy_value(value, None)
     if policy.unit == "分":
@@ -742,7 +740,7 @@ def subject_text(subject: str | None, names: Names) -> str:
 
 
 def policy_label(key: str) -> str:
-    policy = VOCABULARIES.get("policy", {}).get(key)
+    policy = POLICIES.get(key)
     return policy.label if policy is not None else key
 
 
@@ -795,7 +793,6 @@ def _loads(data: str) -> dict:
 def event_rows(events, names: Names | None = None) -> list[EventRow]:
     """The events in words, in the order given; `names`: names_for_events of these events, when
     the caller needs them too."""
-    from .events import event_label
 
     events = list(events)
     datas = [_loads(e.data) for e in events]

@@ -1,6 +1,6 @@
 """Cell wrapping: Japanese breaks anywhere, but not inside a person's 名前（所属）."""
 from lifecycle.fonts import japanese_font
-from lifecycle.reports.pdfkit import Fitter
+from lifecycle.documents.pdfkit import Fitter
 
 NAMES = ("登録 一郎（税務課）", "旅券 二郎（旅券センター）", "システム（自動処理）")
 
