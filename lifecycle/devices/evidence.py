@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import select
 
 from .. import files, states, validation as v
@@ -22,7 +23,6 @@ from ..states import State
 from .models import ErasureCertificate
 from ..items.storage import media_of
 from ..destruction.services import refuse_initialisation, storage_destruction_of
-from .services import storage_destruction_required
 from ..clock import today_jst
 
 LEVELS = ("clear", "purge", "destroy")  #: NIST SP 800-88, weakest first
@@ -33,6 +33,7 @@ METHODS_USED = {"overwrite": "上書き", "block_erase": "ブロック消去", "
 #: clears; block erase, cryptographic erase and degaussing purge; destroy is physical.
 METHOD_LEVELS = {"overwrite": ("clear",), "block_erase": ("clear", "purge"),
                  "crypto_erase": ("purge",), "degauss": ("purge",), "physical": ("destroy",)}
+POLICY_KEY = "device.require_witnessed_storage_destruction"
 SANITIZATION_CODE = "sanitization_too_weak"
 
 
@@ -40,6 +41,11 @@ SANITIZATION_CODE = "sanitization_too_weak"
 
 def holds_resident_data(item) -> bool:
     return bool(item.holds_my_number_data or item.holds_juki_data)
+
+
+def storage_destruction_required() -> bool:
+    """The policy switch (an admin sets it) or the instance config can turn the requirement on."""
+    return bool(policy.get(POLICY_KEY) or current_app.config.get("REQUIRE_WITNESSED_STORAGE_DESTRUCTION"))
 
 
 def minimum_level(item) -> str:

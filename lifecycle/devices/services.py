@@ -10,7 +10,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app
 from sqlalchemy import exists, select
 
 from .. import files, states, validation as v
@@ -36,7 +35,6 @@ ERASURE_METHODS = {"clear": "Clear（上書き消去）", "purge": "Purge（暗�
                    "destroy": "Destroy（物理破壊）"}
 REQUEST_REASONS = {"lease_end": "リース満了", "replacement": "機器の更新・入替え", "failure": "故障による交換"}
 RENEWAL_YEARS = 6  #: J-LIS standard cycle for 住基ネット equipment
-POLICY_KEY = "device.require_witnessed_storage_destruction"
 FAILED_RESULTS = ("fail", "failed", "ng", "不合格", "失敗", "エラー", "error", "未完了")
 
 
@@ -73,9 +71,6 @@ def accepted_certificate(item: Item) -> ErasureCertificate | None:
         .order_by(ErasureCertificate.id.desc()).limit(1))
 
 
-def storage_destruction_required() -> bool:
-    """The policy switch (an admin sets it) or the instance config can turn the requirement on."""
-    return bool(policy.get(POLICY_KEY) or current_app.config.get("REQUIRE_WITNESSED_STORAGE_DESTRUCTION"))
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -241,7 +236,7 @@ def return_to_lessor(actor: Actor, code, contractor=None) -> Item:
                 states.refusal_message(Kind.DEVICE, item.code, item.status, State.RETURNED_TO_LESSOR) + extra,
                 current_state=item.status)
         destruction = storage_destruction_of(item) if item.has_storage else None
-        if storage_destruction_required() and item.has_storage and destruction is None:
+        if evidence.storage_destruction_required() and item.has_storage and destruction is None:
             raise Conflict(f"{describe(item)}は、記憶装置の物理的な破壊（職員の立会い）が記録されていないため返却できません"
                            "（総務省ガイドライン 令和2年、保存期間ポリシーで必須に設定されています）。"
                            "破砕の廃棄に含めて立会いを受けてください。", code="storage_destruction_required")
@@ -355,7 +350,7 @@ def device_warnings(item: Item) -> list[DeviceWarning]:
         return []
     if not item.has_storage or storage_destruction_of(item) is not None:
         return []
-    if storage_destruction_required():
+    if evidence.storage_destruction_required():
         return [DeviceWarning("error", "返却の前に、記憶装置を職員の立会いのもとで物理的に破壊（破砕）する必要があります"
                                        "（ポリシーで必須に設定されています）。破砕の廃棄に含めて立会いを受けてください。")]
     if item.holds_my_number_data:

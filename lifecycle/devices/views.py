@@ -76,7 +76,7 @@ def section(item, user) -> dict:
         "pending": pending,
         "warnings": services.device_warnings(item),
         "storage_destruction": storage_destruction_of(item),
-        "required": services.storage_destruction_required(),
+        "required": evidence.storage_destruction_required(),
         "can_request": manager and status == State.IN_SERVICE.value,
         "can_upload": manager and status == State.ERASURE_REQUESTED.value and pending is None,
         "can_decide": security and pending is not None and pending.uploaded_by_id != user.id,

@@ -11,7 +11,7 @@ from lifecycle.audit.models import AuditEvent
 from lifecycle.clock import today_jst
 from lifecycle import files
 from lifecycle.destruction import services as destruction
-from lifecycle.devices import services
+from lifecycle.devices import evidence, services
 from lifecycle.errors import Conflict, Forbidden, Invalid, InvalidTransition
 from lifecycle.extensions import db
 from lifecycle.items.services import get_item
@@ -213,7 +213,7 @@ def test_policy_off_returns_without_destruction_but_warns_for_my_number_devices(
 
 
 def test_policy_on_requires_a_witnessed_crush_of_the_storage(world):
-    set_policy(world["admin"], services.POLICY_KEY, True)
+    set_policy(world["admin"], evidence.POLICY_KEY, True)
     device = certified(world)
     assert services.device_warnings(get_item(device.code))[0].level == "error"
     with pytest.raises(Conflict) as exc:
@@ -229,7 +229,7 @@ def test_policy_on_requires_a_witnessed_crush_of_the_storage(world):
 
 
 def test_policy_on_does_not_apply_to_devices_without_storage(world):
-    set_policy(world["admin"], services.POLICY_KEY, True)
+    set_policy(world["admin"], evidence.POLICY_KEY, True)
     hub = certified(world, has_storage=False, device_type="ハブ")
     services.return_to_lessor(world["admin"], hub.code)
     assert status_of(hub.code) == "returned_to_lessor"
