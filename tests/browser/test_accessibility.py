@@ -18,7 +18,7 @@ AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.m
 #: The standards axe checks; WCAG 2.1 AA is what JIS X 8341-3:2016 level AA follows.
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 #: Pages a walk must not open: they act or leave (a GET is never meant to, but a walk should not try).
-SKIP = re.compile(r"/logout|\.pdf$|\.csv$|\.json$|\.zip$|/export")
+SKIP = re.compile(r"/logout|\.(pdf|csv|json|zip|pem)$|/export")
 
 
 def _axe_source() -> str:
