@@ -71,7 +71,7 @@ AUDITOR_ACTIONS = {
 }
 
 #: Tables the refusals themselves write to.
-BOOKKEEPING = {"audit_events", "audit_head"}
+BOOKKEEPING = {"audit_events", "audit_head", "audit_tree_nodes"}
 
 
 def _pdf() -> bytes:

@@ -5,8 +5,11 @@ from sqlalchemy import select
 from lifecycle import crypto
 from lifecycle.destruction.models import DestructionBatch
 from lifecycle.extensions import db
+from lifecycle.logreview import imports
+from lifecycle.logreview import services as logreview
 from lifecycle.seeds import load_demo_items
 from tests.signatures import check
+from tests.unit.logreview.test_services import _quarter_of_logs, csv_file
 from tests.web.test_devices import certify
 
 
@@ -24,7 +27,14 @@ def report_urls(app, api, world):
         "/reports/destruction/<int:batch_id>.pdf": f"/reports/destruction/{batch.id}.pdf",
         "/reports/erasure/<code>.pdf": f"/reports/erasure/{certify(api, world)}.pdf",
         "/reports/stocktake/<int:stocktake_id>.pdf": f"/reports/stocktake/{_stocktake(world)}.pdf",
+        "/reports/log-review/<int:review_id>/<department>.pdf": f"/reports/log-review/{_log_review(world)}/zeimu.pdf",
     }
+
+
+def _log_review(world) -> int:
+    """A quarter's review drawn over an imported log (the demo has the terminal ZEIMU-CS01)."""
+    imports.import_log(world["admin"], csv_file(*_quarter_of_logs(world, count=4)), "log.csv")
+    return logreview.open_review(world["auditor"], "2026Q3").id
 
 
 def _stocktake(world) -> int:
