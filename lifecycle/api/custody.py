@@ -130,7 +130,9 @@ def medium_return(code: str):
               "head": record({"seq": INTEGER, "hash": STRING}), "qr_url": STRING, "printed_at": DATE_TIME,
               "printed_by": STRING,
               "checkpoint": nullable(record({"seq": INTEGER, "head": STRING, "signed_at": DATE_TIME,
-                                             "signature_ok": BOOLEAN}))}), errors=(403, 404))
+                                             "signature_ok": BOOLEAN})),
+              # the events' inclusion proofs against the latest signed checkpoint (docs/api.md)
+              "proofs": nullable({"type": "object"})}), errors=(403, 404))
 def item_custody(code: str):
     return ok(report.custody_json(current_actor(), code))
 

@@ -300,7 +300,7 @@ def _sampled(session, sampled_id) -> SampledRecord:
 def mark_record(actor: Actor, sampled_id, mark, note=None) -> SampledRecord:
     """The reviewer's mark: 問題なし, or 要確認 with a note saying what the department is to explain."""
     errors = v.FieldErrors()
-    if mark not in MARKS:
+    if not isinstance(mark, str) or mark not in MARKS:  # a JSON object or list is no choice either
         errors.refuse("mark", Invalid("判定は「問題なし」か「要確認」を選んでください。", field="mark"))
     note = errors.check("note", v.text, note, "所見", max_len=1000, required=mark == "query", field="note",
                         multiline=True)
@@ -359,7 +359,7 @@ def escalate_query(actor: Actor, sampled_id, summary, severity="medium", due_on=
     """A 要確認 becomes a finding (指摘事項) through the findings domain."""
     errors = v.FieldErrors()
     summary = errors.check("summary", v.text, summary, "指摘の内容", max_len=1000, field="summary", multiline=True)
-    if severity not in ("low", "medium", "high"):
+    if not isinstance(severity, str) or severity not in ("low", "medium", "high"):
         errors.refuse("severity", Invalid("重要度は low・medium・high から選んでください。", field="severity"))
     due = errors.check("due_on", _due, due_on)
     errors.raise_any()
@@ -394,11 +394,11 @@ def decide_hit(actor: Actor, hit_id, decision, reason=None, severity="medium", d
     """The reviewer confirms a candidate (it becomes a finding where the findings domain exists) or
     dismisses it with a reason."""
     errors = v.FieldErrors()
-    if decision not in HIT_DECISIONS:
+    if not isinstance(decision, str) or decision not in HIT_DECISIONS:
         errors.refuse("decision", Invalid("「指摘として確定」か「取下げ」を選んでください。", field="decision"))
     reason = errors.check("reason", v.text, reason, "理由", max_len=1000, required=decision == "dismissed",
                           field="reason", multiline=True)
-    if severity not in ("low", "medium", "high"):
+    if not isinstance(severity, str) or severity not in ("low", "medium", "high"):
         errors.refuse("severity", Invalid("重要度は low・medium・high から選んでください。", field="severity"))
     due = errors.check("due_on", _due, due_on) if decision == "confirmed" else None
     errors.raise_any()

@@ -438,7 +438,7 @@ def decide_role(actor: Actor, login: str, role, decision: str, reason=None) -> R
     with db.transaction() as session:
         user = auth.get_user(v.text(login, "ログインID", max_len=64, field="login"))
         role = _role(role)
-        if decision not in DECISION_LABELS:
+        if not isinstance(decision, str) or decision not in DECISION_LABELS:
             raise Invalid("「継続」か「取消し」を選んでください。", field="decision")
         if not may_review(actor, user.department):
             raise Forbidden(f"{user.department.name}の権限の棚卸は、その所属のセキュリティ管理者が行います。",
