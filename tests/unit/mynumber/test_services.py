@@ -55,12 +55,12 @@ def test_retention_defaults_to_the_policy_and_never_exceeds_its_maximum(record, 
     with pytest.raises(Invalid) as caught:
         record(retain_minutes=10081)
     assert "10080分" in caught.value.message and caught.value.field == "retain_minutes"
-    set_policy(world["admin"], "mynumber.default_minutes", 30)
-    set_policy(world["admin"], "mynumber.max_minutes", 60)
-    assert record().retain_minutes == 30
-    assert record(retain_minutes="60").retain_minutes == 60
+    set_policy(world["admin"], "mynumber.default_minutes", 60)  # the policies' least: one hour
+    set_policy(world["admin"], "mynumber.max_minutes", 120)
+    assert record().retain_minutes == 60
+    assert record(retain_minutes="120").retain_minutes == 120
     with pytest.raises(Invalid):
-        record(retain_minutes=61)
+        record(retain_minutes=121)
 
 
 @pytest.mark.parametrize("field,value", [

@@ -9,6 +9,7 @@ import pytest
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import update
 
+from lifecycle import fiscal
 from lifecycle.clock import to_jst, today_jst, utcnow
 from lifecycle.custody.models import Transfer
 from lifecycle.custody.services import accept_transfer, provide_medium, request_transfer, return_medium
@@ -31,36 +32,36 @@ from tests import factories
 @pytest.mark.parametrize("year, label", [(2026, "令和8年度"), (2019, "令和元年度"), (2018, "平成30年度"),
                                          (2020, "令和2年度")])
 def test_fiscal_year_label(year, label):
-    assert st.fiscal_year_label(year) == label
+    assert fiscal.fiscal_year_label(year) == label
 
 
 @pytest.mark.parametrize("day, year", [(date(2026, 4, 1), 2026), (date(2027, 3, 31), 2026),
                                        (date(2026, 3, 31), 2025), (date(2026, 12, 31), 2026)])
 def test_fiscal_year_runs_april_to_march(day, year):
-    assert st.fiscal_year_of(day) == year
+    assert fiscal.fiscal_year_of(day) == year
 
 
 def test_fiscal_months_start_in_april():
-    months = st.fiscal_months(2026)
+    months = fiscal.fiscal_months(2026)
     assert months[0] == (2026, 4) and months[-1] == (2027, 3) and len(months) == 12
 
 
 def test_year_choices_go_back_seven_years_from_the_current_one():
-    choices = st.year_choices(date(2026, 11, 22))
+    choices = fiscal.year_choices(date(2026, 11, 22))
     assert choices[0] == (2026, "令和8年度") and len(choices) == 7 and choices[-1][0] == 2020
-    assert st.year_choices(date(2027, 3, 31))[0][0] == 2026
+    assert fiscal.year_choices(date(2027, 3, 31))[0][0] == 2026
 
 
 @pytest.mark.parametrize("value", ["abc", "1900", "99999", "2026.5", "-1"])
 def test_a_bad_year_is_refused(value):
     with pytest.raises(Invalid) as refused:
-        st.parse_year(value)
+        fiscal.parse_year(value)
     assert refused.value.status == 422 and "年度" in refused.value.message
 
 
 def test_no_year_is_the_current_fiscal_year():
-    assert st.parse_year(None) == st.fiscal_year_of(today_jst())
-    assert st.parse_year("２０２６") == 2026  # full-width digits, as typed
+    assert fiscal.parse_year(None) == fiscal.fiscal_year_of(today_jst())
+    assert fiscal.parse_year("２０２６") == 2026  # full-width digits, as typed
 
 
 # --- a small known data set -------------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_devices_returned_to_the_lessor_are_counted_from_the_audit_log(world):
     accept_certificate(world["security"], cert.id)
     return_to_lessor(admin, device.code)
     now = to_jst(utcnow())
-    stats = st.compute_statistics(st.fiscal_year_of(now.date()))
+    stats = st.compute_statistics(fiscal.fiscal_year_of(now.date()))
     assert stats.value(f"{now.year:04d}-{now.month:02d}", "shicho", "device_returned") == 1
     assert stats.total("device_returned") == 1
 
