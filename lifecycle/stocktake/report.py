@@ -14,7 +14,7 @@ from ..documents.imprint import imprint_for
 from ..states import KIND_LABELS, Kind
 from ..wareki import wareki_datetime
 from . import queries, services
-from .render import Discrepancy, StocktakeReport, StrayScan, render_stocktake_pdf, stocktake_csv as render_csv
+from ..documents.stocktake import Discrepancy, StocktakeReport, StrayScan, render_stocktake_pdf, stocktake_csv as render_csv
 
 
 def _person(user) -> str:

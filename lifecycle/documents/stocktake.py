@@ -8,9 +8,9 @@ from reportlab.lib.colors import black
 from reportlab.lib.pagesizes import A4
 
 from ..fonts import japanese_font
-from ..documents import csvkit
-from ..documents.pdfkit import GRID, MONO, MUTED, RED, SHADE, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..documents.render import NOTHING, Imprint, Value, checkpoint_line, printed_line, when
+from . import csvkit
+from .pdfkit import MONO, MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
+from .render import NOTHING, Imprint, Value, _field_grid, checkpoint_line, printed_line, when
 from ..wareki import wareki_datetime
 
 TITLE = "棚卸結果報告書"
@@ -63,29 +63,6 @@ def _heading(flow: Flow, text: str) -> None:
     flow.skip(7)
 
 
-def _grid(flow: Flow, pairs: Sequence[tuple[str, Value]], label_width: float = 120) -> None:
-    font, size, leading, pad = japanese_font(), 8.5, 11.5, 3
-    fitter = Fitter(font, size)
-    left, width = flow.frame.left, flow.frame.inner_width
-    c = flow.canvas
-    for label, value in pairs:
-        lines = fitter.wrap(when(value), width - label_width - 2 * pad, 6)
-        h = len(lines) * leading + 2 * pad
-        flow.need(h)
-        y = flow.y
-        c.setStrokeColor(GRID)
-        c.setLineWidth(0.4)
-        c.setFillColor(SHADE)
-        c.rect(left, y - h, label_width, h, stroke=1, fill=1)
-        c.rect(left + label_width, y - h, width - label_width, h, stroke=1, fill=0)
-        c.setFillColor(black)
-        c.setFont(font, size)
-        c.drawString(left + pad, y - pad - size, fitter.fit(label, label_width - 2 * pad))
-        base = y - pad - size
-        for line in lines:
-            c.drawString(left + label_width + pad, base, line)
-            base -= leading
-        flow.y = y - h
 
 
 def _nothing(flow: Flow) -> None:
@@ -126,7 +103,7 @@ def render_stocktake_pdf(report: StocktakeReport) -> bytes:
               colour=MUTED if imprint.checkpoint.signature_ok else RED)
 
     _heading(flow, "計画と実施")
-    _grid(flow, report.scope)
+    _field_grid(flow, report.scope, label_width=120)
     if report.head is not None:
         flow.need(18)
         flow.skip(13)
