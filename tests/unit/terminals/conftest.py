@@ -18,8 +18,12 @@ def ask(actor, *, start=timedelta(hours=-1), end=timedelta(hours=1), terminal="Z
     """A request for today around now unless told otherwise (kept within one JST day)."""
     now = to_jst(utcnow())
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = max(now + start, midnight + timedelta(minutes=1)) - now if start < timedelta(0) else start
-    end = min(now + end, midnight + timedelta(hours=23, minutes=59)) - now if end > timedelta(0) else end
+    begins, ends = now + start, now + end
+    if begins < midnight <= ends:  # a window across midnight keeps to today
+        begins = midnight + timedelta(minutes=1)
+    if begins <= midnight + timedelta(hours=23, minutes=59) < ends:
+        ends = midnight + timedelta(hours=23, minutes=59)
+    start, end = begins - now, ends - now
     data = {"terminal": terminal, "business": "car-tax", "starts_at": at(start), "ends_at": at(end),
             "purpose": "課税台帳の照会", **extra}
     return services.request_use(actor, data)
