@@ -656,3 +656,33 @@ def render_exceptions_pdf(report: ExceptionsReport) -> bytes:
                 if r.category == cat:
                     table.row([r.code or "—", r.title, r.detail], max_lines=4)
     return _finish(buffer, canvas)
+
+
+def open_report(pagesize, frame: Frame, title: str, imprint: Imprint, *, continued: str,
+                title_size: float = 15, gap: float = 12):
+    """(buffer, canvas, flow) of a report that starts like every other: footer with page numbers,
+    「…（続き）」 at the top of later pages, then the title, when it was printed, and by whom."""
+    font = japanese_font()
+
+    def footer(canvas, page: int, total: int) -> None:
+        draw_footer(canvas, frame, page, total, f"{title}　{wareki_datetime(imprint.printed_at)} 出力",
+                    imprint.organisation)
+
+    def continuation(canvas) -> float:
+        y = frame.top - 10
+        canvas.setFont(font, 10)
+        canvas.drawString(frame.left, y, continued)
+        return y - gap
+
+    buffer, canvas = new_canvas(pagesize, title=title, author=imprint.organisation, footer=footer)
+    flow = Flow(canvas, frame, continuation)
+    flow.skip(18)
+    canvas.setFillColor(black)
+    canvas.setFont(font, title_size)
+    canvas.drawString(frame.left, flow.y, title)
+    canvas.setFont(font, 8)
+    canvas.drawRightString(frame.right, flow.y, printed_line(imprint))
+    flow.skip(16)
+    canvas.setFont(font, 9.5)
+    canvas.drawString(frame.left, flow.y, imprint.organisation)
+    return buffer, canvas, flow

@@ -17,11 +17,11 @@ from ..auditlog.describe import event_rows, load_names, names_for_events
 from ..audit.services import events_for
 from ..fonts import japanese_font
 from ..documents.imprint import imprint_for, record_report
-from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..documents.render import NOTHING, Imprint, checkpoint_line, printed_line
+from ..documents.pdfkit import MUTED, RED, Fitter, Frame, Table
+from ..documents.render import Imprint, NOTHING, checkpoint_line, open_report
 from ..documents.signing import sign_pdf
 from ..states import label
-from ..wareki import wareki_date, wareki_datetime
+from ..wareki import wareki_date
 from . import services
 from ..clock import today_jst
 
@@ -48,27 +48,7 @@ def render_sections_pdf(report: SectionReport) -> bytes:
     imprint = report.imprint
     font = japanese_font()
 
-    def footer(canvas, page: int, total: int) -> None:
-        draw_footer(canvas, frame, page, total, f"{report.title}　{wareki_datetime(imprint.printed_at)} 出力",
-                    imprint.organisation)
-
-    def continuation(canvas) -> float:
-        y = frame.top - 10
-        canvas.setFont(font, 10)
-        canvas.drawString(frame.left, y, f"{report.title}（続き）")
-        return y - 12
-
-    buffer, canvas = new_canvas(A4, title=report.title, author=imprint.organisation, footer=footer)
-    flow = Flow(canvas, frame, continuation)
-    flow.skip(18)
-    canvas.setFillColor(black)
-    canvas.setFont(font, 15)
-    canvas.drawString(frame.left, flow.y, report.title)
-    canvas.setFont(font, 8)
-    canvas.drawRightString(frame.right, flow.y, printed_line(imprint))
-    flow.skip(16)
-    canvas.setFont(font, 9.5)
-    canvas.drawString(frame.left, flow.y, imprint.organisation)
+    buffer, canvas, flow = open_report(A4, frame, report.title, imprint, continued=f"{report.title}（続き）")
     fitter = Fitter(font, 8.5)
     for line in report.conditions:
         for part in fitter.wrap(line, frame.inner_width, 4):

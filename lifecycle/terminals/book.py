@@ -15,8 +15,8 @@ from reportlab.lib.pagesizes import A4, landscape
 from ..clock import jst_wall
 from ..fonts import japanese_font
 from ..documents import csvkit
-from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..documents.render import NOTHING, Imprint, checkpoint_line, period_text, printed_line
+from ..documents.pdfkit import MUTED, RED, Fitter, Frame, Table
+from ..documents.render import Imprint, NOTHING, checkpoint_line, open_report, period_text
 from ..states import State, label
 from ..wareki import wareki_date, wareki_datetime
 
@@ -96,27 +96,8 @@ def render_book_pdf(book: Book) -> bytes:
     imprint = book.imprint
     font = japanese_font()
 
-    def footer(canvas, page: int, total: int) -> None:
-        draw_footer(canvas, frame, page, total, f"{TITLE}　{wareki_datetime(imprint.printed_at)} 出力",
-                    imprint.organisation)
-
-    def continuation(canvas) -> float:
-        y = frame.top - 10
-        canvas.setFont(font, 10)
-        canvas.drawString(frame.left, y, f"{TITLE}（続き）　{book.scope}")
-        return y - 10
-
-    buffer, canvas = new_canvas(pagesize, title=TITLE, author=imprint.organisation, footer=footer)
-    flow = Flow(canvas, frame, continuation)
-    flow.skip(18)
-    canvas.setFillColor(black)
-    canvas.setFont(font, 16)
-    canvas.drawString(frame.left, flow.y, TITLE)
-    canvas.setFont(font, 8)
-    canvas.drawRightString(frame.right, flow.y, printed_line(imprint))
-    flow.skip(16)
-    canvas.setFont(font, 9.5)
-    canvas.drawString(frame.left, flow.y, imprint.organisation)
+    buffer, canvas, flow = open_report(pagesize, frame, TITLE, imprint, continued=f"{TITLE}（続き）　{book.scope}",
+                                       title_size=16, gap=10)
     flow.skip(13)
     conditions = f"対象: {book.scope}　期間: {period_text(book.period_from, book.period_to)}　件数: {len(book.lines):,}件"
     canvas.setFont(font, 8.5)
