@@ -8,8 +8,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from .audit.services import record_event
+from sqlalchemy import update
+
+from .audit.services import NewEvent, record_event, record_events
 from .errors import InvalidTransition
+from .extensions import db
 
 
 class Kind(StrEnum):
@@ -344,6 +347,30 @@ def transition(obj: Any, to: State, *, actor, event, **details) -> None:
     obj.status = to.value
     record_event(event, actor=actor, subject=obj.audit_subject,
                  **{"from": str(current), "to": to.value}, **details)
+
+
+def transition_rows(entity, rows, to: State, *, actor, event, **details) -> None:
+    """transition() for many rows of a mapped class making one move, without loading them:
+    rows are (id, kind, audit subject, current state) read in the caller's write transaction.
+    Each move is checked as transition() checks it; the states change in one statement per
+    chunk and the events are appended as one batch (audit.services.record_events), the same
+    chain as one append each."""
+    to = State(to)
+    batch, ids = [], []
+    for row_id, kind, subject, current in rows:
+        if to not in allowed(Kind(kind), current):
+            raise InvalidTransition(refusal_message(Kind(kind), subject, current, to), current_state=str(current))
+        ids.append(row_id)
+        batch.append(NewEvent(event, subject, {"from": str(current), "to": to.value, **details}))
+    session = db.session()
+    for start in range(0, len(ids), _CHUNK):
+        # An ORM update: objects of these rows already in the session see the new state too.
+        session.execute(update(entity).where(entity.id.in_(ids[start:start + _CHUNK])).values(status=to.value))
+    record_events(batch, actor=actor)
+
+
+#: Ids per UPDATE … WHERE id IN (…): within every backend's limit on bound parameters.
+_CHUNK = 5000
 
 
 def return_from_missing(obj: Any, to: State, *, actor, event, **details) -> None:

@@ -188,6 +188,21 @@ def on_append(seq: int, digest: str, prev: str) -> None:
         raise AuditLogFault(TREE_AHEAD) from None
 
 
+def on_append_many(first_seq: int, digests: list[str]) -> None:
+    """Called by record_events in its transaction, after the events' rows: writes, in one
+    statement, every node that appending events first_seq, first_seq + 1, … one by one would
+    have written (the builder continues from the stored frontier of the leaves before them)."""
+    builder = NodeBuilder(first_seq - 1, frontier(first_seq - 1))
+    rows = [{"level": level, "idx": idx, "hash": h}
+            for level, idx, h in builder.feed(leaf_hash(bytes.fromhex(d)) for d in digests)]
+    if not rows:
+        return
+    try:
+        db.session().execute(_ADD_NODES, rows)
+    except IntegrityError:
+        raise AuditLogFault(TREE_AHEAD) from None
+
+
 def frontier(size: int) -> list[tuple[int, bytes]]:
     """The stored roots of blocks(0, size), as NodeBuilder takes them."""
     keys = blocks(0, size)
