@@ -13,12 +13,21 @@ from ..auth.services import list_departments
 from ..clock import today_jst
 from ..errors import DomainError, Forbidden, Invalid
 from ..items.queries import has_any_role, sees_all
+from ..panels import Panels
 from ..web import flash_refusal
 from . import report, services, tasks
 
 bp = Blueprint("findings", __name__)
 
 RAISE_FIELDS = ("source", "department", "summary", "severity", "due_on", "audit", "ref_kind", "ref")
+
+#: Sections other domains add to a finding's page (the access-log review: the records it was found
+#: in and the look-back opened from them); each provider takes (finding, user).
+FINDING_SECTIONS = Panels()
+
+
+def register_finding_section(template: str, provide, order: int = 50) -> None:
+    FINDING_SECTIONS.register(template, provide, order)
 
 
 def init_app(app) -> None:
@@ -91,6 +100,7 @@ def _render_finding(finding_id, values=None, errors=None, status=200, form=None)
         overdue=services.is_overdue(finding), may_answer=services.may_answer(current_user, finding),
         may_confirm=services.may_confirm(current_user, finding),
         confirm_problem=services.confirm_problem(current_user, finding),
+        sections=FINDING_SECTIONS.shown(finding, current_user),
         values=values or {}, errors=errors or {}, form=form), status
 
 

@@ -38,6 +38,8 @@ HIT_DECISIONS = {"confirmed": "指摘として確定", "dismissed": "問題な�
 REVIEWERS = (Role.AUDITOR,)
 #: A look-back shows every record of its scope; beyond this the period is to be narrowed.
 MAX_LOOKBACK_RECORDS = 5000
+#: The period a look-back form proposes: this many days up to the day of the record found.
+LOOKBACK_DEFAULT_DAYS = 90
 #: A finding raised from the review is due this many days later unless the reviewer says otherwise.
 FINDING_DUE_DAYS = 30
 
@@ -287,6 +289,41 @@ def open_lookback(actor: Actor, data: dict) -> LogReview:
         return review
 
 
+def lookback_basis(actor: Actor, hit_id) -> RecordRow:
+    """The confirmed hit a look-back starts from, with its record, for the form that opens one."""
+    _require_reviewer(actor)
+    key = row_id(hit_id)
+    found = hit_rows(hit_id=key, limit=1) if key else []
+    if not found:
+        raise NotFound(f"自動点検の該当「{str(hit_id)[:20]}」はありません。", code="unknown_hit")
+    if found[0].status != "confirmed":
+        raise Conflict("遡り検証は、指摘として確定した自動点検の該当をきっかけに始めます。"
+                       f"この該当は「{HIT_DECISIONS.get(found[0].status, '未判断')}」です。", code="hit_not_confirmed")
+    return found[0]
+
+
+def lookback_defaults(basis: RecordRow) -> dict[str, str]:
+    """What the form proposes: both the operator and the terminal, over the LOOKBACK_DEFAULT_DAYS
+    up to the day of the record that was found."""
+    day = to_jst(basis.accessed_at).date()
+    return {"hit": str(basis.id), "operator": basis.operator, "terminal": basis.terminal,
+            "date_from": (day - timedelta(days=LOOKBACK_DEFAULT_DAYS)).isoformat(), "date_to": day.isoformat()}
+
+
+def lookbacks_from(hit_ids) -> list[LogReview]:
+    """The look-backs opened from these hits, oldest first."""
+    hit_ids = list(hit_ids)
+    if not hit_ids:
+        return []
+    return list(db.session.scalars(select(LogReview).where(LogReview.basis_hit_id.in_(hit_ids))
+                                   .order_by(LogReview.id)))
+
+
+def confirmed_hits_of_finding(finding_id: int) -> list[RecordRow]:
+    """The confirmed hits a finding was raised from (decide_hit links them)."""
+    return hit_rows(finding_id=finding_id, status="confirmed", limit=50)
+
+
 # --- marks and answers --------------------------------------------------------------------------
 
 def _sampled(session, sampled_id) -> SampledRecord:
@@ -484,9 +521,14 @@ def sample_rows(sample: ReviewSample) -> list[RecordRow]:
 
 
 def hit_rows(*, department_id: int | None = None, status: str | None = None, low: datetime | None = None,
-             high: datetime | None = None, limit: int = 500) -> list[RecordRow]:
+             high: datetime | None = None, hit_id: int | None = None, finding_id: int | None = None,
+             limit: int = 500) -> list[RecordRow]:
     query = (select(CheckHit, AccessRecord).join(AccessRecord, AccessRecord.id == CheckHit.record_id)
              .order_by(AccessRecord.accessed_at, CheckHit.id))
+    if hit_id is not None:
+        query = query.where(CheckHit.id == hit_id)
+    if finding_id is not None:
+        query = query.where(CheckHit.finding_id == finding_id)
     if department_id is not None:
         query = query.where(CheckHit.department_id == department_id)
     if status is not None:

@@ -4,11 +4,12 @@ hits, and the report PDF. Views parse and call the services; a refused form is s
 every error beside its field and the values kept."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth.services import list_departments
 from ..errors import DomainError, Invalid
+from ..findings.views import register_finding_section
 from ..documents.imprint import record_report
 from ..documents.signing import sign_pdf
 from ..web import act, flash_refusal
@@ -27,6 +28,19 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(cli.logs)
     tasks.register()
+    register_finding_section("logreview/_finding_section.html", _finding_section)
+
+
+def _finding_section(finding, user) -> dict | None:
+    """On a finding raised from a confirmed hit: the record it was found in, the look-backs opened
+    from it, and (for the reviewer) the way to open one."""
+    if not services.may_read(user):
+        return None
+    hits = services.confirmed_hits_of_finding(finding.id)
+    if not hits:
+        return None
+    return {"hits": hits, "lookbacks": services.lookbacks_from(h.id for h in hits), "checks": CHECKS,
+            "may_review": user.has_role(*services.REVIEWERS)}
 
 
 def _fields(exc: DomainError) -> dict:
@@ -107,6 +121,9 @@ def review(review_id: int):
     low, high = services.review_period(found)
     return render_template("logreview/review.html", review=found, checks=CHECKS,
                            counts=services.hit_counts(low=low, high=high),
+                           confirmed=services.hit_rows(status="confirmed", low=low, high=high, limit=200),
+                           basis=services.hit_rows(hit_id=found.basis_hit_id, limit=1) if found.basis_hit_id else [],
+                           may_review=current_user.has_role(*services.REVIEWERS),
                            checkpoint=services.checkpoint_of(found), parameters=services.draw_parameters(found))
 
 
@@ -118,6 +135,39 @@ def sample(review_id: int, department: str):
     return render_template("logreview/sample.html", review=found, sample=chosen, rows=services.sample_rows(chosen),
                            marks=services.MARKS, may_review=current_user.has_role(*services.REVIEWERS),
                            may_answer=services.may_answer(current_user, chosen.department_id))
+
+
+LOOKBACK_FIELDS = ("hit", "operator", "terminal", "date_from", "date_to", "reason")
+
+
+def _lookback_form(basis, values: dict, errors: dict | None = None, status: int = 200):
+    return render_template("logreview/lookback.html", basis=basis, values=values, errors=errors or {},
+                           checks=CHECKS, lookbacks=services.lookbacks_from([basis.id]),
+                           default_days=services.LOOKBACK_DEFAULT_DAYS,
+                           max_records=services.MAX_LOOKBACK_RECORDS), status
+
+
+@bp.route("/log-reviews/lookbacks/new")
+@login_required
+def new_lookback():
+    basis = services.lookback_basis(current_user, request.args.get("hit"))
+    return _lookback_form(basis, services.lookback_defaults(basis))
+
+
+@bp.route("/log-reviews/lookbacks", methods=["POST"])
+@login_required
+def open_lookback():
+    values = {name: request.form.get(name, "") for name in LOOKBACK_FIELDS}
+    try:
+        review = services.open_lookback(current_user, values)
+    except DomainError as exc:
+        if exc.status in (401, 403):
+            raise
+        basis = services.lookback_basis(current_user, values["hit"])
+        flash_refusal(exc)
+        return _lookback_form(basis, values, _fields(exc), exc.status)
+    flash(f"遡り検証 第{review.id}号を始めました（{review.samples[0].population:,}件）。", "success")
+    return redirect(url_for("logreview.review", review_id=review.id))
 
 
 def _back() -> str:

@@ -57,6 +57,8 @@ AUDITOR_ACTIONS = {
         "access_log_reviews", "access_review_samples", "access_sampled_records", "audit_checkpoints"}),
     ("POST", "/api/v1/log-reviews/lookbacks"): ({"log_review:lookback_opened"}, {
         "access_log_reviews", "access_review_samples", "access_sampled_records"}),
+    ("POST", "/log-reviews/lookbacks"): ({"log_review:lookback_opened"}, {
+        "access_log_reviews", "access_review_samples", "access_sampled_records"}),
     ("POST", "/log-reviews/raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),
     ("POST", "/api/v1/log-review-raises"): ({"log_review:sampling_raised"}, {"access_sampling_raises"}),
     ("POST", "/log-reviews/records/<int:sampled_id>/mark"): ({"log_review:record_marked"}, {"access_sampled_records"}),

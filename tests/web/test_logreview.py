@@ -90,3 +90,50 @@ def test_pages_mark_answer_and_the_report_reads_back(client, login, world, termi
                            data={"answer": "課税資料の確認（決裁あり）", "next": f"/log-reviews/{review.id}/zeimu"})
     assert answered.status_code == 302
     assert services.sample_rows(services.sample_for(review, "zeimu"))[0].answer == "課税資料の確認（決裁あり）"
+
+
+def test_the_look_back_form_opens_from_the_finding_and_tells_every_error_at_once(client, login, world, terminal):
+    from sqlalchemy import func, select
+
+    from lifecycle.extensions import db
+    from lifecycle.logreview.models import LogReview
+
+    imports.import_log(world["admin"], csv_file(*_quarter_of_logs(world, count=4), line("2026-09-21 10:00:00")),
+                       "log.csv")  # 2026-09-21 is 敬老の日
+    holiday = next(h for h in services.hit_rows(status="candidate") if "敬老の日" in h.detail)
+    other = next(h for h in services.hit_rows(status="candidate") if h.id != holiday.id)
+    hit = services.decide_hit(world["auditor"], holiday.id, "confirmed")
+    login("auditor")
+    finding = client.get(f"/findings/{hit.finding_id}").get_data(as_text=True)
+    assert "アクセスログ点検" in finding and f"/log-reviews/lookbacks/new?hit={hit.id}" in finding
+    form = client.get(f"/log-reviews/lookbacks/new?hit={hit.id}")
+    page = form.get_data(as_text=True)
+    assert form.status_code == 200 and "登録 一郎（税務課）" in page and "敬老の日" in page
+    assert 'value="2026-06-23"' in page and 'value="2026-09-21"' in page  # 90 days up to the day found
+
+    before = db.session.scalar(select(func.count()).select_from(LogReview))
+    refused = client.post("/log-reviews/lookbacks", data={"hit": hit.id, "date_from": "2026-09-30",
+                                                         "date_to": "2026-07-01", "reason": ""})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    for message in ("操作者IDか端末のどちらかを指定してください。", "期間の末日は初日以降にしてください。",
+                    "理由を入力してください。"):
+        assert message in page
+    assert 'value="2026-09-30"' in page  # what was typed is kept
+    assert db.session.scalar(select(func.count()).select_from(LogReview)) == before
+    assert client.get(f"/log-reviews/lookbacks/new?hit={other.id}").status_code == 409  # not confirmed
+    assert client.get("/log-reviews/lookbacks/new?hit=999999").status_code == 404
+
+    opened = client.post("/log-reviews/lookbacks", data={
+        "hit": hit.id, "operator": "registrar", "date_from": "2026-07-01", "date_to": "2026-09-30",
+        "reason": "祝日の操作が確認されたため、四半期を遡って確認する"})
+    assert opened.status_code == 302
+    review = db.session.scalar(select(LogReview).where(LogReview.basis_hit_id == hit.id))
+    assert opened.headers["Location"].endswith(f"/log-reviews/{review.id}")
+    assert review.operator == "registrar" and review.terminal is None and review.samples[0].population == 13
+    shown = client.get(f"/log-reviews/{review.id}").get_data(as_text=True)
+    assert "登録 一郎" in shown and f"指摘事項 第{hit.finding_id}号" in shown
+    assert f"第{review.id}号" in client.get(f"/findings/{hit.finding_id}").get_data(as_text=True)
+    client.post("/logout")
+    login("registrar")
+    assert client.get(f"/log-reviews/lookbacks/new?hit={hit.id}").status_code == 403
