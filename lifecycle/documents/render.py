@@ -169,6 +169,9 @@ class ExceptionCategory(StrEnum):
     STOCKTAKE_MISSING = "stocktake_missing"
     STOCKTAKE_DUE = "stocktake_due"
     FINDING_OVERDUE = "finding_overdue"
+    LOG_HIT_CANDIDATE = "log_hit_candidate"
+    LOG_QUERY_UNANSWERED = "log_query_unanswered"
+    LOG_DRAW_DUE = "log_draw_due"
 
 
 #: In the order the report lists them.
@@ -190,6 +193,9 @@ CATEGORY_LABELS = {
     ExceptionCategory.STOCKTAKE_MISSING: "所在不明の帳票・媒体・機器（棚卸で見つからず）",
     ExceptionCategory.STOCKTAKE_DUE: "棚卸の期限が近い・過ぎている所属",
     ExceptionCategory.FINDING_OVERDUE: "改善期限を過ぎた指摘事項（現地確認まで未完了）",
+    ExceptionCategory.LOG_HIT_CANDIDATE: "未判断のアクセスログ自動点検の該当",
+    ExceptionCategory.LOG_QUERY_UNANSWERED: "所属の回答がないアクセスログ検証の要確認",
+    ExceptionCategory.LOG_DRAW_DUE: "抽出がされていないアクセスログ検証の四半期",
 }
 
 

@@ -39,6 +39,7 @@ from ..documents.imprint import imprint_for
 from ..documents.render import CATEGORY_LABELS, ExceptionCategory, ExceptionGroup, ExceptionRow, ExceptionsReport, Imprint, LedgerReport
 from ..terminals.queries import list_terminal_exceptions
 from ..findings.services import finding_exceptions
+from ..logreview.exceptions import review_exceptions
 from ..people.queries import list_people_exceptions
 from ..stocktake.queries import missing_items
 from ..stocktake.services import departments_due
@@ -531,6 +532,14 @@ def compute_findings(as_of: date, *, limit: int | None = PAGE_LIMIT) -> Findings
     for due in departments_due(as_of):
         _append(group(due.department.name), ExceptionCategory.STOCKTAKE_DUE,
                 ExceptionRow(ExceptionCategory.STOCKTAKE_DUE, "", "棚卸", due.text), limit)
+
+    # アクセスログ検証: undecided hits, unanswered 要確認, quarters not drawn. A quarter's draw (the
+    # auditors' work for the whole prefecture) and a hit at a terminal not in the register are
+    # listed under the system owner, who keeps the register, like the contracts.
+    for found in review_exceptions(as_of):
+        category = ExceptionCategory(found.category)
+        _append(group(found.department or (owner.name if owner else None)), category,
+                ExceptionRow(category, found.code, found.title, found.detail), limit)
 
     ordered = [groups[d.name] for d in departments if d.name in groups]
     ordered += [g for name, g in groups.items() if name not in {d.name for d in departments}]

@@ -137,3 +137,49 @@ def test_the_look_back_form_opens_from_the_finding_and_tells_every_error_at_once
     client.post("/logout")
     login("registrar")
     assert client.get(f"/log-reviews/lookbacks/new?hit={hit.id}").status_code == 403
+
+
+def test_the_exceptions_list_shows_undecided_hits_unanswered_queries_and_quarters_not_drawn(
+        client, api, login, world, terminal):
+    from lifecycle.logreview.exceptions import review_exceptions
+    from lifecycle.reports.queries import compute_findings
+    from lifecycle.clock import today_jst
+
+    # Q3 2026 (July–September) has logs, one of them on a Sunday; Q4 is not over on the test's day
+    imports.import_log(world["admin"], csv_file(*_quarter_of_logs(world, count=4), line("2026-07-05 10:00:00")),
+                       "log.csv")
+    as_of = today_jst()
+    rows = review_exceptions(as_of)
+    due = [r for r in rows if r.category == "log_draw_due"]
+    assert [r.code for r in due] == ["2026Q3"] and "この期間を含む取込み 1件" in due[0].detail
+    assert due[0].department is None and "令和8年7月1日～令和8年9月30日" in due[0].title
+    undecided = {(r.department, r.title): r.detail for r in rows if r.category == "log_hit_candidate"}
+    sundays = services.hit_counts()["off_hours"]["candidate"]
+    assert undecided[("税務課", "自動点検「夜間・休日の操作」")] .startswith("未判断の該当 ")
+    assert sum(int(d.split("未判断の該当 ")[1].split("件")[0].replace(",", "")) for (dept, title), d in undecided.items()
+               if title == "自動点検「夜間・休日の操作」") == sundays
+
+    review = services.open_review(world["auditor"], "2026Q3")
+    first = services.sample_rows(services.sample_for(review, "zeimu"))[0]
+    services.mark_record(world["auditor"], first.id, "query", "照会の理由を確認してください")
+    rows = review_exceptions(as_of)
+    assert not [r for r in rows if r.category == "log_draw_due"]
+    queried = [r for r in rows if r.category == "log_query_unanswered"]
+    assert len(queried) == 1 and queried[0].department == "税務課" and queried[0].code == "検証 2026Q3"
+    assert "登録 一郎（税務課）" in queried[0].title and "照会の理由を確認してください" in queried[0].detail
+
+    login("auditor")
+    page = client.get("/reports/exceptions").get_data(as_text=True)
+    for label in ("未判断のアクセスログ自動点検の該当", "所属の回答がないアクセスログ検証の要確認"):
+        assert label in page
+    assert "照会の理由を確認してください" in page
+    text = _text(client.get("/reports/exceptions.pdf").data).replace("\n", "")
+    assert "所属の回答がないアクセスログ検証の要確認" in text and "照会の理由を確認してください" in text
+    listed = api("auditor").get("/api/v1/reports/exceptions").get_json()
+    assert listed["totals"]["log_query_unanswered"] == 1 and listed["totals"]["log_hit_candidate"] >= 1
+
+    services.answer_query(world["security2"], first.id, "課税資料の確認（決裁あり）")
+    for hit in services.hit_rows(status="candidate", limit=10_000):
+        services.decide_hit(world["auditor"], hit.id, "dismissed", "業務上の理由を確認した")
+    assert review_exceptions(as_of) == []
+    assert compute_findings(as_of).totals["log_query_unanswered"] == 0
