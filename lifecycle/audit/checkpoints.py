@@ -29,6 +29,8 @@ from .models import AuditCheckpoint, AuditEvent
 from .services import GENESIS, SignedHead, Verification, head, record_event, verify_chain
 
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_export.py"
+#: Events per read of verify_from_checkpoint's walk (and per read of the tree nodes over them).
+VERIFY_BATCH = 20000
 
 
 def checkpoint_message(seq: int, head_hash: str, created_at_iso: str, root: str | None = None) -> bytes:
@@ -204,10 +206,10 @@ def verify_from_checkpoint(actor: Actor, checkpoint_id) -> tuple[Verification, i
     walked = 0
     if result is None:
         later = [c for c in _database_checkpoints(public_pem) if c.seq > seq]
-        result = verify_chain(later, after=seq, after_hash=checkpoint.head_hash)
+        # One pass: each batch of events is read once, for its links and for the tree over it.
+        result = verify_chain(later, VERIFY_BATCH, after=seq, after_hash=checkpoint.head_hash,
+                              tree_check=merkle.StoredTreeCheck(seq))
         walked = result.events - seq
-        if result.ok and (fault := merkle.check_stored_after(seq, result.events)):
-            result = Verification(False, result.events, result.head, seq + 1, fault)
     try:
         with db.transaction():
             record_event(EventType.AUDIT_VERIFIED, actor=actor, ok=result.ok, events=result.events,

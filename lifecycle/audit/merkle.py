@@ -368,18 +368,44 @@ def rebuild_tree(actor) -> tuple[int, int]:
     return size, nodes
 
 
-def check_stored_after(size: int, upto: int) -> str | None:
-    """Whether the stored nodes over events size+1..upto are the ones those events make, built
-    from the stored frontier at `size` (which the caller has checked against a signed root):
-    None if so, else why not, in Japanese."""
-    builder = tree.NodeBuilder(size, tree.frontier(size))
-    expected: dict[tuple[int, int], bytes] = {}
-    for chunk in iter_leaf_chunks(upto, start=size):
-        for level, idx, h in builder.feed(chunk):
-            expected[(level, idx)] = h
-    # Nodes of events appended since the walk (beyond upto) are not this check's.
-    stored = {key: h for key, h in tree.stored_after(size, upto).items() if (key[1] + 1) << key[0] <= upto}
-    for key in sorted(set(expected) | set(stored), key=lambda k: ((k[1] + 1) << k[0], k[0])):
+#: The stored nodes of one level over one batch of the walk's events, in order.
+_NODES_OF_LEVEL = "SELECT idx, hash FROM audit_tree_nodes WHERE level = {p} AND idx >= {p} AND idx < {p} ORDER BY idx"
+
+
+class StoredTreeCheck:
+    """verify_chain's `tree_check` after a checkpoint at `size` (whose stored root the caller has
+    checked against the signed one): as the walk hands over each batch of verified chain hashes,
+    builds the nodes those events complete from the stored frontier and compares them with the
+    stored nodes of that range, read in the walk's snapshot, level by level. Nodes of events
+    appended after the walk began are in no batch, so they are not this check's."""
+
+    def __init__(self, size: int) -> None:
+        self.builder = tree.NodeBuilder(size, tree.frontier(size))
+
+    def __call__(self, connection, hashes: list[str]) -> str | None:
+        raw = bytes.fromhex("".join(hashes))  # the walk has checked each is a SHA-256 hex digest
+        levels = self.builder.feed_levels(
+            [_sha256(b"\x00" + raw[i:i + 32]).digest() for i in range(0, len(raw), 32)])
+        query = _NODES_OF_LEVEL.format(p="?" if db.is_sqlite else "%s")
+        cursor = connection.cursor()
+        try:
+            stored = []
+            for level, start, nodes in levels:
+                cursor.execute(query, (level, start, start + len(nodes)))
+                stored.append([(idx, bytes(h)) for idx, h in cursor.fetchall()])
+        finally:
+            cursor.close()
+        if all(len(rows) == len(nodes) and [h for _, h in rows] == nodes
+               for rows, (_, _, nodes) in zip(stored, levels)):
+            return None  # every idx of the range is there (a primary key), each with its hash
+        return _first_difference(
+            {(level, start + i): h for level, start, nodes in levels for i, h in enumerate(nodes)},
+            {(level, idx): h for rows, (level, _, _) in zip(stored, levels) for idx, h in rows})
+
+
+def _first_difference(expected: dict, stored: dict) -> str | None:
+    """The first node, in the order the appends write them, that is missing or not as computed."""
+    for key in sorted(expected.keys() | stored.keys(), key=lambda k: ((k[1] + 1) << k[0], k[0])):
         if expected.get(key) != stored.get(key):
             level, idx = key
             first, last = (idx << level) + 1, (idx + 1) << level

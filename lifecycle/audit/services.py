@@ -279,7 +279,7 @@ def _end_fault(head_row, count: int, prev: str, checkpoints: Sequence[SignedHead
 
 
 def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000, *, after: int = 0,
-                 after_hash: str = GENESIS) -> Verification:
+                 after_hash: str = GENESIS, tree_check=None) -> Verification:
     """Walks the whole chain in seq order and names the first event that does not fit: a hash
     that does not follow, a gap, a checkpoint whose signature fails or that the chain does not
     pass through (a rewrite that recomputed every later hash), a checkpoint past the end, and a
@@ -293,11 +293,16 @@ def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000, *, 
 
     With `after`, the walk starts behind event `after`, whose hash `after_hash` the caller has
     established (a signed checkpoint's head): only the events after it are read.
+
+    With `tree_check`, the same pass checks the stored Merkle tree too: it is called with the
+    connection (the walk's snapshot) and the hashes of each batch once the batch's links hold,
+    and returns why the tree is wrong, or None; a broken chain is reported before a wrong tree.
     """
     wanted: dict[int, list[SignedHead]] = {}
     for checkpoint in checkpoints:
         wanted.setdefault(checkpoint.seq, []).append(checkpoint)
     prev, expected, count, proven = after_hash, after + 1, after, after
+    tree_fault: str | None = None
     sha256, join = hashlib.sha256, SEP.join
     db.session.rollback()
     raw = db.engine.raw_connection()
@@ -326,10 +331,15 @@ def verify_chain(checkpoints: Sequence[SignedHead] = (), batch: int = 20000, *, 
                         return _broken(seq, prev, fault)
                     proven = seq
                 prev, expected, count = stored, expected + 1, count + 1
+            if tree_check is not None and tree_fault is None:
+                tree_fault = tree_check(raw, [row[6] for row in rows])
         cursor.close()
     finally:
         raw.rollback()
         raw.close()
+    if tree_fault is not None:
+        return _end_fault(head_row, count, prev, checkpoints) or Verification(False, count, prev, after + 1,
+                                                                               tree_fault)
     return _end_fault(head_row, count, prev, checkpoints) or Verification(True, count, prev)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import and_, delete, insert, or_, select, union_all
+from sqlalchemy import delete, insert, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import AuditLogFault
@@ -128,6 +128,31 @@ class NodeBuilder:
             position += 1
         self.position = position
 
+    def feed_levels(self, leaf_hashes: list[bytes]) -> list[tuple[int, int, list[bytes]]]:
+        """The nodes feed would report for these leaves, a level at a time: (level, first idx,
+        hashes) for each level >= 1 that gains nodes. Each level is hashed in one comprehension
+        instead of walking the stack leaf by leaf: verification hands over thousands of leaves at
+        a time, and the walk was most of its cost. The frontier holds level L exactly when bit L
+        of the position is set, so a run starting at an odd index takes its left sibling from it,
+        and an odd one out joins it."""
+        pending = dict(self.stack)
+        out = []
+        nodes, start, level = list(leaf_hashes), self.position, 0
+        self.position += len(nodes)
+        while nodes:
+            if start & 1:
+                nodes = [pending.pop(level), *nodes]  # a new list: the one in `out` stays as reported
+                start -= 1
+            paired = len(nodes) & ~1
+            if paired < len(nodes):
+                pending[level] = nodes[-1]
+            nodes = [_sha256(b"\x01" + nodes[i] + nodes[i + 1]).digest() for i in range(0, paired, 2)]
+            level, start = level + 1, start >> 1
+            if nodes:
+                out.append((level, start, nodes))
+        self.stack = sorted(pending.items(), reverse=True)
+        return out
+
 
 # --- the stored tree ------------------------------------------------------------------------------
 
@@ -208,21 +233,6 @@ def frontier(size: int) -> list[tuple[int, bytes]]:
     keys = blocks(0, size)
     got = read_stored(set(keys))
     return [(level, got[(level, idx)]) for level, idx in keys]
-
-
-def stored_after(size: int, upto: int) -> dict[Key, bytes]:
-    """Every stored node of level >= 1 whose subtree ends after leaf `size` (and any beyond `upto`:
-    nodes the chain does not reach are read too, so that a check can name them)."""
-    levels = max(upto, 1).bit_length() + 1
-    condition = or_(*(and_(_NODES.c.level == level, _NODES.c.idx >= (size >> level))
-                      for level in range(1, levels + 1)))
-    rows = db.session().execute(select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(condition))
-    stored = {(level, idx): bytes(h) for level, idx, h in rows}
-    # A node above every level the chain can have is beyond it too.
-    higher = db.session().execute(select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash)
-                                  .where(_NODES.c.level > levels))
-    stored.update({(level, idx): bytes(h) for level, idx, h in higher})
-    return stored
 
 
 def rebuild(leaf_chunks: Iterable[list[bytes]], batch: int = 50_000) -> int:

@@ -95,6 +95,26 @@ def test_a_builder_started_from_a_frontier_continues_the_same_tree(n, data):
     assert later == {(level, idx): h for (level, idx), h in whole.items() if (idx + 1) << level > start}
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=1, max_value=600), st.data())
+def test_feeding_a_level_at_a_time_reports_the_nodes_feed_does(n, data):
+    """feed_levels (verification) and feed (appends, rebuilds) are the same tree, in any batches."""
+    hashes = [merkle.leaf_hash(x) for x in _data(n)]
+    start = data.draw(st.integers(min_value=0, max_value=n))
+    cuts = sorted(data.draw(st.lists(st.integers(min_value=start, max_value=n), max_size=4)))
+    whole = {(level, idx): h for level, idx, h in tree.NodeBuilder().feed(hashes)}
+    memory = {**whole, **{(0, i): h for i, h in enumerate(hashes)}}
+    frontier = [(level, memory[(level, idx)]) for level, idx in tree.blocks(0, start)]
+    builder, got = tree.NodeBuilder(start, frontier), {}
+    for lo, hi in zip([start, *cuts], [*cuts, n]):
+        for level, first, nodes in builder.feed_levels(hashes[lo:hi]):
+            got.update({(level, first + i): h for i, h in enumerate(nodes)})
+    assert got == {(level, idx): h for (level, idx), h in whole.items() if (idx + 1) << level > start}
+    stepped = tree.NodeBuilder(start, frontier)
+    list(stepped.feed(hashes[start:]))
+    assert (builder.position, builder.stack) == (stepped.position, stepped.stack)  # and it goes on alike
+
+
 def _append(n: int) -> None:
     for i in range(n):
         with db.transaction():

@@ -88,3 +88,58 @@ def test_an_unknown_or_malformed_checkpoint_is_one_japanese_line(app, runner):
         result = runner.invoke(args=["audit", "verify", "--from-checkpoint", value])
         assert result.exit_code != 0
         assert "Traceback" not in result.output and "確認点" in result.output, result.output
+
+
+def test_a_broken_link_after_the_checkpoint_is_named(app):
+    """A deleted event, and an event whose stored hash was replaced (the next one no longer
+    follows from it): both in the one pass that also reads the tree."""
+    _append(3)
+    checkpoint = sign_checkpoint(ACTOR)
+    _append(6)
+    gone = checkpoint.seq + 4
+    _sql("DELETE FROM audit_events WHERE seq = :s", s=gone)
+    result, _ = verify_from_checkpoint(ACTOR, checkpoint.id)
+    assert not result.ok and result.broken_at == gone and "連番が連続していません" in result.reason
+    assert result.events == gone - 1
+
+
+def test_a_replaced_hash_breaks_the_link_to_the_next_event(app):
+    _append(3)
+    checkpoint = sign_checkpoint(ACTOR)
+    _append(6)
+    changed = checkpoint.seq + 2
+    _sql("UPDATE audit_events SET hash = :h WHERE seq = :s", h="ab" * 32, s=changed)
+    result, _ = verify_from_checkpoint(ACTOR, checkpoint.id)
+    assert not result.ok and result.broken_at == changed and "ハッシュが一致しません" in result.reason
+
+
+def test_a_wrong_or_missing_node_is_found_in_any_batch(app, monkeypatch):
+    """The walk reads events and the nodes over them a batch at a time: a node in a later batch
+    than the first is checked as strictly."""
+    monkeypatch.setattr("lifecycle.audit.checkpoints.VERIFY_BATCH", 4)
+    _append(5)
+    checkpoint = sign_checkpoint(ACTOR)
+    _append(20)
+    assert verify_from_checkpoint(ACTOR, checkpoint.id)[0].ok
+    size = head()[0]
+    level, idx = 2, (size - 4) // 4  # a node over four events well after the checkpoint's batch
+    assert (idx << level) >= checkpoint.seq + 8
+    _sql("UPDATE audit_tree_nodes SET hash = :h WHERE level = :l AND idx = :i", h=b"\x02" * 32, l=level, i=idx)
+    result, _ = verify_from_checkpoint(ACTOR, checkpoint.id)
+    first, last = (idx << level) + 1, (idx + 1) << level
+    assert not result.ok and result.broken_at == checkpoint.seq + 1
+    assert f"Merkle 木の節（記録 {first}～{last} 番の部分木）が、記録から計算した値と一致しません" in result.reason
+    rebuild_tree(ACTOR)
+    _sql("DELETE FROM audit_tree_nodes WHERE level = 1 AND idx = :i", i=(size - 2) // 2)
+    result, _ = verify_from_checkpoint(ACTOR, checkpoint.id)
+    assert not result.ok and "がありません" in result.reason, result.reason
+
+
+def test_a_root_not_the_signed_one_fails_before_any_event_is_read(app):
+    _append(5)
+    checkpoint = sign_checkpoint(ACTOR)
+    _append(3)
+    # The stored node that alone makes the root of the first four events: the signed root differs.
+    _sql("UPDATE audit_tree_nodes SET hash = :h WHERE level = 2 AND idx = 0", h=b"\x03" * 32)
+    result, walked = verify_from_checkpoint(ACTOR, checkpoint.id)
+    assert not result.ok and walked == 0 and "署名された根と一致しません" in result.reason
