@@ -182,6 +182,7 @@ def load_demo_items() -> list[str]:
         if erase:
             devices.request_erasure(user["bulk"], device.code, reason="lease_end", note="リース満了に伴う返却")
     made.extend(_load_terminals(user, made))
+    _load_auditors_desk(user)
     # 保存中: a 個人番号 kept for a 照会 until the policy's default retention ends.
     mynumber.record_copy(user["bulk"], {"my_number": DEMO_MY_NUMBER, "provided_to": "県税事務所",
                                         "reason": "自動車税の課税のための照会（番号法 別表第一）"})
@@ -220,3 +221,132 @@ def _load_terminals(user: dict, made: list[str]) -> list[str]:
         "terminal": "SHICHO-CS01", "business": "passport", "starts_at": (tomorrow + timedelta(hours=9)).isoformat(),
         "ends_at": (tomorrow + timedelta(hours=12)).isoformat(), "purpose": "旅券事務の一括照会データの作成"})
     return [form.code]
+
+
+def _evidence_pdf(title: str, lines: list[str]) -> bytes:
+    """A one-page PDF standing for a scanned record the department hands in as evidence."""
+    import io
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    from .fonts import japanese_font
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4)
+    canvas.setFont(japanese_font(), 14)
+    canvas.drawString(72, 770, title)
+    canvas.setFont(japanese_font(), 10.5)
+    for n, text in enumerate(lines):
+        canvas.drawString(72, 740 - 18 * n, text)
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _load_auditors_desk(user: dict) -> None:
+    """What an auditor's first tour finds: findings in each state of their life, this 年度's
+    self-inspection of 税務課 half answered, and today's access log of the two demo terminals,
+    imported and checked, with the quarter's draw and a look-back from a confirmed hit, some of
+    its records marked and one 要確認 waiting for 税務課's answer."""
+    import io
+
+    from .clock import today_jst
+    from .findings import services as findings
+    from .selfinspection import services as selfinspection
+
+    today = today_jst()
+    due = (today + timedelta(days=60)).isoformat()
+
+    def finding(department, summary, severity, refs=(), source="internal_audit"):
+        return findings.raise_finding(user["auditor"], source=source, department_code=department, summary=summary,
+                                      severity=severity, due_on=due, refs=list(refs))
+
+    # 記録済: waiting for 税務課's plan.
+    finding("zeimu", "帳票の保管庫（書庫A-3）の施錠記録に、11月分の記入漏れが3日分あった。", "medium",
+            [{"kind": "terminal", "ref": "ZEIMU-CS01"}])
+    # 計画提出済: 税務課 has planned, and is to act.
+    planned = finding("zeimu", "端末の設置場所に、使用伺いの写しが掲示されていなかった。", "low")
+    findings.submit_plan(user["security2"], planned.id, {"plan": "使用伺いの写しを端末の横に掲示し、毎朝の点検項目に加える。"})
+    # 措置報告済: done, with evidence; waiting for a security manager other than 保護 守 on site.
+    acted = finding("zeimu", "廃棄待ちの帳票が、施錠できない机の引出しに保管されていた。", "high")
+    findings.submit_plan(user["security2"], acted.id, {"plan": "廃棄待ちの帳票は書庫A-3の施錠できる棚で保管する。"})
+    findings.report_action(user["security2"], acted.id, {"action": "書庫A-3に廃棄待ち専用の施錠棚を設け、保管場所を周知した。"},
+                           [(io.BytesIO(_evidence_pdf("廃棄待ち帳票の保管場所の変更について", [
+                               "税務課 書庫A-3 に施錠棚を設置した。", "課内に周知した（課内回覧）。"])), "施錠棚の設置報告.pdf")])
+    # 完了: 市町課 answered by 安全 管理子, confirmed on site by 保護 守.
+    closed = finding("shicho", "一括利用媒体の返却確認が、提供先からの電話連絡だけで済まされていた。", "medium",
+                     source="external_audit")
+    findings.submit_plan(user["security"], closed.id, {"plan": "返却は現物と管理番号の照合で確認し、管理簿に記録する。"})
+    findings.report_action(user["security"], closed.id, {"action": "返却時の照合手順を定め、担当者に研修した。"},
+                           [(io.BytesIO(_evidence_pdf("一括利用媒体の返却確認手順", [
+                               "1. 返却された媒体の管理番号を読み取る。", "2. 管理簿の提供記録と照合する。"])), "返却確認手順.pdf")])
+    findings.confirm_on_site(user["security2"], closed.id, {"note": "市町課の金庫で、返却済み媒体2枚の照合記録を確認した。"})
+
+    # 自己点検: 税務課 has answered the first items of this 年度's checklist and not yet filed.
+    inspection = selfinspection.open_inspection(user["security2"])
+    answers = {0: ("yes", "課長が指名し、課内会議で周知した。"), 2: ("yes", "執務室は施錠し、入室者を記録している。"),
+               4: ("no", "USBメモリの持込み確認を毎日は行っていない。")}
+    for position, item in enumerate(selfinspection.checklist()):
+        if position in answers and not item.evidence_required:
+            answer, note = answers[position]
+            selfinspection.answer_item(user["security2"], inspection.id, item.id, {"answer": answer, "note": note})
+
+    _load_access_log(user)
+
+
+def _load_access_log(user: dict) -> None:
+    """The log of the two demo terminals since the use at 税務課 was approved (a moment ago, as the
+    demo was loaded): 登録 一郎 under that approval, 一括 花子 at 市町課 without one (tomorrow's is not
+    yet approved), an operator ID nobody holds, an 出力 with no form registered near it. Earlier
+    records would be flagged one and all, since the demo's people got their roles and approval
+    only now; at night or on a holiday the checks flag the hour as well, as they should."""
+    import io
+
+    from sqlalchemy import func, select
+
+    from .clock import to_jst, today_jst, utcnow
+    from .extensions import db
+    from .logreview import imports, services as logreview
+    from .terminals.models import Terminal, TerminalUse
+
+    approved = db.session.scalar(select(func.max(TerminalUse.approved_at)).join(Terminal)
+                                 .where(Terminal.code == "ZEIMU-CS01"))
+    start = to_jst(approved).replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
+    now = to_jst(utcnow()).replace(tzinfo=None, microsecond=0)
+    span = max((now - start).total_seconds(), 0)
+    day = now.date()
+    lines = ["日時,端末,操作者ID,利用事務,操作,件数"]
+
+    def at(fraction: float) -> str:
+        return (start + timedelta(seconds=span * fraction)).strftime("%Y-%m-%d %H:%M:%S")
+
+    for n in range(24):
+        operation = "出力" if n == 12 else "照会" if n % 6 else "提供"  # its form is the one registered above
+        lines.append(f"{at(n / 30)},ZEIMU-CS01,registrar,自動車税の賦課徴収に関する事務,{operation},{n % 5 + 1}")
+    lines.append(f"{at(0.82)},SHICHO-CS01,bulk,旅券の発給に関する事務,照会,1")
+    lines.append(f"{at(0.86)},SHICHO-CS01,bulk,旅券の発給に関する事務,出力,12")
+    lines.append(f"{at(0.9)},ZEIMU-CS01,tanaka01,自動車税の賦課徴収に関する事務,照会,3")
+    lines.append(f"{at(0.95)},ZEIMU-CS01,registrar,自動車税の賦課徴収に関する事務,照会,2")
+    lines.append("2026/13/01 9:00,ZEIMU-CS01,registrar,自動車税の賦課徴収に関する事務,照会,1")  # a bad line, reported
+    source = {"accessed_at": "日時", "terminal": "端末", "operator": "操作者ID", "business": "利用事務",
+              "operation": "操作", "records": "件数"}
+    imports.define_source(ACTOR, "zeimu-cs", source)
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    imports.import_log(ACTOR, io.BytesIO(data), f"access-{day:%Y%m%d}.csv", "zeimu-cs")
+
+    today = today_jst()
+    review = logreview.open_review(user["auditor"], f"{today.year}Q{(today.month - 1) // 3 + 1}")
+    for sample in review.samples:
+        for n, row in enumerate(logreview.sample_rows(sample)[:3]):
+            logreview.mark_record(user["auditor"], row.id, "ok", "承認された使用伺いの範囲内" if n == 0 else None)
+    # The operator ID nobody holds, confirmed as a finding, and a look-back over the terminal's day.
+    stranger = next(h for h in logreview.hit_rows(status="candidate") if h.rule == "no_role")
+    logreview.decide_hit(user["auditor"], stranger.id, "confirmed", "操作者IDの貸与・共用の疑い", "high")
+    lookback = logreview.open_lookback(user["auditor"], {
+        "hit": stranger.id, "terminal": stranger.terminal, "date_from": today.isoformat(),
+        "date_to": today.isoformat(), "reason": "登録のない操作者IDによる照会があったため、端末の当日の記録をすべて確認する"})
+    rows = logreview.sample_rows(lookback.samples[0])
+    for row in rows[:4]:
+        logreview.mark_record(user["auditor"], row.id, "ok")
+    queried = next(row for row in rows if row.operator == "tanaka01")
+    logreview.mark_record(user["auditor"], queried.id, "query", "この操作者IDを使った職員と、照会の目的を回答してください。")
