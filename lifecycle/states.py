@@ -251,9 +251,10 @@ TRANSITIONS: dict[Kind, dict[State, frozenset[State]]] = {
         S.WRITTEN_OFF: frozenset(),
     },
     Kind.STOCKTAKE: {
-        S.OPEN: frozenset({S.CLOSED}),
+        S.OPEN: frozenset({S.CLOSED, S.CANCELLED}),
         S.CLOSED: frozenset({S.SIGNED}),
         S.SIGNED: frozenset(),
+        S.CANCELLED: frozenset(),
     },
     Kind.MY_NUMBER_COPY: {
         S.RETAINED: frozenset({S.PURGED}),

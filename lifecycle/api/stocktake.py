@@ -18,16 +18,24 @@ FULL_COUNTS = record({"expected": INTEGER, "confirmed": INTEGER, "remaining": IN
                       "missing": INTEGER})
 OUTCOME = {"type": "string", "enum": ["confirmed", "wrong_location", "found", "out_of_scope", "unknown", "forged",
                                       "duplicate"]}
+HOLDER_MISMATCH = record({
+    "name": {**STRING, "description": "台帳の保管者の名前（所属）"},
+    "problem": {"type": "string", "enum": list(services.HOLDER_PROBLEMS)}, "problem_label": STRING})
 SCAN_RESULT = record({"outcome": OUTCOME, "outcome_label": STRING,
                       "code": nullable({**STRING, "description": "読み取った人が表示できるものだけ"}),
-                      "message": STRING, "scan": STRING, "counts": COUNTS}, optional=("counts",))
+                      "message": STRING, "scan": STRING, "counts": COUNTS,
+                      "holder": {**HOLDER_MISMATCH, "description": "場所違いのうち、台帳の保管者がこの所属で保管を"
+                                                                   "担当できない人であるとき"}},
+                     optional=("counts", "holder"))
 
 STOCKTAKE_SCHEMA = record({
-    "id": INTEGER, "status": {"type": "string", "enum": ["open", "closed", "signed"]}, "status_label": STRING,
+    "id": INTEGER, "status": {"type": "string", "enum": ["open", "closed", "signed", "cancelled"]},
+    "status_label": STRING,
     "department": STRING, "department_name": STRING, "kinds": KINDS, "location": nullable(STRING), "due": DATE,
     "planned_by": nullable(PERSON), "planned_at": DATE_TIME, "scanners": {"type": "array", "items": PERSON},
     "counts": FULL_COUNTS, "closed_by": nullable(PERSON), "closed_at": nullable(DATE_TIME),
     "signed_by": nullable(PERSON), "signed_at": nullable(DATE_TIME),
+    "cancelled_by": nullable(PERSON), "cancelled_at": nullable(DATE_TIME), "cancel_reason": nullable(STRING),
     "head": nullable(record({"seq": INTEGER, "hash": STRING})),
     "missing": {"type": "array", "items": STRING, "description": "締めで所在不明となった管理番号"},
     "report_url": STRING})
@@ -67,7 +75,8 @@ def stocktake_json(stocktake: Stocktake) -> dict:
         "planned_at": iso(stocktake.planned_at), "scanners": [_person(u) for u in stocktake.scanners],
         "counts": counts.to_full_json(), "closed_by": _person(stocktake.closer),
         "closed_at": iso(stocktake.closed_at), "signed_by": _person(stocktake.signer),
-        "signed_at": iso(stocktake.signed_at),
+        "signed_at": iso(stocktake.signed_at), "cancelled_by": _person(stocktake.canceller),
+        "cancelled_at": iso(stocktake.cancelled_at), "cancel_reason": stocktake.cancel_reason,
         "head": ({"seq": stocktake.closed_head_seq, "hash": stocktake.closed_head_hash}
                  if stocktake.closed_head_seq is not None else None),
         "missing": [row.code for row in line_rows(stocktake.id, outcome=services.MISSING)],
@@ -115,6 +124,24 @@ def stocktake_correct_location(stocktake_id: int):
     body = json_body()
     line = services.correct_location(current_actor(), stocktake_id, body.get("code"), body.get("location"))
     return ok(item_json_of(line.item.code))
+
+
+@endpoint("/stocktakes/<int:stocktake_id>/holder-corrections", "POST",
+          summary="保管者が場所違い（退職・異動・権限なし）のものを、読み取った人自身が保管者として引き受ける",
+          request={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}},
+          response=ITEM_SCHEMA, errors=(400, 403, 404, 409, 422))
+def stocktake_correct_holder(stocktake_id: int):
+    body = json_body()
+    line = services.correct_holder(current_actor(), stocktake_id, body.get("code"))
+    return ok(item_json_of(line.item.code))
+
+
+@endpoint("/stocktakes/<int:stocktake_id>/cancel", "POST",
+          summary="締める前の棚卸を中止する（理由は必須。台帳のものは変わらず、読み取った記録は残る）",
+          request=REASON_REQUEST, response=STOCKTAKE_SCHEMA, errors=(400, 403, 404, 409, 422))
+def stocktake_cancel(stocktake_id: int):
+    body = json_body()
+    return ok(stocktake_json(services.cancel_stocktake(current_actor(), stocktake_id, body.get("reason"))))
 
 
 @endpoint("/stocktakes/<int:stocktake_id>/close", "POST",

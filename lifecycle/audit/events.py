@@ -44,6 +44,8 @@ class EventType(StrEnum):
     STOCKTAKE_LOCATION_CORRECTED = "stocktake:location_corrected"
     STOCKTAKE_CLOSED = "stocktake:closed"
     STOCKTAKE_SIGNED = "stocktake:signed"
+    STOCKTAKE_CANCELLED = "stocktake:cancelled"
+    STOCKTAKE_HOLDER_CORRECTED = "stocktake:holder_corrected"
     ITEM_MISSING = "item:missing"
     ITEM_FOUND = "item:found"
     ITEM_WRITTEN_OFF = "item:written_off"
@@ -175,6 +177,8 @@ EVENT_LABELS = {
     EventType.STOCKTAKE_LOCATION_CORRECTED: "棚卸による保管場所の訂正",
     EventType.STOCKTAKE_CLOSED: "棚卸の締め",
     EventType.STOCKTAKE_SIGNED: "棚卸結果の確認（署名）",
+    EventType.STOCKTAKE_CANCELLED: "棚卸の中止",
+    EventType.STOCKTAKE_HOLDER_CORRECTED: "棚卸による保管者の訂正",
     EventType.ITEM_MISSING: "所在不明（棚卸で見つからず）",
     EventType.ITEM_FOUND: "所在不明からの発見",
     EventType.ITEM_WRITTEN_OFF: "亡失処理",

@@ -464,6 +464,7 @@ _STOCKTAKE = {
     "possible_leak": Key("漏えいのおそれとして報告が必要（個人番号を含む）", _yes_no),
     "closed_by": Key("棚卸を締めた人", _person), "comment": Key("確認の所見"),
     "scanned_at_location": Key("読み取った場所"),
+    "holder_problem": Key("台帳の保管者の状況", _lookup("stocktake_holder_problem")),
 }
 
 #: Every event type with the keys its details may carry. A key recorded but missing here fails
@@ -509,6 +510,8 @@ DETAILS: dict[EventType, dict[str, Key]] = {
     EventType.STOCKTAKE_LOCATION_CORRECTED: _keys("location_before", "location_after", **_STOCKTAKE),
     EventType.STOCKTAKE_CLOSED: _keys("department", "head", **_STOCKTAKE, **_MOVE),
     EventType.STOCKTAKE_SIGNED: _keys("department", **_STOCKTAKE, **_MOVE),
+    EventType.STOCKTAKE_CANCELLED: _keys("department", "reason", **_STOCKTAKE, **_MOVE),
+    EventType.STOCKTAKE_HOLDER_CORRECTED: _keys("holder_before", "holder_after", "department", "status", **_STOCKTAKE),
     EventType.ITEM_MISSING: _keys(**_STOCKTAKE, **_MOVE),
     EventType.ITEM_FOUND: _keys("reason", **_STOCKTAKE, **_MOVE),
     EventType.ITEM_WRITTEN_OFF: _keys("reason", **_STOCKTAKE, **_MOVE),

@@ -41,6 +41,11 @@ class Stocktake(Base):
     #: The audit chain head right after the closing event: printed on the report.
     closed_head_seq: Mapped[int | None] = mapped_column(Integer)
     closed_head_hash: Mapped[str | None] = mapped_column(String(64))
+    #: A stocktake called off before closing (中止): by whom and why; its scans stay as record.
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     signed_at: Mapped[datetime | None] = mapped_column(DateTime)
     sign_comment: Mapped[str | None] = mapped_column(String(500))
@@ -49,6 +54,7 @@ class Stocktake(Base):
     planner: Mapped[User | None] = relationship(foreign_keys=[planned_by_id])
     closer: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
     signer: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
+    canceller: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
     scanners: Mapped[list[User]] = relationship(secondary=stocktake_scanners, order_by=User.id)
 
     __table_args__ = (Index("ix_stocktakes_department_status", "department_id", "status"),)
@@ -83,6 +89,12 @@ class StocktakeLine(Base):
     #: Where it was seen when that was not where the ledger had it.
     seen_location: Mapped[str | None] = mapped_column(String(200))
     location_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The ledger's holder when the item was read, kept only when he could no longer hold it for
+    #: the stocktake's department (services.holder_problem says why: left, moved, no role).
+    recorded_holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    holder_problem: Mapped[str | None] = mapped_column(String(32))
+    #: The scanner took the item into his own custody (a recorded event).
+    holder_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
     status_before: Mapped[str | None] = mapped_column(String(32))
     #: After closing: found again (date-time), or written off (by whom, with the leak flag).
     found_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -94,6 +106,7 @@ class StocktakeLine(Base):
 
     item: Mapped[Item] = relationship(lazy="joined")
     seen_by: Mapped[User | None] = relationship(foreign_keys=[seen_by_id])
+    recorded_holder: Mapped[User | None] = relationship(foreign_keys=[recorded_holder_id])
     written_off_by: Mapped[User | None] = relationship(foreign_keys=[written_off_by_id])
 
     __table_args__ = (

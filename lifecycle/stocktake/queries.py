@@ -15,19 +15,27 @@ from .models import Stocktake, StocktakeLine, StocktakeScan, stocktake_scanners
 def line_rows(stocktake_id: int, *, outcome: str | None = None, discrepancies: bool = False,
               limit: int | None = None):
     """The stocktake's lines with their items: every discrepancy (not a plain 確認), or one outcome."""
-    seer, writer = aliased(User), aliased(User)
+    seer, writer, recorded, holder = aliased(User), aliased(User), aliased(User), aliased(User)
     seer_dept, writer_dept = aliased(Department), aliased(Department)
+    recorded_dept, holder_dept = aliased(Department), aliased(Department)
     query = (select(Item.code, Item.kind, Item.title, Item.status, Item.location, StocktakeLine.expected,
                     StocktakeLine.outcome, StocktakeLine.seen_at, StocktakeLine.seen_location,
                     StocktakeLine.location_corrected, StocktakeLine.status_before, StocktakeLine.found_at,
                     StocktakeLine.found_reason, StocktakeLine.written_off_at, StocktakeLine.write_off_reason,
                     StocktakeLine.possible_leak, seer.name.label("seen_by"), seer_dept.name.label("seen_by_department"),
-                    writer.name.label("written_off_by"), writer_dept.name.label("written_off_by_department"))
+                    writer.name.label("written_off_by"), writer_dept.name.label("written_off_by_department"),
+                    StocktakeLine.holder_problem, StocktakeLine.holder_corrected,
+                    recorded.name.label("recorded_holder"), recorded_dept.name.label("recorded_holder_department"),
+                    holder.name.label("holder"), holder_dept.name.label("holder_department"))
              .join(Item, Item.id == StocktakeLine.item_id)
+             .join(holder, holder.id == Item.holder_id)
+             .join(holder_dept, holder_dept.id == holder.department_id)
              .outerjoin(seer, seer.id == StocktakeLine.seen_by_id)
              .outerjoin(seer_dept, seer_dept.id == seer.department_id)
              .outerjoin(writer, writer.id == StocktakeLine.written_off_by_id)
              .outerjoin(writer_dept, writer_dept.id == writer.department_id)
+             .outerjoin(recorded, recorded.id == StocktakeLine.recorded_holder_id)
+             .outerjoin(recorded_dept, recorded_dept.id == recorded.department_id)
              .where(StocktakeLine.stocktake_id == stocktake_id)
              .order_by(StocktakeLine.id))
     if outcome is not None:

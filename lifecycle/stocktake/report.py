@@ -11,7 +11,7 @@ from ..audit.events import EventType
 from ..audit.services import record_event
 from ..extensions import db
 from ..documents.imprint import imprint_for
-from ..states import KIND_LABELS, Kind
+from ..states import KIND_LABELS, Kind, State
 from ..wareki import wareki_datetime
 from . import queries, services
 from ..documents.stocktake import Discrepancy, StocktakeReport, StrayScan, render_stocktake_pdf, stocktake_csv as render_csv
@@ -21,11 +21,19 @@ def _person(user) -> str:
     return person_name(user) if user is not None else "—"
 
 
-def _action(row) -> str:
+def _action(row, cancelled: bool = False) -> str:
     """What became of a line that was not a plain 確認, in words."""
     if row.outcome == services.WRONG_LOCATION:
-        where = f"読み取った場所: {row.seen_location}"
-        return f"{where}。保管場所を訂正済み" if row.location_corrected else f"{where}。保管場所は未訂正"
+        parts = []
+        if row.seen_location:
+            where = f"読み取った場所: {row.seen_location}"
+            parts.append(f"{where}。保管場所を訂正済み" if row.location_corrected else f"{where}。保管場所は未訂正")
+        if row.holder_problem:
+            was = (f"台帳の保管者: {row.recorded_holder}（{row.recorded_holder_department}）、"
+                   f"{services.HOLDER_PROBLEMS[row.holder_problem]}")
+            parts.append(f"{was}。保管者を{row.holder}（{row.holder_department}）に訂正済み" if row.holder_corrected
+                         else f"{was}。保管者は未訂正")
+        return "。".join(parts)
     if row.outcome == services.MISSING:
         if row.written_off_at is not None:
             leak = "。個人番号を含むため漏えいのおそれとして報告が必要" if row.possible_leak else ""
@@ -41,7 +49,7 @@ def _action(row) -> str:
         return f"計画後に「{states.label(row.status_before)}」となったため対象外"
     if not row.expected:
         return "計画時の対象外（計画後に登録・移動など）だが、棚卸の場所で確認"
-    return "読取りなし（締め前）"
+    return "読取りなし（棚卸は中止）" if cancelled else "読取りなし（締め前）"
 
 
 def build_report(actor: Actor, stocktake_id) -> StocktakeReport:
@@ -61,16 +69,20 @@ def build_report(actor: Actor, stocktake_id) -> StocktakeReport:
          else "（未実施）"),
         ("結果の確認（署名）", signed),
     ]
+    if stocktake.cancelled_at is not None:
+        scope.insert(7, ("中止", f"{_person(stocktake.canceller)}　{wareki_datetime(stocktake.cancelled_at)}　"
+                             f"理由: {stocktake.cancel_reason}"))
     sessions = [(f"{s.name}（{s.department}）", s.first, s.last, s.scans)
                 for s in queries.scanning_sessions(stocktake.id)]
     counts = [("対象（台帳）", c.expected), ("確認", c.confirmed), ("うち場所違い", c.wrong_location),
               ("所在不明", c.missing), ("台帳外の確認", c.extra), ("台帳にない", c.unknown),
               ("偽造ラベル", c.forged), ("対象外", c.out_of_scope)]
-    if stocktake.status == "open":
+    cancelled = stocktake.status == State.CANCELLED.value
+    if stocktake.status == State.OPEN.value or cancelled:
         counts.insert(2, ("未確認", c.remaining))
     discrepancies = [Discrepancy(row.code, KIND_LABELS[Kind(row.kind)], row.title,
                                  services.OUTCOMES.get(row.outcome, "未確認") if row.outcome else "未確認",
-                                 _action(row))
+                                 _action(row, cancelled))
                      for row in queries.line_rows(stocktake.id, discrepancies=True)]
     strays = [StrayScan(s.scanned_at, s.shown, services.OUTCOMES[s.outcome], s.detail or "",
                         f"{s.scanner}（{s.scanner_department}）" if s.scanner else "—")

@@ -20,6 +20,7 @@ from .. import states, validation as v
 from ..actors import Actor
 from ..audit.events import EventType
 from ..audit.services import head, record_event
+from ..auditlog.describe import person_name
 from ..auth.models import Department, User
 from ..roles import require_role, Role
 from ..checkdigit import contains_number
@@ -27,6 +28,7 @@ from ..clock import today_jst, utcnow, to_jst
 from ..db import row_id
 from ..errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ..extensions import db
+from ..custody.services import may_hold
 from ..items.models import Item
 from ..items.services import visible_to
 from ..labels.services import parse_scan, verify_payload
@@ -50,6 +52,16 @@ OUTCOMES = {
     DUPLICATE: "読取り済み（重複）",
     MISSING: "所在不明",
     LEFT_SCOPE: "計画後に対象外となった（引継ぎ・廃棄など）",
+}
+
+#: Why the ledger's holder of an item can no longer be the one the stocktake's department expects
+#: (holder_problem): the person left, moved to another department, or no longer holds a role
+#: that keeps items (custody.may_hold, roles with current training).
+HOLDER_LEFT, HOLDER_MOVED, HOLDER_NO_ROLE = "left", "moved", "no_role"
+HOLDER_PROBLEMS = {
+    HOLDER_LEFT: "退職・利用停止",
+    HOLDER_MOVED: "他の所属へ異動",
+    HOLDER_NO_ROLE: "保管を担当できる権限がない（研修の期限切れを含む）",
 }
 
 #: A line counted as seen on the shelf.
@@ -291,6 +303,16 @@ def plan_stocktake(actor: Actor, data: dict) -> Stocktake:
 
 # --- scanning -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class HolderMismatch:
+    """The ledger's holder of a scanned item who cannot be the department's: by name, never login."""
+    name: str  #: 名前（所属）
+    problem: str  #: a key of HOLDER_PROBLEMS
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "problem": self.problem, "problem_label": HOLDER_PROBLEMS[self.problem]}
+
+
 @dataclass
 class ScanResult:
     outcome: str
@@ -298,13 +320,30 @@ class ScanResult:
     message: str  #: Japanese, one sentence, never the title of another department's item
     shown: str  #: what was read, cleaned
     counts: Counts | None = None
+    holder: HolderMismatch | None = None  #: a 場所違い of the holder
 
     def to_json(self) -> dict:
         body = {"outcome": self.outcome, "outcome_label": OUTCOMES[self.outcome], "code": self.code,
                 "message": self.message, "scan": self.shown}
+        if self.holder is not None:
+            body["holder"] = self.holder.to_json()
         if self.counts is not None:
             body["counts"] = self.counts.to_json()
         return body
+
+
+def holder_problem(holder: User, department_id: int) -> str | None:
+    """Whether the ledger's holder can be the one a stocktake of the department expects: an active
+    person of that department who may hold items (custody.may_hold, the one rule for it). The
+    department is the stocktake's, which is the item's: an item's department follows its holder
+    (custody.accept_transfer), so a holder elsewhere is one who moved without handing it on."""
+    if not holder.active:
+        return HOLDER_LEFT
+    if holder.department_id != department_id:
+        return HOLDER_MOVED
+    if not may_hold(holder):
+        return HOLDER_NO_ROLE
+    return None
 
 
 def _shown(text) -> str:
@@ -370,11 +409,13 @@ def _out_of_scope_reason(actor: Actor, stocktake: Stocktake, item: Item) -> str 
 
 
 def _record_scan(actor: Actor, stocktake: Stocktake, shown: str, outcome: str, item: Item | None = None,
-                 detail: str | None = None, location: str | None = None) -> None:
+                 detail: str | None = None, location: str | None = None, holder_problem: str | None = None) -> None:
     db.session.add(StocktakeScan(stocktake_id=stocktake.id, scanned_at=utcnow(), scanned_by_id=actor.id,
                                  scanned_by=actor.login, shown=shown, outcome=outcome,
                                  item_id=item.id if item else None, detail=detail))
     extra = {"scanned_at_location": location} if location else {}
+    if holder_problem:
+        extra["holder_problem"] = holder_problem
     if item is not None:
         record_event(EventType.STOCKTAKE_SCANNED, actor=actor, subject=stocktake.audit_subject,
                      stocktake=stocktake.id, outcome=outcome, item=item.code, **extra)
@@ -434,19 +475,32 @@ def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None, fi
         db.session.add(line)
     where = location or stocktake.location
     line.seen_at, line.seen_by_id = utcnow(), actor.id
+    holder = None
     if item.status == State.MISSING.value:
         _found_again(actor, item, f"棚卸 第{stocktake.id}号の読取りで発見", stocktake_id=stocktake.id)
         line.outcome = FOUND
         message = f"{item.code} は所在不明として記録されていたものです。発見として記録し、元の状態に戻しました。"
-    elif where and item.location != where:
-        line.outcome, line.seen_location = WRONG_LOCATION, where
-        message = (f"{item.code} は台帳では「{item.location or '（保管場所の記録なし）'}」にあることになっています。"
-                   f"「{where}」への訂正を確認してください。")
     else:
-        line.outcome = CONFIRMED
-        message = f"{item.code} を確認しました。"
-    _record_scan(actor, stocktake, shown, line.outcome, item, location=location)
-    return ScanResult(line.outcome, item.code, message, shown)
+        problem = holder_problem(item.holder, stocktake.department_id)
+        misplaced = bool(where) and item.location != where
+        if not (misplaced or problem):
+            line.outcome = CONFIRMED
+            message = f"{item.code} を確認しました。"
+        else:
+            line.outcome, parts = WRONG_LOCATION, []
+            if misplaced:
+                line.seen_location = where
+                parts.append(f"台帳では「{item.location or '（保管場所の記録なし）'}」にあることになっています。"
+                             f"「{where}」への訂正を確認してください。")
+            if problem:
+                line.recorded_holder_id, line.holder_problem = item.holder_id, problem
+                holder = HolderMismatch(person_name(item.holder), problem)
+                parts.append(f"台帳の保管者「{holder.name}」さんは{HOLDER_PROBLEMS[problem]}のため、"
+                             f"{stocktake.department.name}の保管者として記録を直す必要があります。")
+            message = f"{item.code} は" + "".join(parts)
+    _record_scan(actor, stocktake, shown, line.outcome, item, location=location,
+                 holder_problem=line.holder_problem if line.outcome == WRONG_LOCATION else None)
+    return ScanResult(line.outcome, item.code, message, shown, holder=holder)
 
 
 def _location(value) -> str | None:
@@ -518,6 +572,59 @@ def correct_location(actor: Actor, stocktake_id, code, location=None) -> Stockta
         record_event(EventType.STOCKTAKE_LOCATION_CORRECTED, actor=actor, subject=item.code,
                      stocktake=stocktake.id, location_before=before, location_after=new)
         return line
+
+
+def correct_holder(actor: Actor, stocktake_id, code) -> StocktakeLine:
+    """The scanner takes into his own custody an item whose ledger holder left, moved or may no
+    longer hold it: the ledger's 保管者 becomes him, as a recorded event. Only himself: giving it
+    to anyone else is a hand-off, which that person accepts (custody.request_transfer)."""
+    with db.transaction():
+        stocktake = _open_for_scanning(actor, stocktake_id)
+        code = v.text(code, "管理番号", max_len=20, field="code").upper()
+        item = db.session.scalar(select(Item).where(Item.code == code).execution_options(populate_existing=True))
+        line = _line(stocktake.id, item.id) if item is not None else None
+        if line is None or line.outcome != WRONG_LOCATION or line.holder_problem is None:
+            raise Conflict("この棚卸で保管者が「場所違い」と読み取られたものだけ、保管者を訂正できます。",
+                           code="not_holder_mismatch")
+        if line.holder_corrected:
+            raise Conflict(f"{item.code} の保管者は既に訂正済みです。", code="already_corrected")
+        if item.holder_id != line.recorded_holder_id:
+            raise Conflict(f"{item.code} の保管者は読取りの後に「{person_name(item.holder)}」さんに変わっています。"
+                           "訂正の必要はありません。", code="holder_changed")
+        if State(item.status) not in STOCKTAKE_HELD[Kind(item.kind)]:
+            raise InvalidTransition(f"{item.code} は現在「{states.label(item.status)}」のため、保管者を訂正できません。",
+                                    code="not_held", current_state=item.status)
+        if actor.is_system or actor.department_id != stocktake.department_id or not may_hold(actor):
+            raise Forbidden(f"保管者の訂正は、{stocktake.department.name}の職員で保管を担当できる人が、自分が引き受ける"
+                            "ものとして行います（ほかの人に渡すときは、訂正の後に引継ぎをしてください）。",
+                            code="cannot_hold_here")
+        before, problem = item.holder, line.holder_problem
+        item.holder, item.department = actor, actor.department
+        line.holder_corrected = True
+        record_event(EventType.STOCKTAKE_HOLDER_CORRECTED, actor=actor, subject=item.code, stocktake=stocktake.id,
+                     holder_before=before.login, holder_after=actor.login, holder_problem=problem,
+                     department=stocktake.department.code, status=item.status)
+        return line
+
+
+def cancel_stocktake(actor: Actor, stocktake_id, reason) -> Stocktake:
+    """中止: a stocktake not yet closed is called off, with a reason. No item changes; its scans
+    and lines stay as the record, and it can no longer be scanned, closed or signed."""
+    with db.transaction():
+        stocktake = get_stocktake(stocktake_id, fresh=True)
+        _require_manager(actor, stocktake, "中止")
+        if stocktake.status != State.OPEN.value:
+            raise InvalidTransition(f"棚卸 第{stocktake.id}号は既に「{status_label(stocktake.status)}」のため、"
+                                    "中止できません（中止できるのは締める前の棚卸です）。",
+                                    code="stocktake_not_open", current_state=stocktake.status)
+        reason = v.text(reason, "中止の理由", max_len=500, field="reason", multiline=True)
+        c = counts(stocktake.id)
+        stocktake.cancelled_by_id, stocktake.cancelled_by = actor.id, actor.login
+        stocktake.cancelled_at, stocktake.cancel_reason = utcnow(), reason
+        states.transition(stocktake, State.CANCELLED, actor=actor, event=EventType.STOCKTAKE_CANCELLED,
+                          stocktake=stocktake.id, department=stocktake.department.code, reason=reason,
+                          expected_count=c.expected, confirmed_count=c.confirmed)
+        return stocktake
 
 
 # --- closing and signing --------------------------------------------------------------------
@@ -759,4 +866,4 @@ def status_label(status: str) -> str:
 
 
 STOCKTAKE_STATUS = {State.OPEN.value: "実施中", State.CLOSED.value: "締め済（確認待ち）",
-                    State.SIGNED.value: "確認済（署名）"}
+                    State.SIGNED.value: "確認済（署名）", State.CANCELLED.value: "中止"}

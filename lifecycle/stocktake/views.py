@@ -33,6 +33,7 @@ RECENT_SCANS = 30
 def init_app(app) -> None:
     app.register_blueprint(bp)
     register_vocabulary("stocktake_outcome", services.OUTCOMES)
+    register_vocabulary("stocktake_holder_problem", services.HOLDER_PROBLEMS)
     register_panel("stocktake/_panel.html", _home_panel, order=25)
     register_task_provider("stocktake_due", tasks.stocktake_tasks)
 
@@ -108,7 +109,8 @@ def _render_show(stocktake, *, paste_results=None, paste_text: str = "", status:
         lines=queries.line_rows(stocktake.id, discrepancies=True, limit=500) if stocktake.status != "open"
         else queries.line_rows(stocktake.id, outcome=services.WRONG_LOCATION),
         sessions=queries.scanning_sessions(stocktake.id), paste_results=paste_results, paste_text=paste_text,
-        state_label=state_label, is_security_manager=current_user.has_role(Role.SECURITY_MANAGER)), status
+        state_label=state_label, is_security_manager=current_user.has_role(Role.SECURITY_MANAGER),
+        holder_problems=services.HOLDER_PROBLEMS), status
 
 
 @bp.route("/stocktakes/<int:stocktake_id>")
@@ -170,6 +172,20 @@ def correct(stocktake_id: int):
     form = request.form
     return act(lambda: services.correct_location(current_user, stocktake_id, form.get("code"), form.get("location")),
                lambda line: f"{line.item.code} の保管場所を「{line.item.location}」に訂正しました。", _back(stocktake_id))
+
+
+@bp.route("/stocktakes/<int:stocktake_id>/correct-holder", methods=["POST"])
+@role_required(*READERS)
+def correct_holder(stocktake_id: int):
+    return act(lambda: services.correct_holder(current_user, stocktake_id, request.form.get("code")),
+               lambda line: f"{line.item.code} の保管者を自分（{current_user.name}）に訂正しました。", _back(stocktake_id))
+
+
+@bp.route("/stocktakes/<int:stocktake_id>/cancel", methods=["POST"])
+@role_required(Role.SECURITY_MANAGER)
+def cancel(stocktake_id: int):
+    return act(lambda: services.cancel_stocktake(current_user, stocktake_id, request.form.get("reason")),
+               "棚卸を中止しました。読み取った記録は残っています。", _back(stocktake_id))
 
 
 @bp.route("/stocktakes/<int:stocktake_id>/close", methods=["POST"])

@@ -190,3 +190,96 @@ def test_exceptions_statistics_and_inbox(client, login, api, shelf):
     login("auditor")
     page = client.get("/reports/exceptions").get_data(as_text=True)
     assert "所在不明の帳票・媒体・機器" in page and shelf["here"][1] in page
+
+
+@pytest.fixture
+def left_behind(world):
+    """A form on the shelf whose registrar, 退職 三郎 of 税務課, has since left (利用停止)."""
+    from lifecycle.auth.services import create_user, set_active
+
+    person = create_user(world["admin"], "taishoku", "退職 三郎", "zeimu", roles=["registrar"], trained_on=today_jst())
+    code = factories.form(person, location=SHELF).code
+    set_active(world["admin"], "taishoku", False)
+    return code
+
+
+def test_holder_mismatch_over_the_api(api, shelf, left_behind):
+    sid = _plan(api)["id"]
+    body = api("registrar").post(f"/api/v1/stocktakes/{sid}/scans", json={"scan": qr_url(left_behind)}).get_json()
+    assert body["outcome"] == "wrong_location" and body["outcome_label"] == "場所違い"
+    assert body["holder"] == {"name": "退職 三郎（税務課）", "problem": "left", "problem_label": "退職・利用停止"}
+    assert "taishoku" not in str(body)
+    plain = api("registrar").post(f"/api/v1/stocktakes/{sid}/scans", json={"scan": shelf["here"][0]}).get_json()
+    assert plain["outcome"] == "confirmed" and "holder" not in plain
+    refused = api("security").post(f"/api/v1/stocktakes/{sid}/holder-corrections", json={"code": left_behind})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "cannot_hold_here"
+    taken = api("registrar").post(f"/api/v1/stocktakes/{sid}/holder-corrections", json={"code": left_behind})
+    assert taken.status_code == 200 and taken.get_json()["holder"]["login"] == "registrar"
+    again = api("registrar").post(f"/api/v1/stocktakes/{sid}/holder-corrections", json={"code": left_behind})
+    assert again.status_code == 409
+    none = api("registrar").post(f"/api/v1/stocktakes/{sid}/holder-corrections", json={"code": shelf["here"][0]})
+    assert none.status_code == 409 and none.get_json()["error"]["code"] == "not_holder_mismatch"
+
+
+def test_holder_mismatch_on_the_page_and_in_the_report(client, login, api, shelf, left_behind):
+    sid = _plan(api)["id"]
+    login("registrar")
+    client.post(f"/stocktakes/{sid}/scan", data={"scan": left_behind}, headers={"Accept": "application/json"})
+    page = client.get(f"/stocktakes/{sid}").get_data(as_text=True)
+    assert "台帳の保管者: 退職 三郎（税務課）— 退職・利用停止" in page and "taishoku" not in page
+    assert "自分が保管者として引き受ける" in page
+    done = client.post(f"/stocktakes/{sid}/correct-holder", data={"code": left_behind}, follow_redirects=True)
+    text = done.get_data(as_text=True)
+    assert f"{left_behind} の保管者を自分（登録 一郎）に訂正しました。" in text
+    assert "保管者を登録 一郎（税務課）に訂正済み" in text
+    client.post("/logout")
+    login("auditor")
+    pdf = client.get(f"/reports/stocktake/{sid}.pdf")
+    compact = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).replace(" ", "").replace("\n", "")
+    assert "台帳の保管者:退職三郎（税務課）、退職・利用停止。保管者を登録一郎（税務課）に訂正済み" in compact
+    log = client.get(f"/audit/?subject={left_behind}").get_data(as_text=True)
+    assert "棚卸による保管者の訂正" in log and "変更前の保管者" in log and "退職 三郎（税務課）" in log
+    assert "台帳の保管者の状況" in log and "退職・利用停止" in log
+
+
+def test_cancel_over_the_api(api, shelf):
+    sid = _plan(api)["id"]
+    api("registrar").post(f"/api/v1/stocktakes/{sid}/scans", json={"scans": [shelf["here"][0], "ZZZ-9"]})
+    empty = api("security2").post(f"/api/v1/stocktakes/{sid}/cancel", json={"reason": ""})
+    assert empty.status_code == 422 and set(empty.get_json()["error"]["fields"]) == {"reason"}
+    assert api("registrar").post(f"/api/v1/stocktakes/{sid}/cancel", json={"reason": "中止"}).status_code == 403
+    assert api("auditor").post(f"/api/v1/stocktakes/{sid}/cancel", json={"reason": "中止"}).status_code == 403
+    body = api("security2").post(f"/api/v1/stocktakes/{sid}/cancel", json={"reason": "書庫の改修で延期"}).get_json()
+    assert body["status"] == "cancelled" and body["status_label"] == "中止"
+    assert body["cancel_reason"] == "書庫の改修で延期" and body["cancelled_by"]["name"] == "保護 守"
+    assert body["counts"]["confirmed"] == 1 and body["counts"]["unknown"] == 1 and body["missing"] == []
+    assert get_item(shelf["here"][1]).status == "registered"
+    scan = api("registrar").post(f"/api/v1/stocktakes/{sid}/scans", json={"scan": shelf["here"][1]})
+    assert scan.status_code == 409 and "中止" in scan.get_json()["error"]["message"]
+    assert api("security2").post(f"/api/v1/stocktakes/{sid}/close").status_code == 409
+    assert api("security2").post(f"/api/v1/stocktakes/{sid}/sign", json={}).status_code == 409
+    seen = api("auditor").get(f"/api/v1/stocktakes/{sid}").get_json()
+    assert seen["status"] == "cancelled" and seen["cancelled_at"].endswith("+09:00")
+
+
+def test_cancel_on_the_page_list_and_report(client, login, api, shelf):
+    sid = _plan(api)["id"]
+    api("registrar").post(f"/api/v1/stocktakes/{sid}/scans", json={"scan": shelf["here"][0]})
+    login("security2")
+    page = client.get(f"/stocktakes/{sid}").get_data(as_text=True)
+    assert 'id="stocktake-cancel"' in page and "中止の理由（必須）" in page
+    refused = client.post(f"/stocktakes/{sid}/cancel", data={"reason": ""}, follow_redirects=True)
+    assert "中止の理由を入力してください" in refused.get_data(as_text=True)
+    done = client.post(f"/stocktakes/{sid}/cancel", data={"reason": "書庫の改修で延期"}, follow_redirects=True)
+    text = done.get_data(as_text=True)
+    assert "棚卸を中止しました。読み取った記録は残っています。" in text
+    assert "理由: 書庫の改修で延期" in text and 'id="stocktake-close"' not in text and 'id="stocktake-scan"' not in text
+    client.post("/logout")
+    login("auditor")
+    listing = client.get("/stocktakes").get_data(as_text=True)
+    row = listing.split(f"第{sid}号", 1)[1].split("</tr>", 1)[0]
+    assert "<td>中止</td>" in row
+    pdf = client.get(f"/reports/stocktake/{sid}.pdf")
+    compact = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).replace(" ", "").replace("\n", "")
+    assert "中止" in compact and "理由:書庫の改修で延期" in compact and "読取りなし（棚卸は中止）" in compact
+    assert "保護守（税務課）" in compact

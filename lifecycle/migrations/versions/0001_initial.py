@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-04 13:51:32.043560
+Create Date: 2026-12-04 15:43:35.671872
 """
 from alembic import op
 import sqlalchemy as sa
@@ -548,9 +548,14 @@ def upgrade() -> None:
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('closed_head_seq', sa.Integer(), nullable=True),
     sa.Column('closed_head_hash', sa.String(length=64), nullable=True),
+    sa.Column('cancelled_by_id', sa.Integer(), nullable=True),
+    sa.Column('cancelled_by', sa.String(length=64), nullable=True),
+    sa.Column('cancelled_at', sa.DateTime(), nullable=True),
+    sa.Column('cancel_reason', sa.String(length=500), nullable=True),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
     sa.Column('signed_at', sa.DateTime(), nullable=True),
     sa.Column('sign_comment', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['cancelled_by_id'], ['users.id'], name=op.f('fk_stocktakes_cancelled_by_id_users')),
     sa.ForeignKeyConstraint(['closed_by_id'], ['users.id'], name=op.f('fk_stocktakes_closed_by_id_users')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_stocktakes_department_id_departments')),
     sa.ForeignKeyConstraint(['planned_by_id'], ['users.id'], name=op.f('fk_stocktakes_planned_by_id_users')),
@@ -790,6 +795,9 @@ def upgrade() -> None:
     sa.Column('seen_by_id', sa.Integer(), nullable=True),
     sa.Column('seen_location', sa.String(length=200), nullable=True),
     sa.Column('location_corrected', sa.Boolean(), nullable=False),
+    sa.Column('recorded_holder_id', sa.Integer(), nullable=True),
+    sa.Column('holder_problem', sa.String(length=32), nullable=True),
+    sa.Column('holder_corrected', sa.Boolean(), nullable=False),
     sa.Column('status_before', sa.String(length=32), nullable=True),
     sa.Column('found_at', sa.DateTime(), nullable=True),
     sa.Column('found_reason', sa.String(length=500), nullable=True),
@@ -798,6 +806,7 @@ def upgrade() -> None:
     sa.Column('write_off_reason', sa.String(length=500), nullable=True),
     sa.Column('possible_leak', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_stocktake_lines_item_id_items')),
+    sa.ForeignKeyConstraint(['recorded_holder_id'], ['users.id'], name=op.f('fk_stocktake_lines_recorded_holder_id_users')),
     sa.ForeignKeyConstraint(['seen_by_id'], ['users.id'], name=op.f('fk_stocktake_lines_seen_by_id_users')),
     sa.ForeignKeyConstraint(['stocktake_id'], ['stocktakes.id'], name=op.f('fk_stocktake_lines_stocktake_id_stocktakes')),
     sa.ForeignKeyConstraint(['written_off_by_id'], ['users.id'], name=op.f('fk_stocktake_lines_written_off_by_id_users')),

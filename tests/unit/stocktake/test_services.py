@@ -242,3 +242,124 @@ def test_a_missing_item_leaves_missing_only_when_found_or_written_off(world, she
     with pytest.raises(InvalidTransition):
         custody.request_transfer(world["registrar"], code, "registrar2")
     assert get_item(code).status == "missing"
+
+
+# --- the holder: 場所違い when the ledger's holder cannot be the department's ---------------------
+
+@pytest.fixture
+def leaver(world):
+    """A registrar of 税務課 who registered a form on the shelf and then left (利用停止)."""
+    from lifecycle.auth.services import create_user, set_active
+
+    person = create_user(world["admin"], "taishoku", "退職 三郎", "zeimu", roles=["registrar"], trained_on=today_jst())
+    code = factories.form(person).code
+    set_active(world["admin"], "taishoku", False)
+    return code
+
+
+def test_a_holder_who_left_is_a_wrong_location_shown_by_name(world, shelf, leaver):
+    stocktake = _plan(world["security2"])
+    result = services.record_scan(world["registrar"], stocktake.id, _label(leaver))
+    assert result.outcome == "wrong_location"
+    assert result.holder.name == "退職 三郎（税務課）" and result.holder.problem == "left"
+    assert "退職 三郎" in result.message and "taishoku" not in result.message
+    assert result.to_json()["holder"]["problem_label"] == "退職・利用停止"
+    assert services.record_scan(world["registrar"], stocktake.id, leaver).outcome == "duplicate"
+    # A plain one on the shelf held by an active registrar of the department is still 確認.
+    assert services.record_scan(world["registrar"], stocktake.id, shelf["here"][0]).outcome == "confirmed"
+    scanned = events_for(stocktake.audit_subject)[-2]
+    assert '"holder_problem":"left"' in scanned.data
+
+
+def test_holder_problems_moved_and_no_role(world):
+    from lifecycle.auth.services import create_user, revoke_role
+
+    moved = create_user(world["admin"], "idou", "異動 四郎", "zeimu", roles=["registrar"], trained_on=today_jst())
+    lapsed = create_user(world["admin"], "kengen", "権限 五郎", "zeimu", roles=["registrar"], trained_on=today_jst())
+    assert services.holder_problem(moved, moved.department_id) is None
+    assert services.holder_problem(moved, world["registrar2"].department_id) == "moved"
+    revoke_role(world["admin"], "kengen", "registrar")
+    assert services.holder_problem(lapsed, lapsed.department_id) == "no_role"
+
+
+def test_the_scanner_takes_over_an_item_whose_holder_left(world, shelf, leaver):
+    stocktake = _plan(world["security2"])
+    services.record_scan(world["registrar"], stocktake.id, leaver)
+    line = services.correct_holder(world["registrar"], stocktake.id, leaver)
+    item = get_item(leaver)
+    assert line.holder_corrected and item.holder_id == world["registrar"].id and item.status == "registered"
+    event = events_for(leaver)[-1]
+    assert event.type == "stocktake:holder_corrected" and event.actor == "registrar"
+    assert '"holder_before":"taishoku"' in event.data and '"holder_after":"registrar"' in event.data
+    with pytest.raises(Conflict):
+        services.correct_holder(world["registrar"], stocktake.id, leaver)
+
+
+def test_only_a_person_who_may_hold_for_the_department_takes_over(world, shelf, leaver):
+    stocktake = _plan(world["security2"], scanners=["registrar"])
+    services.record_scan(world["security"], stocktake.id, leaver)  # 市町課's security manager scans
+    before = head()
+    with pytest.raises(Forbidden) as refused:
+        services.correct_holder(world["security"], stocktake.id, leaver)
+    assert refused.value.code == "cannot_hold_here" and head() == before
+    assert get_item(leaver).holder.login == "taishoku"
+    with pytest.raises(Conflict):  # a line read as 確認 has no holder to correct
+        services.record_scan(world["registrar"], stocktake.id, shelf["here"][0])
+        services.correct_holder(world["registrar"], stocktake.id, shelf["here"][0])
+
+
+def test_a_holder_changed_since_the_scan_is_not_corrected(world, shelf, leaver):
+    stocktake = _plan(world["security2"])
+    services.record_scan(world["registrar"], stocktake.id, leaver)
+    services.correct_holder(world["security2"], stocktake.id, leaver)
+    with pytest.raises(Conflict):
+        services.correct_holder(world["registrar"], stocktake.id, leaver)
+    assert get_item(leaver).holder.login == "security2"
+
+
+# --- cancelling -------------------------------------------------------------------------------
+
+def test_cancel_keeps_the_scans_and_changes_no_item(world, shelf):
+    stocktake = _plan(world["security2"])
+    services.record_scan(world["registrar"], stocktake.id, shelf["here"][0])
+    services.record_scan(world["registrar"], stocktake.id, "F-2026-999999")
+    statuses = {code: get_item(code).status for code in shelf["here"]}
+    cancelled = services.cancel_stocktake(world["security2"], stocktake.id, "年度末の異動で延期")
+    assert cancelled.status == "cancelled" and services.status_label(cancelled.status) == "中止"
+    assert cancelled.cancel_reason == "年度末の異動で延期" and cancelled.cancelled_by == "security2"
+    assert {code: get_item(code).status for code in shelf["here"]} == statuses
+    assert db.session.scalar(select(func.count()).select_from(StocktakeScan)
+                             .where(StocktakeScan.stocktake_id == stocktake.id)) == 2
+    event = events_for(stocktake.audit_subject)[-1]
+    assert event.type == "stocktake:cancelled" and '"reason":"年度末の異動で延期"' in event.data
+    with pytest.raises(InvalidTransition):
+        services.record_scan(world["registrar"], stocktake.id, shelf["here"][1])
+    with pytest.raises(InvalidTransition):
+        services.close_stocktake(world["security2"], stocktake.id)
+    with pytest.raises(InvalidTransition):
+        services.sign_stocktake(world["security2"], stocktake.id)
+    with pytest.raises(InvalidTransition):
+        services.cancel_stocktake(world["security2"], stocktake.id, "もう一度")
+
+
+def test_cancel_needs_a_reason_and_a_manager_of_the_department(world, shelf):
+    stocktake = _plan(world["security2"])
+    before = head()
+    with pytest.raises(Invalid) as refused:
+        services.cancel_stocktake(world["security2"], stocktake.id, "  ")
+    assert refused.value.fields == {"reason": refused.value.message}
+    with pytest.raises(Forbidden):
+        services.cancel_stocktake(world["registrar"], stocktake.id, "中止します")
+    ryoken = services.plan_stocktake(world["security"], {"department": "ryoken", "kinds": ["form"], "due": _due()})
+    with pytest.raises(Forbidden):
+        services.cancel_stocktake(world["security2"], ryoken.id, "他の所属")
+    assert head()[0] == before[0] + 1  # only the other plan was recorded
+    services.cancel_stocktake(world["security"], stocktake.id, "市町課から中止")  # the 市町課's may
+
+
+def test_a_closed_stocktake_cannot_be_cancelled(world, shelf):
+    stocktake = _plan(world["security2"])
+    services.close_stocktake(world["security2"], stocktake.id)
+    with pytest.raises(InvalidTransition) as refused:
+        services.cancel_stocktake(world["security2"], stocktake.id, "やはり中止")
+    assert "締め済" in refused.value.message
