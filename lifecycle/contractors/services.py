@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 from sqlalchemy import func, select
 
@@ -338,8 +339,21 @@ def require_coverage(contractor_id, service: str, on: date, *, performer: str | 
 @dataclass(frozen=True)
 class ContractorException:
     contractor: Contractor
-    rule: str  #: contract_ending / contract_ended_devices / missing_clauses / pledge_missing / inspection_overdue
+    #: contract_ending / contract_ended_devices / missing_clauses / pledge_missing / inspection_overdue,
+    #: and those of the rules registered by the packages that know the work (pulping_certificate_late)
+    rule: str
     detail: str  #: Japanese, for the exceptions report
+
+
+ExceptionRule = Callable[[Contractor, date], list[ContractorException]]
+#: Rules about what a contractor owes that only a package above this one can read (the witnessed
+#: 溶解 of destruction/ and its certificate), registered from that package's init_app.
+EXCEPTION_RULES: list[ExceptionRule] = []
+
+
+def register_exception_rule(rule: ExceptionRule) -> None:
+    if rule not in EXCEPTION_RULES:
+        EXCEPTION_RULES.append(rule)
 
 
 def _devices_with(contractor: Contractor) -> int:
@@ -383,6 +397,8 @@ def contractor_exceptions(contractor: Contractor, as_of: date) -> list[Contracto
             since = f"前回 {wareki_date(last)}" if last else "実施の記録なし"
             rows.append(ContractorException(contractor, "inspection_overdue",
                                             f"実地確認が{interval}日以上行われていません（{since}）。"))
+    for rule in EXCEPTION_RULES:
+        rows.extend(rule(contractor, as_of))
     return rows
 
 

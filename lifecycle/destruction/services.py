@@ -33,8 +33,9 @@ from ..audit.events import EventType
 from ..audit.services import record_event
 from ..auth.models import User
 from ..roles import require_role, Role
-from ..clock import iso, to_jst, today_jst, utcnow
-from ..contractors.services import require_coverage
+from ..clock import iso, jst_day_start_utc, to_jst, today_jst, utcnow
+from ..contractors.models import Contractor
+from ..contractors.services import ContractorException, require_coverage
 from ..db import row_id
 from ..errors import (
     Conflict,
@@ -661,6 +662,43 @@ def list_destruction_exceptions(as_of: date) -> list[BatchException]:
         rows.append(BatchException(batch, "certificate_missing", _dept(batch),
                                    f"溶解 {wareki_date(batch.witnessed_at)} 立会い済み、証明書は添付済みで受理待ち"
                                    f"（{len(batch.entries)}件が溶解証明待ち）"))
+    return rows
+
+
+def late_pulping_batches(as_of: date, *, contractor_id: int | None = None,
+                         created_by_id: int | None = None) -> list[DestructionBatch]:
+    """Pulping witnessed more than the policy's days before `as_of` whose 溶解証明書 had not been
+    attached and accepted by the end of that day: the contractor is late with its proof."""
+    days = policy.get("contractor.pulping_certificate_days")
+    query = select(DestructionBatch).where(
+        DestructionBatch.method == "pulp", DestructionBatch.status == State.COMPLETED.value,
+        DestructionBatch.witnessed_at < jst_day_start_utc(as_of - timedelta(days=days)),
+        or_(DestructionBatch.certificate_accepted_at.is_(None),
+            DestructionBatch.certificate_accepted_at >= jst_day_start_utc(as_of + timedelta(days=1))))
+    if contractor_id is not None:
+        query = query.where(DestructionBatch.contractor_id == contractor_id)
+    if created_by_id is not None:
+        query = query.where(DestructionBatch.created_by_id == created_by_id)
+    return list(db.session.scalars(query.order_by(DestructionBatch.witnessed_at, DestructionBatch.id)))
+
+
+def late_pulping_certificates(contractor: Contractor, as_of: date) -> list[ContractorException]:
+    """The contractor rule of late_pulping_batches, one exception per batch (registered with the
+    contractor register's rules, so the register's page and the exceptions list both show it)."""
+    days = policy.get("contractor.pulping_certificate_days")
+    rows = []
+    for batch in late_pulping_batches(as_of, contractor_id=contractor.id):
+        witnessed = to_jst(batch.witnessed_at).date()
+        if batch.certificate_id is None:
+            where = "受領していません"
+        elif batch.certificate_accepted_at is None:
+            where = "添付済みですが受理されていません"
+        else:
+            where = f"受理していません（{wareki_date(to_jst(batch.certificate_accepted_at).date())} 受理）"
+        rows.append(ContractorException(contractor, "pulping_certificate_late",
+                                        f"溶解 {batch.code}（{wareki_date(witnessed)} 立会い、{len(batch.entries)}件）の"
+                                        f"溶解証明書を、立会いから{days}日を過ぎても{where}"
+                                        f"（{(as_of - witnessed).days}日経過）。"))
     return rows
 
 

@@ -17,7 +17,7 @@ from ..documents.signing import sign_pdf
 from ..clock import today_jst
 from ..states import Kind, State
 from ..web import act, flash_refusal, role_required
-from ..contractors.services import list_contractors
+from ..contractors.services import list_contractors, register_exception_rule
 from . import report, services, tasks
 from .din import level_text
 from .forms import DEFAULTS_TEXT, METHOD_CHOICES, level_choices, selected_codes
@@ -36,6 +36,7 @@ def init_app(app) -> None:
     tasks.register()
     register_item_panel("destruction/_item_panel.html", item_panel, order=60)
     register_panel("destruction/_dashboard_panel.html", dashboard_panel, order=40)
+    register_exception_rule(services.late_pulping_certificates)
 
     @app.context_processor
     def destruction_helpers():
@@ -189,17 +190,23 @@ def item_panel(item, user):
 
 
 def dashboard_panel(user):
-    """Security managers see what awaits their witness; creators see their open batches."""
+    """Security managers see what awaits their witness; creators see their open batches. Both
+    see the 溶解 whose certificate is late (an exception): the creator attaches it, a security
+    manager accepts it."""
     if user.has_role(Role.SECURITY_MANAGER):
         waiting = [b for b in services.list_batches(user, status=State.AWAITING_WITNESS.value)
                    if b.created_by_id != user.id]
+        late = [b for b in services.late_pulping_batches(today_jst()) if services.may_view(user, b)]
         return {"title": "立会い待ちの廃棄", "batches": waiting[:10], "count": len(waiting),
-                "empty": "立会い待ちの廃棄はありません。"}
+                "empty": "立会い待ちの廃棄はありません。", "late": late[:10], "late_count": len(late)}
     if user.has_role(*CREATORS):
         mine = [b for b in services.list_batches(user, status=State.AWAITING_WITNESS.value)
                 if b.created_by_id == user.id]
-        if not mine:
+        late = services.late_pulping_batches(today_jst(), created_by_id=user.id)
+        if not mine and not late:
             return None
-        return {"title": "申請中の廃棄（立会い待ち）", "batches": mine[:10], "count": len(mine), "empty": ""}
+        return {"title": "申請中の廃棄（立会い待ち）", "batches": mine[:10], "count": len(mine),
+                "empty": "立会い待ちの申請はありません。",
+                "late": late[:10], "late_count": len(late)}
     return None
 

@@ -182,7 +182,7 @@ CATEGORY_LABELS = {
     ExceptionCategory.CERTIFICATE_MISSING: "証明書未受領",
     ExceptionCategory.LEASE_ENDED_UNERASED: "リース満了後に消去証明のない機器",
     ExceptionCategory.PURGE_FAILED: "自動消去の失敗・未実行",
-    ExceptionCategory.CONTRACTOR: "委託先の契約・条項・誓約書・実地確認",
+    ExceptionCategory.CONTRACTOR: "委託先の契約・条項・誓約書・実地確認・溶解証明書",
     ExceptionCategory.WEAK_ERASURE: "最低レベルに満たない消去証明の機器",
     ExceptionCategory.TERMINAL_UNAPPROVED_USE: "承認のない端末の使用",
     ExceptionCategory.TERMINAL_NOT_CLOSED: "使用終了が記録されていない端末の使用",

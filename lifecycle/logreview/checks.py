@@ -72,11 +72,10 @@ class _Calendar:
 
 def _outputs_by_terminal(records: list, window: timedelta) -> dict[str, list[datetime]]:
     """Output times of the forms registered from the terminals that printed in these records."""
-    wanted = [r for r in records if r.operation == "output"]
+    wanted = [at for _id, at, _terminal, _operator, operation, *_rest in records if operation == "output"]
     if not wanted:
         return {}
-    low = min(r.accessed_at for r in wanted) - window
-    high = max(r.accessed_at for r in wanted) + window
+    low, high = min(wanted) - window, max(wanted) + window
 
     found: dict[str, list[datetime]] = defaultdict(list)
     rows = db.session.execute(select(Item.terminal, Item.output_at).where(
@@ -89,35 +88,37 @@ def _outputs_by_terminal(records: list, window: timedelta) -> dict[str, list[dat
     return found
 
 
-def _hits(records: list, calendar: _Calendar, window: timedelta) -> list[dict]:
-    standing = hooks.Standing(r.operator for r in records)
-    covered = hooks.approved_uses([(r.terminal, r.operator, r.accessed_at) for r in records])
+def _hits(records: list, calendar: _Calendar, window: timedelta) -> list[tuple]:
+    """The hits of a chunk of records, each a row of (id, accessed_at, terminal, operator,
+    operation, records, department_id), unpacked by position: at a million records, reading
+    columns by name was a fifth of the checks' time."""
+    standing = hooks.Standing(operator for _id, _at, _terminal, operator, *_rest in records)
+    covered = hooks.approved_uses([(terminal, operator, at) for _id, at, terminal, operator, *_rest in records])
     outputs = _outputs_by_terminal(records, window)
+    minutes = int(window.total_seconds() // 60)
     hits = []
-    for record, use in zip(records, covered):
-        local = record.accessed_at + _JST
+    for (record_id, at, terminal, operator, operation, count, department_id), use in zip(records, covered):
+        local = at + _JST
         day = local.date()
-
-        def hit(rule: str, detail: str) -> None:
-            hits.append((record.id, rule, detail[:300], record.department_id, "candidate"))
-
-        has_role, trained = standing.on(record.operator, day)
+        found = []
+        has_role, trained = standing.on(operator, day)
         if not has_role:
-            hit("no_role", f"操作者ID {record.operator} は{wareki_date(day)}に権限を持つ利用者ではありません。")
+            found.append(("no_role", f"操作者ID {operator} は{wareki_date(day)}に権限を持つ利用者ではありません。"))
         elif not trained:
-            hit("no_training", f"操作者ID {record.operator} の研修は{wareki_date(day)}に有効ではありません。")
+            found.append(("no_training", f"操作者ID {operator} の研修は{wareki_date(day)}に有効ではありません。"))
         if use is None:
-            hit("no_approval", f"端末 {record.terminal} の{wareki_date(day)} {local.hour}時{local.minute:02d}分の"
-                               "操作を含む承認済みの使用伺いがありません。")
-        if record.operation == "output":
-            times = outputs.get(record.terminal, [])
-            index = bisect.bisect_left(times, record.accessed_at - window)
-            if index >= len(times) or times[index] > record.accessed_at + window:
-                hit("unregistered_output", f"端末 {record.terminal} からの出力（{record.records:,}件）に対応する"
-                                           f"帳票が、前後{int(window.total_seconds() // 60)}分以内に登録されていません。")
+            found.append(("no_approval", f"端末 {terminal} の{wareki_date(day)} {local.hour}時{local.minute:02d}分の"
+                                         "操作を含む承認済みの使用伺いがありません。"))
+        if operation == "output":
+            times = outputs.get(terminal, [])
+            index = bisect.bisect_left(times, at - window)
+            if index >= len(times) or times[index] > at + window:
+                found.append(("unregistered_output", f"端末 {terminal} からの出力（{count:,}件）に対応する"
+                                                     f"帳票が、前後{minutes}分以内に登録されていません。"))
         why = calendar.why(local)
         if why:
-            hit("off_hours", why)
+            found.append(("off_hours", why))
+        hits.extend((record_id, rule, detail[:300], department_id, "candidate") for rule, detail in found)
     return hits
 
 
@@ -131,6 +132,7 @@ def run_checks(actor: Actor, import_id: int) -> dict[str, int]:
     window = timedelta(minutes=int(policy.get("logreview.output_match_minutes")))
     counts = dict.fromkeys(CHECKS, 0)
     last_id = 0
+    # in the order _hits unpacks them
     columns = (AccessRecord.id, AccessRecord.accessed_at, AccessRecord.terminal, AccessRecord.operator,
                AccessRecord.operation, AccessRecord.records, AccessRecord.department_id)
     while True:

@@ -65,6 +65,8 @@ POLICIES = {p.key: p for p in (
     Policy("contractor.contract_warning_days", "委託契約の満了の事前通知（満了日の何日前から例外に挙げるか）", 60, 1, 365,
            unit="日"),
     Policy("contractor.inspection_interval_days", "委託先の実地確認の間隔（これを超えると例外）", 365, 1, 1095, unit="日"),
+    Policy("contractor.pulping_certificate_days",
+           "溶解証明書の受理の期限（溶解の立会いの日から。過ぎても添付・受理されていなければ例外）", 30, 1, 365, unit="日"),
     Policy("training.valid_days", "研修の有効期間（受講日から。受講した年度の末日までは常に有効。満了の30日前から「やること」に表示）",
            365, 31, 3650, unit="日"),
     Policy("stocktake.interval_days", "棚卸の間隔（前回の棚卸の締めから。所属ごとに棚卸の画面で変更可）", 365, 30, 1095,
