@@ -180,8 +180,10 @@ def test_findings_are_grouped_by_department_with_counts(findings_world):
     findings = queries.compute_findings(findings_world["as_of"])
     zeimu, shicho = _group(findings, "zeimu"), _group(findings, "shicho")
     assert zeimu.counts == {Cat.RETENTION_PASSED: 1, Cat.AWAITING_WITNESS: 1, Cat.CERTIFICATE_MISSING: 1}
-    assert shicho.counts == {Cat.MEDIUM_OVERDUE: 1, Cat.LEASE_ENDED_UNERASED: 1, Cat.PURGE_FAILED: 1}
-    assert findings.total == 6
+    # The pulping's certificate is 40 days late: the contractor's exception, kept by the 市町課.
+    assert shicho.counts == {Cat.MEDIUM_OVERDUE: 1, Cat.LEASE_ENDED_UNERASED: 1, Cat.PURGE_FAILED: 1,
+                             Cat.CONTRACTOR: 1}
+    assert findings.total == 7
     assert findings.totals[Cat.RETENTION_PASSED] == 1
     assert findings.departments[0].code == "shicho"  # the system owner first, every department listed
     assert _group(findings, "ryoken").total == 0
@@ -201,6 +203,8 @@ def test_each_finding_says_what_and_by_how_much(findings_world):
     (purge,) = shicho.rows_of(Cat.PURGE_FAILED)
     assert purge.code == "" and "OSError" in purge.detail
     assert zeimu.rows_of(Cat.AWAITING_WITNESS)[0].code.startswith("DS-")
+    (pulping,) = shicho.rows_of(Cat.CONTRACTOR)
+    assert pulping.title == factories.PULPER and "40日経過" in pulping.detail
 
 
 def test_findings_are_computed_as_of_the_given_date(findings_world):
@@ -232,8 +236,8 @@ def test_the_page_lists_a_limited_number_but_counts_all(world):
 
 def test_the_exceptions_report_holds_every_finding(findings_world, world):
     report, count = queries.exceptions_report(world["auditor"], findings_world["as_of"])
-    assert count == 6 and report.as_of == findings_world["as_of"]
-    assert sum(len(g.rows) for g in report.groups) == 6
+    assert count == 7 and report.as_of == findings_world["as_of"]
+    assert sum(len(g.rows) for g in report.groups) == 7
     assert report.imprint.printed_by == "監査 正"
 
 
@@ -241,7 +245,7 @@ def test_findings_json_has_counts_per_department(findings_world):
     data = queries.compute_findings(findings_world["as_of"], limit=None).to_json()
     zeimu = next(d for d in data["departments"] if d["code"] == "zeimu")
     assert zeimu["counts"]["retention_passed"] == 1 and zeimu["total"] == 3
-    assert data["total"] == 6 and data["as_of"] == findings_world["as_of"].isoformat()
+    assert data["total"] == 7 and data["as_of"] == findings_world["as_of"].isoformat()
 
 
 def test_as_of_defaults_to_today_and_refuses_nonsense():
