@@ -19,8 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import delete, insert, select, union_all
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert
 
 from ..errors import AuditLogFault
 from ..extensions import db
@@ -166,6 +165,26 @@ def _leaf_rows(seqs: list[int]):
         cursor.close()
 
 
+def _node_rows(by_level: dict[int, list[int]]):
+    """(level, idx, hash) of the given nodes, in one statement of one SELECT per level, each an
+    IN list on the primary key (an OR of the levels in one WHERE makes SQLite scan the whole
+    table instead). Through the DB-API cursor, as _leaf_rows: an append reads here one time in
+    four, and SQLAlchemy's expansion of IN lists inside a UNION cost more than the append's
+    own statements."""
+    mark = "?" if db.is_sqlite else "%s"
+    parts, params = [], []
+    for level, idxs in sorted(by_level.items()):
+        parts.append(f"SELECT level, idx, hash FROM audit_tree_nodes WHERE level = {mark} "
+                     f"AND idx IN ({','.join([mark] * len(idxs))})")
+        params += [level, *sorted(idxs)]
+    cursor = db.session().connection().connection.cursor()
+    try:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def read_stored(keys: set[Key]) -> dict[Key, bytes]:
     """Nodes by key: levels >= 1 from the node table, leaves from the events' chain hashes. A
     missing one is a fault of the log, never a smaller tree."""
@@ -188,12 +207,7 @@ def read_stored(keys: set[Key]) -> dict[Key, bytes]:
         by_level: dict[int, list[int]] = {}
         for level, idx in inner:
             by_level.setdefault(level, []).append(idx)
-        # One statement of one SELECT per level, each an IN list on the primary key: an OR of the
-        # levels in one WHERE makes SQLite scan the whole table instead.
-        parts = [select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash)
-                 .where(_NODES.c.level == level, _NODES.c.idx.in_(sorted(idxs)))
-                 for level, idxs in sorted(by_level.items())]
-        for level, idx, h in db.session().execute(parts[0] if len(parts) == 1 else union_all(*parts)):
+        for level, idx, h in _node_rows(by_level):
             got[(level, idx)] = bytes(h)
         missing = [key for key in inner if key not in got]
         if missing:
@@ -201,16 +215,30 @@ def read_stored(keys: set[Key]) -> dict[Key, bytes]:
     return got
 
 
+def _write_nodes(rows: list[tuple[int, int, bytes]]) -> None:
+    """Inserts (level, idx, hash) rows in the caller's transaction, through the DB-API cursor as
+    the reads are: every other append writes one, and SQLAlchemy's statement handling cost more
+    than the insert itself. A key written before is a fault, never overwritten (module doc)."""
+    mark = "?" if db.is_sqlite else "%s"
+    statement = f"INSERT INTO audit_tree_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})"
+    cursor = db.session().connection().connection.cursor()
+    try:
+        if len(rows) == 1:
+            cursor.execute(statement, rows[0])
+        else:
+            cursor.executemany(statement, rows)
+    except db.engine.dialect.loaded_dbapi.IntegrityError:
+        raise AuditLogFault(TREE_AHEAD) from None
+    finally:
+        cursor.close()
+
+
 def on_append(seq: int, digest: str, prev: str) -> None:
     """Called by record_event in its transaction, after the event's row: writes the nodes event
     `seq` completes."""
     rows = append_nodes(seq - 1, bytes.fromhex(digest), bytes.fromhex(prev), read_stored)
-    if not rows:
-        return
-    try:
-        db.session().execute(_ADD_NODES, [{"level": level, "idx": idx, "hash": h} for level, idx, h in rows])
-    except IntegrityError:
-        raise AuditLogFault(TREE_AHEAD) from None
+    if rows:
+        _write_nodes(rows)
 
 
 def on_append_many(first_seq: int, digests: list[str]) -> None:
@@ -218,14 +246,9 @@ def on_append_many(first_seq: int, digests: list[str]) -> None:
     statement, every node that appending events first_seq, first_seq + 1, … one by one would
     have written (the builder continues from the stored frontier of the leaves before them)."""
     builder = NodeBuilder(first_seq - 1, frontier(first_seq - 1))
-    rows = [{"level": level, "idx": idx, "hash": h}
-            for level, idx, h in builder.feed(leaf_hash(bytes.fromhex(d)) for d in digests)]
-    if not rows:
-        return
-    try:
-        db.session().execute(_ADD_NODES, rows)
-    except IntegrityError:
-        raise AuditLogFault(TREE_AHEAD) from None
+    rows = list(builder.feed(leaf_hash(bytes.fromhex(d)) for d in digests))
+    if rows:
+        _write_nodes(rows)
 
 
 def frontier(size: int) -> list[tuple[int, bytes]]:
