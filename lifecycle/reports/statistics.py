@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import case, func, select, text, union_all
 
 from .. import fiscal, validation as v
 from ..audit.models import AuditEvent
@@ -211,8 +211,11 @@ def compute_statistics(year: int, department: Department | None = None) -> Stati
             .group_by(month, Transfer.giver_department_id, Item.kind)):
         add(m, code_of.get(dept), _kind_metric("handed_over", kind), n)
 
-    # Items destroyed in witnessed batches (a device's storage destruction is not the device's end).
-    month = _month(DestructionBatch.witnessed_at)
+    # Items destroyed in witnessed batches (a device's storage destruction is not the device's end):
+    # a 溶解's items when its 溶解証明書 is accepted, not at the witness (until then 溶解証明待ち).
+    destroyed_at = case((DestructionBatch.method == "pulp", DestructionBatch.certificate_accepted_at),
+                        else_=DestructionBatch.witnessed_at)
+    month = _month(destroyed_at)
     for m, dept, kind, n in db.session.execute(
             select(month, Item.department_id, Item.kind, func.count())
             .select_from(DestructionBatchItem)
@@ -220,7 +223,7 @@ def compute_statistics(year: int, department: Department | None = None) -> Stati
             .join(Item, Item.id == DestructionBatchItem.item_id)
             .where(DestructionBatch.status == State.COMPLETED.value,
                    Item.kind.in_([Kind.FORM.value, Kind.MEDIUM.value]),
-                   _in_year(DestructionBatch.witnessed_at, year))
+                   _in_year(destroyed_at, year))
             .group_by(month, Item.department_id, Item.kind)):
         add(m, code_of.get(dept), _kind_metric("destroyed", kind), n)
 

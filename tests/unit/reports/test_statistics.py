@@ -156,6 +156,23 @@ def test_destructions_count_witnessed_items_by_kind(known):
     assert stats.total("destroyed_medium") == 0
 
 
+def test_pulped_items_count_when_their_certificate_is_accepted_not_at_the_witness(known, world):
+    from lifecycle.destruction.services import accept_pulping_certificate, attach_certificate
+
+    pulped = factories.form(world["registrar"], title="溶解する帳票")
+    batch = create_batch(world["registrar"], items=[pulped.code], method="pulp", place="溶解工場",
+                         contractor=factories.pulper())
+    witness_batch(world["security"], batch.id)
+    _set(DestructionBatch, batch.id, witnessed_at=datetime(2026, 11, 20, 2, 0))
+    assert st.compute_statistics(2026).total("destroyed_form") == 1  # known's shredded A only
+    attach_certificate(world["registrar"], batch.id, io.BytesIO(_pdf()), "溶解証明書.pdf")
+    accept_pulping_certificate(world["security2"], batch.id)
+    _set(DestructionBatch, batch.id, certificate_accepted_at=datetime(2027, 1, 15, 1, 0))
+    stats = st.compute_statistics(2026)
+    assert stats.value("2027-01", "zeimu", "destroyed_form") == 1 and stats.total("destroyed_form") == 2
+    assert stats.value("2026-11", "zeimu", "destroyed_form") == 1  # the witness month keeps only A
+
+
 def test_media_provided_and_returned(known):
     stats = st.compute_statistics(2026)
     assert stats.value("2026-07", "shicho", "medium_provided") == 1
