@@ -521,9 +521,10 @@ def record_scan(actor: Actor, stocktake_id, text, *, location=None) -> ScanResul
         if not isinstance(text, str):
             raise Invalid("読み取った内容（scan）は文字列で指定してください。", field="scan")
         result = _scan_one(actor, stocktake, text, _location(location))
-        db.session.flush()
-        result.counts = running_counts(stocktake)
-        return result
+    # Counted after the commit, so the other scanners do not wait on the write lock for it; it
+    # includes this scan, and any another scanner committed meanwhile.
+    result.counts = running_counts(stocktake)
+    return result
 
 
 def split_pasted(text) -> list[str]:

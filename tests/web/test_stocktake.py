@@ -283,3 +283,17 @@ def test_cancel_on_the_page_list_and_report(client, login, api, shelf):
     compact = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).replace(" ", "").replace("\n", "")
     assert "中止" in compact and "理由:書庫の改修で延期" in compact and "読取りなし（棚卸は中止）" in compact
     assert "保護守（税務課）" in compact
+
+
+def test_a_cancelled_stocktake_leaves_the_inbox_and_does_not_count_as_done(api, shelf):
+    from lifecycle.auth.services import get_user
+    from lifecycle.notifications.tasks import tasks_for
+    from lifecycle.stocktake.services import departments_due, fiscal_year_end
+
+    sid = _plan(api)["id"]
+    assert [t for t in tasks_for(get_user("registrar")) if t.kind == "stocktake_due"]
+    api("security2").post(f"/api/v1/stocktakes/{sid}/cancel", json={"reason": "書庫の改修で延期"})
+    assert not [t for t in tasks_for(get_user("registrar")) if f"第{sid}号" in t.summary]
+    year_end = fiscal_year_end(today_jst())  # a department with no stocktake closed is due by then
+    zeimu = [d for d in departments_due(year_end) if d.department.code == "zeimu"]
+    assert zeimu and zeimu[0].last_closed is None and sid not in zeimu[0].open_ids
