@@ -60,8 +60,8 @@ OUTCOMES = {
 HOLDER_LEFT, HOLDER_MOVED, HOLDER_NO_ROLE = "left", "moved", "no_role"
 HOLDER_PROBLEMS = {
     HOLDER_LEFT: "退職・利用停止",
-    HOLDER_MOVED: "他の所属へ異動",
-    HOLDER_NO_ROLE: "保管を担当できる権限がない（研修の期限切れを含む）",
+    HOLDER_MOVED: "他の所属へ異動済み",
+    HOLDER_NO_ROLE: "保管を担当できる権限なし（研修の期限切れを含む）",
 }
 
 #: A line counted as seen on the shelf.
@@ -497,14 +497,15 @@ def _scan_one(actor: Actor, stocktake: Stocktake, text, location: str | None, fi
             line.outcome, parts = WRONG_LOCATION, []
             if misplaced:
                 line.seen_location = where
-                parts.append(f"台帳では「{item.location or '（保管場所の記録なし）'}」にあることになっています。"
-                             f"「{where}」への訂正を確認してください。")
+                parts.append(f"{item.code} は台帳では「{item.location or '（保管場所の記録なし）'}」にあることに"
+                             f"なっています。「{where}」への訂正を確認してください。")
             if problem:
                 line.recorded_holder_id, line.holder_problem = item.holder_id, problem
                 holder = HolderMismatch(person_name(item.holder), problem)
-                parts.append(f"台帳の保管者「{holder.name}」さんは{HOLDER_PROBLEMS[problem]}のため、"
-                             f"{stocktake.department.name}の保管者として記録を直す必要があります。")
-            message = f"{item.code} は" + "".join(parts)
+                parts.append(f"{item.code} の台帳の保管者は {holder.name} ですが、{HOLDER_PROBLEMS[problem]}の"
+                             f"ため{stocktake.department.name}で保管を担当できません。保管者の訂正（自分が引き受ける）"
+                             "を確認してください。")
+            message = "".join(parts)
     _record_scan(actor, stocktake, shown, line.outcome, item, location=location,
                  holder_problem=line.holder_problem if line.outcome == WRONG_LOCATION else None)
     return ScanResult(line.outcome, item.code, message, shown, holder=holder)
