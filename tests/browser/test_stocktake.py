@@ -83,3 +83,27 @@ def test_plan_and_scan_with_a_keyboard_wedge(new_page, live_server):
     # The page after reload shows the scans in the stocktake's record.
     registrar.reload()
     assert "F-2026-999999" in registrar.locator("#stocktake-scans").inner_text()
+
+
+def test_cancel_a_stocktake_with_a_reason(new_page, live_server):
+    manager = new_page("security2")
+    manager.goto(live_server + "/stocktakes")
+    manager.select_option("#department", "zeimu")
+    manager.fill("#location", "税務課 中止テスト用の棚")
+    manager.fill("#due", (date.today() + timedelta(days=7)).isoformat())
+    manager.click("#plan-stocktake button[type=submit]")
+    manager.wait_for_url(re.compile(r"/stocktakes/\d+$"))
+    number = manager.url.rsplit("/", 1)[1]
+
+    manager.on("dialog", lambda dialog: dialog.accept())  # 元に戻せません: asked once more
+    manager.fill("#cancel-reason", "書庫の改修のため延期")
+    manager.click("#stocktake-cancel button[type=submit]")
+    manager.wait_for_selector("#stocktake-cancelled")
+    assert manager.locator("#stocktake-status").inner_text() == "中止"
+    assert "理由: 書庫の改修のため延期" in manager.locator("#stocktake-cancelled").inner_text()
+    assert manager.locator("#stocktake-scan-input").count() == 0 and manager.locator("#stocktake-close").count() == 0
+
+    auditor = new_page("auditor")
+    auditor.goto(live_server + "/stocktakes")
+    row = auditor.locator("#stocktakes tr", has_text=f"第{number}号")
+    assert "中止" in row.inner_text()
