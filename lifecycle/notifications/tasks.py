@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 #: Every kind of task, in the order the inbox lists them.
 KINDS = ("transfer_to_accept", "custody_to_confirm", "batch_to_witness", "certificate_to_accept",
+         "pulping_certificate_to_accept",
          "finding_to_answer", "finding_to_confirm", "stocktake_due", "terminal_use_to_approve",
          "grant_to_approve", "rights_review_due", "log_hits_to_decide", "log_records_to_mark",
          "log_query_to_answer", "training_expiring", "purge_failed")

@@ -82,3 +82,22 @@ def test_an_unaccepted_certificate_stays_an_exception(world):
     assert "受理待ち" in found[batch.id]
     services.accept_pulping_certificate(world["security"], batch.id)
     assert batch.id not in {e.batch.id for e in services.list_destruction_exceptions(today_jst())}
+
+
+def test_an_attached_certificate_waits_for_another_security_manager(world):
+    from lifecycle.notifications.tasks import task_count, tasks_for
+
+    def waiting(login):
+        return [t for t in tasks_for(world[login]) if t.kind == "pulping_certificate_to_accept"]
+
+    batch, _forms = witnessed_pulp(world)
+    assert waiting("security") == [] and waiting("security2") == []  # nothing attached yet
+    services.attach_certificate(world["security2"], batch.id, io.BytesIO(pdf_bytes()), "溶解証明.pdf")
+    (task,) = waiting("security")
+    assert batch.code in task.summary and "溶解証明書の受理を待っています" in task.summary
+    assert task.url.endswith(f"/destructions/{batch.id}")
+    assert waiting("security2") == []  # who attached it cannot accept it
+    assert waiting("registrar") == []
+    before = task_count(world["security"])
+    services.accept_pulping_certificate(world["security"], batch.id)
+    assert waiting("security") == [] and task_count(world["security"]) == before - 1
