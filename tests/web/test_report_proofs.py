@@ -17,6 +17,7 @@ from lifecycle.audit.services import events_for
 from lifecycle.destruction.models import DestructionBatch
 from lifecycle.extensions import db
 from lifecycle.seeds import load_demo_items
+from tests import factories
 from tests.signatures import check
 
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_export.py"
@@ -86,7 +87,7 @@ def test_destruction_pdf_carries_the_batch_events_proofs(app, client, login, wor
 
 
 def test_without_a_checkpoint_there_is_nothing_to_attach(app, client, login, world):
-    code = load_demo_items()[0]
+    code = factories.form(world["registrar"]).code  # the demo's items come with a signed checkpoint
     login("auditor")
     pdf = client.get(f"/reports/custody/{code}.pdf").data
     assert PdfReader(io.BytesIO(pdf)).attachments == {}
