@@ -359,6 +359,11 @@ RECIPES = {
     ("post", "/api/v1/stocktakes/{stocktake_id}/location-corrections"): lambda world, _: Call(
         "registrar", "/api/v1/stocktakes/{}/location-corrections".format(*_stocktake(world, wrong=True)),
         {"code": _stocktake(world, wrong=True)[1], "location": "税務課 書庫B"}),
+    ("post", "/api/v1/stocktakes/{stocktake_id}/holder-corrections"): lambda world, _: Call(
+        "registrar", "/api/v1/stocktakes/{}/holder-corrections".format(*_stocktake(world, holder_left=True)),
+        {"code": _stocktake(world, holder_left=True)[1]}),
+    ("post", "/api/v1/stocktakes/{stocktake_id}/cancel"): lambda world, _: Call(
+        "security2", f"/api/v1/stocktakes/{_stocktake(world)[0]}/cancel", {"reason": "計画の誤り"}),
     ("post", "/api/v1/stocktakes/{stocktake_id}/sign"): lambda world, _: Call(
         "security2", f"/api/v1/stocktakes/{_stocktake(world, closed=True)[0]}/sign", {"comment": "確認済み"}),
     ("post", "/api/v1/items/{code}/found"): lambda world, _: Call(
@@ -375,19 +380,29 @@ RECIPES = {
 }
 
 
-def _stocktake(world, *, wrong: bool = False, closed: bool = False) -> tuple[int, str]:
+def _stocktake(world, *, wrong: bool = False, closed: bool = False, holder_left: bool = False) -> tuple[int, str]:
     """(stocktake id, item code) of 税務課, made once per test and kind: open; with an item read at
-    another place (wrong); or closed, the item 所在不明."""
+    another place (wrong); with an item read whose holder has left (holder_left); or closed, the
+    item 所在不明."""
+    from lifecycle.auth.services import create_user, set_active
     from lifecycle.stocktake import services as stocktake
 
-    key = ("stocktake", wrong, closed)
+    key = ("stocktake", wrong, closed, holder_left)
     if key not in world:
-        code = factories.form(world["registrar"], location="税務課 書庫A-3").code
+        holder = world["registrar"]
+        if holder_left:
+            holder = create_user(world["admin"], "guard-leaver", "退職 三郎", "zeimu", roles=["registrar"],
+                                 trained_on=today_jst())
+        code = factories.form(holder, location="税務課 書庫A-3").code
+        if holder_left:
+            set_active(world["admin"], "guard-leaver", False)
         planned = stocktake.plan_stocktake(world["security2"], {
             "department": "zeimu", "kinds": ["form"], "due": (today_jst() + timedelta(days=7)).isoformat(),
             "scanners": ["registrar"]})
         if wrong:
             stocktake.record_scan(world["registrar"], planned.id, code, location="税務課 倉庫")
+        if holder_left:
+            stocktake.record_scan(world["registrar"], planned.id, code)
         if closed:
             stocktake.close_stocktake(world["security2"], planned.id)
         world[key] = (planned.id, code)
