@@ -121,11 +121,30 @@ def write_blob(data: bytes, sha256: str, root: Path | None = None) -> Path:
     return target
 
 
-def store_pdf(stream: BinaryIO | None, filename: str | None, *, actor) -> StoredFile:
-    """Checks and stores an uploaded PDF and adds its row to the caller's transaction."""
+@dataclass(frozen=True)
+class CheckedPdf:
+    """An upload read and checked (checked_pdf), not yet stored: a form checks its file together
+    with its other fields, and stores it only once none of them is refused."""
+    name: str
+    data: bytes
+
+
+def checked_pdf(stream: BinaryIO | None, filename: str | None) -> CheckedPdf:
+    """Reads and checks an uploaded PDF (its name, size, header and a parse) without storing it."""
     name = v.text(clean_name(filename), "ファイル名", max_len=200, field="file")  # shown and audited
     data = read_upload(stream, max_bytes())
     check_pdf(data)
+    return CheckedPdf(name, data)
+
+
+def store_pdf(stream: BinaryIO | None, filename: str | None, *, actor) -> StoredFile:
+    """Checks and stores an uploaded PDF and adds its row to the caller's transaction."""
+    return store_checked(checked_pdf(stream, filename), actor=actor)
+
+
+def store_checked(checked: CheckedPdf, *, actor) -> StoredFile:
+    """Stores a PDF that checked_pdf accepted and adds its row to the caller's transaction."""
+    name, data = checked.name, checked.data
     digest = hashlib.sha256(data).hexdigest()
     write_blob(data, digest)
     row = StoredFile(sha256=digest, original_name=name, size=len(data),

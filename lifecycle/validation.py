@@ -127,9 +127,10 @@ class FieldErrors:
         self._first = self._first or exc
 
     def raise_any(self) -> None:
-        """One Invalid naming every refused field (`fields`), with the code of the first refusal
-        and every message in one text, in the order of the form."""
+        """One Invalid naming every refused field (`fields`), with the code (and any details) of
+        the first refusal and every message in one text, in the order of the form."""
         if self._first is None:
             return
         first = self._first
-        raise Invalid("".join(self.messages.values()), code=first.code, field=first.field, fields=dict(self.messages))
+        raise Invalid("".join(self.messages.values()), code=first.code, field=first.field, fields=dict(self.messages),
+                      **first.extra)

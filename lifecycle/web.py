@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from . import clock, durations, nav, states
-from .errors import DomainError, Forbidden, Unauthenticated
+from .errors import DomainError, Forbidden, Invalid, Unauthenticated
 from .extensions import db, login_manager
 from .roles import role_label
 from .wareki import wareki_date, wareki_datetime
@@ -114,10 +114,12 @@ def same_site_referrer() -> str | None:
 def show_refusal(form, exc: DomainError) -> None:
     """Puts each refused field's message beside its field of a Flask-WTF form (the values typed
     stay in the form), and tells at the top of the page which fields to look at and whatever
-    has no field of its own on the form."""
+    has no field of its own on the form. A form whose fields are named otherwise than the
+    service's (a nested "contract.start" is the form's "start") maps them in `service_names`."""
     shown, elsewhere = [], []
+    renamed = getattr(form, "service_names", {})
     for name, message in (getattr(exc, "fields", None) or {}).items():
-        field = getattr(form, name, None)
+        field = getattr(form, renamed.get(name, name), None)
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
             shown.append(field.label.text)
@@ -127,6 +129,26 @@ def show_refusal(form, exc: DomainError) -> None:
         flash(f"入力内容を確認してください（{'、'.join(shown)}）。" + "".join(elsewhere), "error")
     else:
         flash("".join(elsewhere) or exc.message, "error")
+
+
+def submit(form, do, success, back, again):
+    """A page's form with fields: runs `do()`; tells its success (a text, or a function of what
+    `do` returned) and goes to `back` (a path, or a function of that result). A refusal shows the
+    page again, `again(status)`, with the form as typed and every refused field's message beside
+    its field (show_refusal); a refusal of permission is also audited (flash_refusal)."""
+    if not form.validate_on_submit():  # CSRFProtect checks the token first; nothing else is checked here
+        flash("フォームの送信内容を確認できませんでした。もう一度操作してください。", "error")
+        return again(400)
+    try:
+        done = do()
+    except Invalid as exc:
+        show_refusal(form, exc)
+        return again(exc.status)
+    except DomainError as exc:
+        flash_refusal(exc)
+        return again(exc.status)
+    flash(success(done) if callable(success) else success, "success")
+    return redirect(back(done) if callable(back) else back)
 
 
 def act(do, success, back: str):

@@ -44,6 +44,10 @@ ACCEPT_REQUEST = {"type": "object", "properties": {
 
 REASON_REQUEST = {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}}
 
+#: Sending a hand-off back needs its reason: the giver gets the item back and is told why.
+REJECT_REQUEST = {"type": "object", "required": ["reason"], "properties": {
+    "reason": {"type": "string", "maxLength": 500, "description": "差戻しの理由（必須）"}}}
+
 PROVIDE_REQUEST = {"type": "object", "properties": {
     "recipient": {"type": "string", "description": "省略時は登録された提供先"},
     "due_back": {"type": "string", "format": "date", "description": "省略時は登録された返却予定日"}}}
@@ -88,10 +92,11 @@ def transfer_accept(transfer_id: int):
     return ok(transfer_json(services.accept_transfer(actor, transfer_id, location=body.get("location")), actor))
 
 
-@endpoint("/transfers/<int:transfer_id>/reject", "POST", summary="差し戻す（引継ぎ先のみ）。引継ぎ元の保管に戻る",
-          request=REASON_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
+@endpoint("/transfers/<int:transfer_id>/reject", "POST",
+          summary="差し戻す（引継ぎ先のみ、理由が必要）。引継ぎ元の保管に戻る",
+          request=REJECT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
 def transfer_reject(transfer_id: int):
-    body, actor = optional_json_body(), current_actor()
+    body, actor = json_body(), current_actor()
     return ok(transfer_json(services.reject_transfer(actor, transfer_id, body.get("reason")), actor))
 
 

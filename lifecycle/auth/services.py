@@ -98,8 +98,10 @@ def create_department(actor: Actor, code: str, name: str, *, system_owner: bool 
     """所属 master entry; exactly one may be the system owner (市町課)."""
     with db.transaction() as session:
         _require_admin(actor)
-        code = v.code(code, "所属コード", field="code")
-        name = v.text(name, "所属名", max_len=100, field="name")
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        code = errors.check("code", v.code, code, "所属コード", field="code")
+        name = errors.check("name", v.text, name, "所属名", max_len=100, field="name")
+        errors.raise_any()
         if session.scalar(select(Department).where(Department.code == code)):
             raise Conflict(f"所属コード「{code}」は既に登録されています。", code="duplicate")
         if system_owner and session.scalar(select(Department).where(Department.is_system_owner)):
@@ -117,9 +119,11 @@ def create_business(actor: Actor, code: str, name: str, basis: str) -> Business:
     """利用事務 master entry with its legal basis."""
     with db.transaction() as session:
         _require_admin(actor)
-        code = v.code(code, "利用事務コード", field="code")
-        name = v.text(name, "利用事務名", max_len=200, field="name")
-        basis = v.text(basis, "根拠法令", max_len=100, field="basis")
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        code = errors.check("code", v.code, code, "利用事務コード", field="code")
+        name = errors.check("name", v.text, name, "利用事務名", max_len=200, field="name")
+        basis = errors.check("basis", v.text, basis, "根拠法令", max_len=100, field="basis")
+        errors.raise_any()
         if session.scalar(select(Business).where(Business.code == code)):
             raise Conflict(f"利用事務コード「{code}」は既に登録されています。", code="duplicate")
         business = Business(code=code, name=name, basis=basis, active=True)
@@ -178,24 +182,45 @@ def _parse_role(value) -> Role:
                       field="role") from None
 
 
+def _login(value) -> str:
+    login = v.text(value, "ログインID", max_len=32, field="login")
+    if not LOGIN_PATTERN.fullmatch(login):
+        raise Invalid("ログインIDは半角英小文字・数字と - _ . の2〜32文字で入力してください。", field="login")
+    return login
+
+
+def _department(code) -> Department:
+    return get_department(v.text(code, "所属", max_len=32, field="department"))
+
+
+def _parse_roles(values) -> list[Role]:
+    """Each role named; an unknown one is refused under "roles", where the form shows it."""
+    try:
+        return [_parse_role(r) for r in values or ()]
+    except Invalid as exc:
+        raise Invalid(exc.message, code=exc.code, field="roles") from None
+
+
 def create_user(actor: Actor, login: str, name: str, department_code: str, *, roles=(),
                 trained_on: date | None = None, password: str | None = None) -> User:
     """A new account; roles follow the same grant rules as grant_role."""
     with db.transaction() as session:
         _require_admin(actor)
-        login = v.text(login, "ログインID", max_len=32, field="login")
-        if not LOGIN_PATTERN.fullmatch(login):
-            raise Invalid("ログインIDは半角英小文字・数字と - _ . の2〜32文字で入力してください。",
-                          field="login")
-        name = v.text(name, "氏名", max_len=100, field="name")
-        dept = get_department(department_code)
-        parsed = [_parse_role(r) for r in roles]
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        login = errors.check("login", _login, login)
+        name = errors.check("name", v.text, name, "氏名", max_len=100, field="name")
+        dept = errors.check("department", _department, department_code)
+        parsed = errors.check("roles", _parse_roles, roles)
+        if trained_on not in (None, ""):
+            trained_on = errors.check("trained_on", _training_day, trained_on, field="trained_on")
+        else:
+            trained_on = None
+        password = errors.check("password", _check_password, password) if password else None
+        errors.raise_any()
         if session.scalar(select(User).where(User.login == login)):
             raise Conflict(f"ログインID「{login}」は既に使われています。", code="duplicate")
-        if trained_on is not None:
-            trained_on = _training_day(trained_on)
         user = User(login=login, name=name, department=dept, active=True, failed_logins=0,
-                    password_hash=_hasher.hash(_check_password(password)) if password else None)
+                    password_hash=_hasher.hash(password) if password else None)
         session.add(user)
         session.flush()
         record_event(EventType.USER_CREATED, actor=actor, subject=f"user:{login}",
@@ -245,10 +270,10 @@ def _valid_days() -> int:
     return int(policy.get("training.valid_days"))
 
 
-def _training_day(value) -> date:
-    value = v.a_date(value, "研修受講日", field="completed_on")
+def _training_day(value, field: str = "completed_on") -> date:
+    value = v.a_date(value, "研修受講日", field=field)
     if value > today_jst():
-        raise Invalid("研修受講日に未来の日付は指定できません。", field="completed_on")
+        raise Invalid("研修受講日に未来の日付は指定できません。", field=field)
     return value
 
 

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..errors import DomainError
 from ..extensions import limiter, login_manager
 from .. import web
-from ..web import act, flash_refusal, role_required, safe_next
+from ..web import act, role_required, safe_next, submit
 from . import services
 from .forms import (ActionForm, BusinessForm, DepartmentForm, LoginForm, PasswordForm, RoleForm,
                     TrainingForm, UserForm)
@@ -63,32 +63,30 @@ def logout():
 @role_required(Role.ADMIN)
 def departments():
     form = DepartmentForm()
-    if form.validate_on_submit():
-        try:
-            dept = services.create_department(current_user, form.code.data, form.name.data,
-                                              system_owner=form.system_owner.data)
-            flash(f"所属「{dept.name}」を登録しました。", "success")
-            return redirect(url_for("admin.departments"))
-        except DomainError as exc:
-            flash_refusal(exc)
-    return render_template("admin/departments.html", form=form,
-                           departments=services.list_departments())
+
+    def page(status: int = 200):
+        return render_template("admin/departments.html", form=form, departments=services.list_departments()), status
+
+    if request.method == "GET":
+        return page()
+    return submit(form, lambda: services.create_department(current_user, form.code.data, form.name.data,
+                                                           system_owner=form.system_owner.data),
+                  lambda dept: f"所属「{dept.name}」を登録しました。", url_for("admin.departments"), page)
 
 
 @admin.route("/businesses", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def businesses():
     form = BusinessForm()
-    if form.validate_on_submit():
-        try:
-            business = services.create_business(current_user, form.code.data, form.name.data,
-                                                form.basis.data)
-            flash(f"利用事務「{business.name}」を登録しました。", "success")
-            return redirect(url_for("admin.businesses"))
-        except DomainError as exc:
-            flash_refusal(exc)
-    return render_template("admin/businesses.html", form=form,
-                           businesses=services.list_businesses())
+
+    def page(status: int = 200):
+        return render_template("admin/businesses.html", form=form, businesses=services.list_businesses()), status
+
+    if request.method == "GET":
+        return page()
+    return submit(form, lambda: services.create_business(current_user, form.code.data, form.name.data,
+                                                         form.basis.data),
+                  lambda business: f"利用事務「{business.name}」を登録しました。", url_for("admin.businesses"), page)
 
 
 def _user_form() -> UserForm:
@@ -102,36 +100,52 @@ def _user_form() -> UserForm:
 @role_required(Role.ADMIN)
 def users():
     form = _user_form()
-    if form.validate_on_submit():
-        try:
-            user = services.create_user(current_user, form.login.data, form.name.data,
-                                        form.department.data, roles=form.roles.data,
-                                        trained_on=form.trained_on.data,
-                                        password=form.password.data or None)
-            flash(f"利用者「{user.name}」を登録しました。", "success")
-            return redirect(url_for("admin.user", login=user.login))
-        except DomainError as exc:
-            flash_refusal(exc)
-    elif form.errors:
-        flash("入力内容を確認してください（研修受講日は YYYY-MM-DD の形式です）。", "error")
-    # A refused form is answered 422, as every other form's refusal is.
-    return render_template("admin/users.html", form=form, users=services.list_users()), \
-        422 if request.method == "POST" else 200
+
+    def page(status: int = 200):
+        return render_template("admin/users.html", form=form, users=services.list_users()), status
+
+    if request.method == "GET":
+        return page()
+    return submit(form, lambda: services.create_user(current_user, form.login.data, form.name.data,
+                                                     form.department.data, roles=form.roles.data,
+                                                     trained_on=form.trained_on.data,
+                                                     password=form.password.data or None),
+                  lambda user: f"利用者「{user.name}」を登録しました。",
+                  lambda user: url_for("admin.user", login=user.login), page)
+
+
+def role_form(**kwargs) -> RoleForm:
+    """The form granting a role, with every role to choose from (people/views.py posts it)."""
+    form = RoleForm(**kwargs)
+    form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items()]
+    return form
+
+
+def user_page(login: str, status: int = 200, **refused):
+    """A user's admin page: its forms empty, except the one refused (with its values and errors)."""
+    target = services.get_user(login)
+    return render_template("admin/user.html", target=target,
+                           role_form=refused.get("role_form") or role_form(formdata=None),
+                           training_form=refused.get("training_form") or TrainingForm(
+                               formdata=None, trained_on=target.trained_on.isoformat() if target.trained_on else ""),
+                           password_form=refused.get("password_form") or PasswordForm(formdata=None),
+                           action_form=ActionForm()), status
 
 
 @admin.route("/users/<login>")
 @role_required(Role.ADMIN)
 def user(login: str):
-    target = services.get_user(login)
-    role_form = RoleForm()
-    role_form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items()]
-    return render_template("admin/user.html", target=target, role_form=role_form,
-                           training_form=TrainingForm(trained_on=target.trained_on),
-                           password_form=PasswordForm(), action_form=ActionForm())
+    return user_page(login)
 
 
 def _user_action(login: str, action, success: str):
     return act(action, success, url_for("admin.user", login=login))
+
+
+def user_form_submit(login: str, form, name: str, do, success):
+    """A form of the user's page: refused, the page again with that form as typed, errors beside it."""
+    return submit(form, do, success, url_for("admin.user", login=login),
+                  lambda status: user_page(login, status, **{name: form}))
 
 
 @admin.post("/users/<login>/roles/<role>/revoke")
@@ -145,20 +159,19 @@ def revoke(login: str, role: str):
 @role_required(Role.ADMIN)
 def training(login: str):
     form = TrainingForm()
-    if not form.validate_on_submit():
-        flash("研修受講日は YYYY-MM-DD の形式で入力してください。", "error")
-        return redirect(url_for("admin.user", login=login))
-    return _user_action(login, lambda: services.record_training(current_user, login, form.trained_on.data),
-                        "研修受講日を記録しました。")
+    # An empty day withdraws the records (entered by mistake), as the person page's button does.
+    return user_form_submit(login, form, "training_form",
+                            lambda: services.record_training(current_user, login, form.trained_on.data or None),
+                            "研修受講日を記録しました。")
 
 
 @admin.post("/users/<login>/password")
 @role_required(Role.ADMIN)
 def password(login: str):
     form = PasswordForm()
-    form.validate_on_submit()
-    return _user_action(login, lambda: services.set_password(current_user, login, form.password.data),
-                        "パスワードを設定しました。")
+    return user_form_submit(login, form, "password_form",
+                            lambda: services.set_password(current_user, login, form.password.data),
+                            "パスワードを設定しました。")
 
 
 @admin.post("/users/<login>/active")

@@ -142,17 +142,22 @@ def _keys(value, table: dict, label: str, field: str, *, required: bool) -> list
     return [key for key in table if key in keys]  # the table's order, each once
 
 
-def _contract_fields(data) -> dict:
+def _contract_fields(data, errors: v.FieldErrors, prefix: str = "") -> dict:
+    """A contract's fields, each refusal kept under `prefix` + its name ("contract." when the
+    contract is nested in a contractor's registration)."""
     if not isinstance(data, dict):
-        raise Invalid("契約（contract）を number・start・end・clauses で指定してください。", field="contract")
-    start = v.a_date(data.get("start"), "契約開始日", field="contract.start")
-    end = v.a_date(data.get("end"), "契約終了日", field="contract.end")
-    if end < start:
-        raise Invalid("契約終了日は契約開始日以降の日付にしてください。", field="contract.end")
-    return {"number": v.text(data.get("number"), "契約番号", max_len=100, field="contract.number"),
-            "start": start, "end": end,
-            "clauses": ",".join(_keys(data.get("clauses"), CLAUSES, "契約書の条項", "contract.clauses",
-                                      required=False))}
+        errors.refuse(prefix.rstrip(".") or "contract",
+                      Invalid("契約（contract）を number・start・end・clauses で指定してください。", field="contract"))
+        return {}
+    check = errors.check
+    number = check(f"{prefix}number", v.text, data.get("number"), "契約番号", max_len=100, field=f"{prefix}number")
+    start = check(f"{prefix}start", v.a_date, data.get("start"), "契約開始日", field=f"{prefix}start")
+    end = check(f"{prefix}end", v.a_date, data.get("end"), "契約終了日", field=f"{prefix}end")
+    if start is not None and end is not None and end < start:
+        errors.refuse(f"{prefix}end", Invalid("契約終了日は契約開始日以降の日付にしてください。", field=f"{prefix}end"))
+    clauses = check(f"{prefix}clauses", _keys, data.get("clauses"), CLAUSES, "契約書の条項", f"{prefix}clauses",
+                    required=False)
+    return {"number": number, "start": start, "end": end, "clauses": ",".join(clauses or [])}
 
 
 def _not_future(value, label: str, field: str) -> date:
@@ -162,9 +167,14 @@ def _not_future(value, label: str, field: str) -> date:
     return day
 
 
-def _store(upload, actor):
+def _checked_file(upload, errors: v.FieldErrors):
+    """An optional PDF, checked with the form's other fields (stored by _store once none is refused)."""
     stream, filename = upload if upload else (None, None)
-    return files.store_pdf(stream, filename, actor=actor) if stream is not None else None
+    return errors.check("file", files.checked_pdf, stream, filename) if stream is not None else None
+
+
+def _store(checked, actor):
+    return files.store_checked(checked, actor=actor) if checked is not None else None
 
 
 def _file_details(stored) -> dict:
@@ -179,14 +189,18 @@ def register_contractor(actor: Actor, data: dict, contract_file=None) -> Contrac
         _require_editor(actor)
         if not isinstance(data, dict):
             raise Invalid("登録内容が正しくありません。")
-        name = v.text(data.get("name"), "委託先の名称", max_len=200, field="name")
-        services = _keys(data.get("services"), SERVICES, "委託業務", "services", required=True)
-        contract = _contract_fields(data.get("contract"))
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        name = errors.check("name", v.text, data.get("name"), "委託先の名称", max_len=200, field="name")
+        services = errors.check("services", _keys, data.get("services"), SERVICES, "委託業務", "services",
+                                required=True)
+        contract = _contract_fields(data.get("contract"), errors, "contract.")
+        checked = _checked_file(contract_file, errors)
+        errors.raise_any()
         if session.scalar(select(Contractor.id).where(Contractor.name == name)) is not None:
             raise Conflict(f"委託先「{name}」は既に登録されています。", code="duplicate_contractor")
         now = utcnow()
         contractor = Contractor(name=name, services=",".join(services), created_by=actor_name(actor), created_at=now)
-        stored = _store(contract_file, actor)
+        stored = _store(checked, actor)
         contractor.contracts.append(Contract(**contract, file=stored, created_by=actor_name(actor), created_at=now))
         session.add(contractor)
         session.flush()
@@ -203,8 +217,11 @@ def add_contract(actor: Actor, contractor_id, data: dict, contract_file=None) ->
     with db.transaction() as session:
         _require_editor(actor)
         contractor = get_contractor(contractor_id)
-        fields = _contract_fields(data)
-        stored = _store(contract_file, actor)
+        errors = v.FieldErrors()
+        fields = _contract_fields(data, errors)
+        checked = _checked_file(contract_file, errors)
+        errors.raise_any()
+        stored = _store(checked, actor)
         contract = Contract(**fields, contractor=contractor, file=stored, created_by=actor_name(actor),
                             created_at=utcnow())
         session.add(contract)
@@ -220,17 +237,21 @@ def record_pledge(actor: Actor, contractor_id, data: dict, pledge_file=None) -> 
     with db.transaction() as session:
         _require_editor(actor)
         contractor = get_contractor(contractor_id)
-        received = _not_future(data.get("received_on"), "受領日", "received_on")
+        errors = v.FieldErrors()
         year = data.get("fiscal_year")
-        year = fiscal_year(received) if year in (None, "") else v.integer(
-            year, "年度", minimum=2000, maximum=2100, field="fiscal_year")
+        year = None if year in (None, "") else errors.check(
+            "fiscal_year", v.integer, year, "年度", minimum=2000, maximum=2100, field="fiscal_year")
+        received = errors.check("received_on", _not_future, data.get("received_on"), "受領日", "received_on")
+        signatories = errors.check("signatories", v.text, data.get("signatories"), "署名者", max_len=2000,
+                                   required=False, field="signatories", multiline=True)
+        checked = _checked_file(pledge_file, errors)
+        errors.raise_any()
+        year = fiscal_year(received) if year is None else year
         if session.scalar(select(Pledge.id).where(Pledge.contractor_id == contractor.id,
                                                   Pledge.fiscal_year == year)) is not None:
             raise Conflict(f"委託先「{contractor.name}」の{year}年度の誓約書は既に記録されています。",
                            code="duplicate_pledge")
-        signatories = v.text(data.get("signatories"), "署名者", max_len=2000, required=False,
-                             field="signatories", multiline=True)
-        stored = _store(pledge_file, actor)
+        stored = _store(checked, actor)
         pledge = Pledge(contractor_id=contractor.id, fiscal_year=year, received_on=received,
                         signatories=signatories, file=stored, recorded_by=actor_name(actor), recorded_at=utcnow())
         session.add(pledge)
@@ -245,14 +266,19 @@ def approve_subcontractor(actor: Actor, contractor_id, data: dict) -> Subcontrac
     with db.transaction() as session:
         _require_editor(actor)
         contractor = get_contractor(contractor_id)
-        name = v.text(data.get("name"), "再委託先の名称", max_len=200, field="name")
-        services = _keys(data.get("services"), SERVICES, "再委託する業務", "services", required=True)
-        outside = [s for s in services if s not in contractor.service_keys]
+        errors = v.FieldErrors()
+        name = errors.check("name", v.text, data.get("name"), "再委託先の名称", max_len=200, field="name")
+        services = errors.check("services", _keys, data.get("services"), SERVICES, "再委託する業務", "services",
+                                required=True)
+        outside = [s for s in services or () if s not in contractor.service_keys]
         if outside:
-            raise Invalid(f"「{'・'.join(SERVICES[s] for s in outside)}」は委託先「{contractor.name}」の"
-                          "委託業務に含まれていないため、再委託も承認できません。", field="services")
-        approved = _not_future(data.get("approved_on"), "承認日", "approved_on")
-        note = v.text(data.get("note"), "備考", max_len=500, required=False, field="note", multiline=True)
+            errors.refuse("services", Invalid(
+                f"「{'・'.join(SERVICES[s] for s in outside)}」は委託先「{contractor.name}」の"
+                "委託業務に含まれていないため、再委託も承認できません。", field="services"))
+        approved = errors.check("approved_on", _not_future, data.get("approved_on"), "承認日", "approved_on")
+        note = errors.check("note", v.text, data.get("note"), "備考", max_len=500, required=False, field="note",
+                            multiline=True)
+        errors.raise_any()
         sub = Subcontractor(contractor_id=contractor.id, name=name, services=",".join(services),
                             approved_on=approved, approved_by=actor_name(actor), note=note)
         session.add(sub)
@@ -269,16 +295,18 @@ def record_inspection(actor: Actor, contractor_id, data: dict) -> Inspection:
         contractor = get_contractor(contractor_id)
         if not isinstance(data, dict):
             raise Invalid("実地確認の内容が正しくありません。")
+        errors = v.FieldErrors()
         fields = {
-            "inspected_on": _not_future(data.get("on"), "実施日", "on"),
-            "by": v.text(data.get("by"), "確認者", max_len=200, field="by"),
-            "observed": v.text(data.get("observed"), "確認した内容", max_len=4000, required=False,
-                               field="observed", multiline=True),
-            "findings": v.text(data.get("findings"), "指摘事項", max_len=4000, required=False,
-                               field="findings", multiline=True),
-            "follow_up": v.text(data.get("follow_up"), "対応・フォローアップ", max_len=4000, required=False,
-                                field="follow_up", multiline=True),
+            "inspected_on": errors.check("on", _not_future, data.get("on"), "実施日", "on"),
+            "by": errors.check("by", v.text, data.get("by"), "確認者", max_len=200, field="by"),
+            "observed": errors.check("observed", v.text, data.get("observed"), "確認した内容", max_len=4000,
+                                     required=False, field="observed", multiline=True),
+            "findings": errors.check("findings", v.text, data.get("findings"), "指摘事項", max_len=4000,
+                                     required=False, field="findings", multiline=True),
+            "follow_up": errors.check("follow_up", v.text, data.get("follow_up"), "対応・フォローアップ",
+                                      max_len=4000, required=False, field="follow_up", multiline=True),
         }
+        errors.raise_any()
         inspection = Inspection(contractor_id=contractor.id, **fields, recorded_by=actor_name(actor),
                                 recorded_at=utcnow())
         session.add(inspection)

@@ -13,8 +13,13 @@ class AcceptForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    """Rejection or cancellation: the reason is optional but recorded."""
+    """Cancellation: the reason is optional but recorded."""
     reason = StringField("理由（任意）")
+
+
+class RejectForm(FlaskForm):
+    """Sending a hand-off back: the giver gets the item back and is told why (required)."""
+    reason = StringField("差戻しの理由")
 
 
 class ProvideForm(FlaskForm):

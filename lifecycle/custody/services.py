@@ -80,7 +80,8 @@ def _in_place_of(actor: Actor, on_behalf: bool) -> bool:
     return actor.is_system or (on_behalf and actor.has_role(Role.ADMIN))
 
 
-def _receiver(actor: Actor, value) -> User:
+def check_receiver(actor: Actor, value) -> User:
+    """The user a hand-off by `actor` may go to (a login), or Invalid under "to" saying why not."""
     login = v.text(value, "引継ぎ先", max_len=64, field="to")
     user = db.session.scalar(select(User).where(User.login == login))
     if user is None:
@@ -136,7 +137,7 @@ def request_transfer(actor: Actor, code: str, to, note=None, *, on_behalf: bool 
                                                            State.IN_TRANSFER),
                                     current_state=item.status)
         errors = v.FieldErrors()  # the receiver and the note are told at once, each beside its field
-        receiver = errors.check("to", _receiver, actor, to)
+        receiver = errors.check("to", check_receiver, actor, to)
         note = errors.check("note", _free_text, note, "引継ぎの備考", "note")
         errors.raise_any()
         giver = item.holder if in_place else actor
@@ -202,7 +203,7 @@ def accept_transfer(actor: Actor, transfer_id, *, location=None) -> Transfer:
 
 
 def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool = False) -> Transfer:
-    """Only the named receiver rejects; the item goes back into the giver's custody."""
+    """Only the named receiver rejects, with a reason; the item goes back into the giver's custody."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
         if not _in_place_of(actor, on_behalf) and actor.id != transfer.receiver_id:
@@ -210,7 +211,8 @@ def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool =
                             code="not_receiver")
         if transfer.status != State.PENDING:
             raise _not_pending(transfer, "差戻し")
-        reason = _free_text(reason, "差戻しの理由", "reason")
+        # Required, as for a cancelled destruction: the giver gets the item back and has to know why.
+        reason = v.text(reason, "差戻しの理由", max_len=NOTE_MAX, field="reason", multiline=True)
         _resolve(transfer, State.REJECTED, actor=actor, event=EventType.TRANSFER_REJECTED,
                  item_to=State.IN_CUSTODY, reason=reason)
         return transfer

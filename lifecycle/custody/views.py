@@ -21,10 +21,10 @@ from ..items.views import show as item_page
 from ..documents.signing import sign_pdf
 from ..jobs import register_job
 from ..states import Kind, State
-from ..web import flash_refusal, role_required, safe_next, show_refusal
+from ..web import flash_refusal, role_required, safe_next, show_refusal, submit
 from ..wareki import wareki_date
 from . import report, services, tasks
-from .forms import AcceptForm, ProvideForm, ReasonForm, ReturnForm, TransferForm
+from .forms import AcceptForm, ProvideForm, ReasonForm, RejectForm, ReturnForm, TransferForm
 
 bp = Blueprint("custody", __name__)
 
@@ -84,9 +84,12 @@ def _transfer_section(item, user):
         transfer = services.pending_transfer(item)
         if transfer is None:
             return None
+        refused = g.get("refused_reject")
         return {"item": item, "transfer": transfer, "is_receiver": transfer.receiver_id == user.id,
                 "is_giver": transfer.giver_id == user.id, "accept_form": AcceptForm(formdata=None),
-                "reason_form": ReasonForm(formdata=None), "form": None}
+                "reason_form": ReasonForm(formdata=None),
+                "reject_form": refused[1] if refused and refused[0] == transfer.id else RejectForm(formdata=None),
+                "form": None}
     if item.holder_id != user.id or not services.may_hold(user) or not states.can(item.kind, item.status, State.IN_TRANSFER):
         return None
     return {"item": item, "transfer": None,
@@ -115,12 +118,14 @@ def _report_section(item, user):
 
 @bp.route("/custody")
 @role_required(*services.CUSTODY_ROLES)
-def inbox():
+def inbox(status: int = 200, refused: tuple[int, RejectForm] | None = None):
+    """`refused`: a hand-off whose sending back was refused, with its form (reason and error)."""
     return render_template("custody/inbox.html",
                            incoming=services.incoming_transfers(current_user),
                            outgoing=services.outgoing_transfers(current_user),
                            recent=services.recent_transfers(current_user),
-                           accept_form=AcceptForm(formdata=None), reason_form=ReasonForm(formdata=None))
+                           accept_form=AcceptForm(formdata=None), reason_form=ReasonForm(formdata=None),
+                           refused=refused), status
 
 
 @bp.route("/custody/items/<code>/transfer", methods=["POST"])
@@ -173,8 +178,24 @@ def accept(transfer_id: int):
 @bp.route("/custody/transfers/<int:transfer_id>/reject", methods=["POST"])
 @role_required(*services.CUSTODY_ROLES)
 def reject(transfer_id: int):
-    return _resolve(transfer_id, services.reject_transfer, ReasonForm,
-                    "{item}の引継ぎを差し戻しました。保管者は「{giver}」さんのままです。", reason="reason")
+    form = RejectForm()
+    back = _back(url_for("custody.inbox"))
+
+    def again(status: int):
+        """A reason refused (none given…): the page the form was on, the message beside the field."""
+        if status == 422:
+            if back == url_for("custody.inbox"):
+                return inbox(status, (transfer_id, form))
+            code = services.get_transfer(current_user, transfer_id).item.code
+            if back == url_for("items.show", code=code):
+                g.refused_reject = (transfer_id, form)
+                return item_page(code), status
+        return redirect(back)
+
+    return submit(form, lambda: services.reject_transfer(current_user, transfer_id, form.reason.data),
+                  lambda transfer: f"{_transfer_line(transfer)}の引継ぎを差し戻しました。"
+                                   f"保管者は「{transfer.giver.name}」さんのままです。",
+                  back, again)
 
 
 @bp.route("/custody/transfers/<int:transfer_id>/cancel", methods=["POST"])

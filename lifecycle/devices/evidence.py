@@ -140,40 +140,55 @@ class Evidence:
                 "serials_unknown_to_device": self.unknown_to_device}
 
 
-def evidence_for(item, data: dict, level: str, performed_on: date) -> Evidence:
-    """Checks the certificate's contractor, level, technique and media before anything is stored."""
-    organisation = v.text(data.get("performed_by_organisation"), "作業者の所属（組織）", max_len=200,
-                          required=False, field="performed_by_organisation")
-    vendor = v.text(data.get("vendor"), "消去業者", max_len=200, required=False, field="vendor")
+def evidence_for(item, data: dict, level: str | None, performed_on: date | None,
+                 errors: v.FieldErrors) -> Evidence | None:
+    """Checks the certificate's contractor, level, technique and media before anything is stored,
+    each refusal kept in `errors` beside its field; a level or date already refused (None) leaves
+    out the checks that need it. None when anything was refused."""
+    check = errors.check
+    organisation = check("performed_by_organisation", v.text, data.get("performed_by_organisation"),
+                         "作業者の所属（組織）", max_len=200, required=False, field="performed_by_organisation")
+    vendor = check("vendor", v.text, data.get("vendor"), "消去業者", max_len=200, required=False, field="vendor")
+    contractor = None
     contractor_id = data.get("contractor")
     if contractor_id in (None, ""):
         # A certificate that names its vendor only as text: the registered contractor of that name.
         named = find_by_name(vendor)
         if named is None:
-            raise Invalid("消去を行った委託先（contractor）を指定してください。登録されていない業者の証明書は"
-                          "受け付けられません。", code="contractor_not_covered", field="contractor")
-        contractor_id = named.id
-    contractor = require_coverage(contractor_id, "erasure", performed_on, performer=organisation)
-    require_level(item, level)
-    method_used = _method_used(data.get("method_used"), level)
+            errors.refuse("contractor", Invalid("消去を行った委託先（contractor）を指定してください。登録されていない"
+                                                "業者の証明書は受け付けられません。", code="contractor_not_covered",
+                                                field="contractor"))
+        contractor_id = named.id if named else None
+    if contractor_id is not None and performed_on is not None:
+        contractor = check("contractor", require_coverage, contractor_id, "erasure", performed_on,
+                           performer=organisation)
+    method_used = None
+    if level is not None:
+        check("level", require_level, item, level)
+        method_used = check("method_used", _method_used, data.get("method_used"), level)
+    covered = check("media", _covered_media, item, data.get("media"))
+    title = check("performed_by_title", v.text, data.get("performed_by_title"), "作業者の役職", max_len=100,
+                  required=False, field="performed_by_title")
+    destination = check("destination", v.text, data.get("destination"), "記憶装置の行き先", max_len=200,
+                        required=False, field="destination")
+    if errors.messages or contractor is None:
+        return None
+    return Evidence(contractor=contractor, vendor=vendor or contractor.name, media=covered, method_used=method_used,
+                    title=title, organisation=organisation, destination=destination)
+
+
+def _covered_media(item, value) -> list[DeviceMedium]:
+    """The device's media the certificate covers: those it names, else all of them."""
     device_media = media_of(item)
-    claimed = _claimed(data.get("media"))
+    claimed = _claimed(value)
     if claimed is None:
-        covered = device_media
-    else:
-        by_serial = {m.serial: m for m in device_media}
-        unknown = [s for s in claimed if s not in by_serial]
-        if unknown:
-            raise Invalid(f"この機器に登録されていない記憶装置のシリアル番号です: {'、'.join(unknown)[:200]}。"
-                          "機器の記憶装置の登録を確認してください。", code="unknown_medium", field="media")
-        covered = [by_serial[s] for s in claimed]
-    return Evidence(
-        contractor=contractor, vendor=vendor or contractor.name, media=covered, method_used=method_used,
-        title=v.text(data.get("performed_by_title"), "作業者の役職", max_len=100, required=False,
-                     field="performed_by_title"),
-        organisation=organisation,
-        destination=v.text(data.get("destination"), "記憶装置の行き先", max_len=200, required=False,
-                           field="destination"))
+        return device_media
+    by_serial = {m.serial: m for m in device_media}
+    unknown = [s for s in claimed if s not in by_serial]
+    if unknown:
+        raise Invalid(f"この機器に登録されていない記憶装置のシリアル番号です: {'、'.join(unknown)[:200]}。"
+                      "機器の記憶装置の登録を確認してください。", code="unknown_medium", field="media")
+    return [by_serial[s] for s in claimed]
 
 
 # --- serial numbers in the PDF ------------------------------------------------------------------

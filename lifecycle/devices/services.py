@@ -80,14 +80,21 @@ def request_erasure(actor: Actor, code, reason: str | None = None, note: str | N
     with db.transaction():
         _may_manage(actor)
         item = _device(code)
-        if reason in (None, ""):
-            reason = "lease_end"
-        if not isinstance(reason, str) or reason not in REQUEST_REASONS:  # 0 or [] is not "omitted"
-            raise Invalid("消去依頼の理由は lease_end・replacement・failure のいずれかです。", field="reason")
-        note = v.text(note, "備考", max_len=500, required=False, field="note", multiline=True)
+        errors = v.FieldErrors()
+        reason = errors.check("reason", _request_reason, reason)
+        note = errors.check("note", v.text, note, "備考", max_len=500, required=False, field="note", multiline=True)
+        errors.raise_any()
         states.transition(item, State.ERASURE_REQUESTED, actor=actor, event=EventType.ERASURE_REQUESTED,
                           reason=REQUEST_REASONS[reason], note=note)
         return item
+
+
+def _request_reason(reason) -> str:
+    if reason in (None, ""):
+        return "lease_end"
+    if not isinstance(reason, str) or reason not in REQUEST_REASONS:  # 0 or [] is not "omitted"
+        raise Invalid("消去依頼の理由は lease_end・replacement・failure のいずれかです。", field="reason")
+    return reason
 
 
 def _erasure_method(value) -> str:
@@ -97,6 +104,23 @@ def _erasure_method(value) -> str:
         raise Invalid("消去方法（NIST SP 800-88）は clear・purge・destroy のいずれかを指定してください。",
                       code="invalid_method", field="method")
     return method
+
+
+def _performed_on(value, item: Item) -> date:
+    performed_on = v.a_date(value, "消去実施日", field="performed_on")
+    if performed_on > today_jst():
+        raise Invalid("消去実施日に未来の日付は指定できません。", field="performed_on")
+    if item.lease_start and performed_on < item.lease_start:
+        raise Invalid("消去実施日がリース開始日より前です。", field="performed_on")
+    return performed_on
+
+
+def _verification_result(value) -> str | None:
+    result = v.text(value, "検証結果", max_len=200, required=False, field="verification_result")
+    if result and result.strip().lower() in FAILED_RESULTS:
+        raise Invalid("検証結果が不合格の消去証明書は受け付けられません。消去をやり直してもらってください。",
+                      code="verification_failed", field="verification_result")
+    return result
 
 
 def submit_certificate(actor: Actor, code, data: dict, stream, filename) -> ErasureCertificate:
@@ -115,34 +139,32 @@ def submit_certificate(actor: Actor, code, data: dict, stream, filename) -> Eras
                            "受理または差戻しの後に登録してください。", code="certificate_pending")
         # The level (`level`, formerly `method`); initialisation is refused by the
         # level or technique chosen, never by words found in the free-text fields.
-        method = _erasure_method(data.get("level") or data.get("method"))
-        performed_on = v.a_date(data.get("performed_on"), "消去実施日", field="performed_on")
-        if performed_on > today_jst():
-            raise Invalid("消去実施日に未来の日付は指定できません。", field="performed_on")
-        if item.lease_start and performed_on < item.lease_start:
-            raise Invalid("消去実施日がリース開始日より前です。", field="performed_on")
-        result = v.text(data.get("verification_result"), "検証結果", max_len=200, required=False,
-                        field="verification_result")
-        if result and result.strip().lower() in FAILED_RESULTS:
-            raise Invalid("検証結果が不合格の消去証明書は受け付けられません。消去をやり直してもらってください。",
-                          code="verification_failed", field="verification_result")
-        found = evidence.evidence_for(item, data, method, performed_on)
+        errors = v.FieldErrors()  # every refused field at once, each beside its field
+        check = errors.check
+        method = check("method", _erasure_method, data.get("level") or data.get("method"))
+        performed_on = check("performed_on", _performed_on, data.get("performed_on"), item)
+        found = evidence.evidence_for(item, data, method, performed_on, errors)
         fields = dict(
-            vendor=found.vendor,
-            certificate_no=v.text(data.get("certificate_no"), "証明書番号", max_len=100, field="certificate_no"),
+            certificate_no=check("certificate_no", v.text, data.get("certificate_no"), "証明書番号", max_len=100,
+                                 field="certificate_no"),
             method=method,
-            tool=v.text(data.get("tool"), "消去ツール", max_len=200, field="tool"),
-            tool_version=v.text(data.get("tool_version"), "ツールのバージョン", max_len=100, required=False,
-                                field="tool_version"),
-            verification=v.text(data.get("verification"), "検証方法", max_len=500, field="verification"),
-            verification_result=result,
+            tool=check("tool", v.text, data.get("tool"), "消去ツール", max_len=200, field="tool"),
+            tool_version=check("tool_version", v.text, data.get("tool_version"), "ツールのバージョン", max_len=100,
+                               required=False, field="tool_version"),
+            verification=check("verification", v.text, data.get("verification"), "検証方法", max_len=500,
+                               field="verification"),
+            verification_result=check("verification_result", _verification_result,
+                                      data.get("verification_result")),
             performed_on=performed_on,
-            operator=v.text(data.get("performed_by") or data.get("operator"), "作業者（業者側）", max_len=100,
-                            required=False, field="performed_by"),
-            media_type=v.text(data.get("media_type"), "記憶媒体の種類", max_len=100, required=False,
-                              field="media_type"),
+            operator=check("performed_by", v.text, data.get("performed_by") or data.get("operator"),
+                           "作業者（業者側）", max_len=100, required=False, field="performed_by"),
+            media_type=check("media_type", v.text, data.get("media_type"), "記憶媒体の種類", max_len=100,
+                             required=False, field="media_type"),
         )
-        stored = files.store_pdf(stream, filename, actor=actor)
+        checked = check("file", files.checked_pdf, stream, filename)
+        errors.raise_any()
+        fields["vendor"] = found.vendor
+        stored = files.store_checked(checked, actor=actor)
         found.compare_pdf(item, stored)
         cert = ErasureCertificate(
             item=item, status=states.INITIAL[Kind.ERASURE_CERTIFICATE].value, file=stored,

@@ -27,9 +27,10 @@ from ..items.services import get_visible_item
 from ..policy import services as policy
 from ..roles import Role
 from ..states import Kind, State
-from ..web import act, role_required
+from ..web import act, role_required, submit
 from ..contractors.services import list_contractors
 from . import evidence, report, services, tasks
+from .forms import CertificateForm, CertificateRejectForm, ErasureRequestForm
 from ..items import storage
 
 bp = Blueprint("devices", __name__)
@@ -62,13 +63,32 @@ def index():
                            renewal_years=services.RENEWAL_YEARS)
 
 
-def section(item, user) -> dict:
-    """Everything the device's erasure section shows and which actions the user may take."""
+def _forms(media, refused: dict) -> dict:
+    """The section's forms, empty (the certificate's media all ticked), except the one refused
+    (with its values and errors)."""
+    request_form = refused.get("request_form") or ErasureRequestForm(formdata=None)
+    request_form.reason.choices = list(services.REQUEST_REASONS.items())
+    certificate_form = refused.get("certificate_form")
+    if certificate_form is None:
+        certificate_form = CertificateForm(formdata=None)
+        certificate_form.media.data = [m.serial for m in media]
+    certificate_form.contractor.choices = [(str(c.id), c.name) for c in list_contractors(service="erasure")]
+    certificate_form.method.choices = list(services.ERASURE_METHODS.items())
+    certificate_form.method_used.choices = list(evidence.METHODS_USED.items())
+    certificate_form.media.choices = [(m.serial, f"{m.media_type} {m.serial}") for m in media]
+    return {"request_form": request_form, "certificate_form": certificate_form,
+            "reject_form": refused.get("reject_form") or CertificateRejectForm(formdata=None)}
+
+
+def section(item, user, **refused) -> dict:
+    """Everything the device's erasure section shows and which actions the user may take;
+    `refused`: a form of the section refused, shown again as typed with its errors."""
     status = item.status
     manager = user.has_role(*MANAGERS)
     security = user.has_role(Role.SECURITY_MANAGER)
     certificates = services.certificates_of(item)
     pending = next((c for c in certificates if c.status == State.SUBMITTED.value), None)
+    media = storage.media_of(item)
     return {
         "item": item,
         "lease": services.lease_of(item, today_jst()),
@@ -84,17 +104,16 @@ def section(item, user) -> dict:
         "can_return": manager and status == State.ERASURE_CERTIFIED.value,
         "can_download": user.has_role(Role.SECURITY_MANAGER, Role.AUDITOR, Role.ADMIN),
         "user_id": user.id,
-        "reasons": services.REQUEST_REASONS,
         "methods": services.ERASURE_METHODS,
         "max_mb": current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
         "today": today_jst(),
-        "media": storage.media_of(item),
+        "media": media,
         "minimum_level": evidence.minimum_level(item),
         "levels": evidence.LEVEL_LABELS,
         "methods_used": evidence.METHODS_USED,
-        "contractors": list_contractors(service="erasure"),
         "lessors": list_contractors(service="leasing"),
         "loads": evidence.loads,
+        **_forms(media, refused),
     }
 
 
@@ -106,34 +125,40 @@ def item_panel(item, user):
 
 @bp.route("/devices/<code>")
 @role_required(*VIEWERS)
-def device(code: str):
+def device(code: str, status: int = 200, **refused):
     item = get_visible_item(current_user, code)
     if Kind(item.kind) != Kind.DEVICE:
         raise Invalid(f"「{item.code}」はリース機器ではありません。")
-    return render_template("devices/device.html", item=item, panel=section(item, current_user))
+    return render_template("devices/device.html", item=item, panel=section(item, current_user, **refused)), status
 
 
 def _act(code: str, do, success: str):
     return act(do, success, url_for("devices.device", code=code))
 
 
+def _submit(code: str, form, name: str, do, success: str):
+    """One form of the section; refused, the device's page again with that form as typed and each
+    error beside its field (a file has to be chosen again: no browser lets a page refill it)."""
+    return submit(form, do, success, url_for("devices.device", code=code),
+                  lambda status: device(code, status, **{name: form}))
+
+
 @bp.route("/devices/<code>/erasure-request", methods=["POST"])
 @role_required(*MANAGERS)
 def erasure_request(code: str):
-    return _act(code, lambda: services.request_erasure(current_user, code, request.form.get("reason"),
-                                                       request.form.get("note")),
-                "消去を依頼しました。業者の消去証明書を受け取ったら登録してください。")
+    form = ErasureRequestForm()
+    return _submit(code, form, "request_form",
+                   lambda: services.request_erasure(current_user, code, form.reason.data, form.note.data),
+                   "消去を依頼しました。業者の消去証明書を受け取ったら登録してください。")
 
 
 @bp.route("/devices/<code>/certificates", methods=["POST"])
 @role_required(*MANAGERS)
 def upload(code: str):
-    upload = request.files.get("file")
-    return _act(code, lambda: services.submit_certificate(
-        current_user, code, {**request.form.to_dict(), "media": ",".join(request.form.getlist("media"))},
-        upload.stream if upload and upload.filename else None,
-        upload.filename if upload else None),
-        "消去証明書を登録しました。登録者以外のセキュリティ管理者が確認します。")
+    form = CertificateForm()
+    return _submit(code, form, "certificate_form",
+                   lambda: services.submit_certificate(current_user, code, form.service_data(), *form.upload()),
+                   "消去証明書を登録しました。登録者以外のセキュリティ管理者が確認します。")
 
 
 def _cert_action(cert_id: int, do, success: str):
@@ -151,9 +176,11 @@ def accept(cert_id: int):
 @bp.route("/devices/certificates/<int:cert_id>/reject", methods=["POST"])
 @role_required(Role.SECURITY_MANAGER)
 def reject(cert_id: int):
-    return _cert_action(cert_id, lambda: services.reject_certificate(current_user, cert_id,
-                                                                     request.form.get("reason")),
-                        "消去証明書を差し戻しました。")
+    form = CertificateRejectForm()
+    code = services.get_certificate(cert_id).item.code
+    return _submit(code, form, "reject_form",
+                   lambda: services.reject_certificate(current_user, cert_id, form.reason.data),
+                   "消去証明書を差し戻しました。")
 
 
 @bp.route("/devices/<code>/return", methods=["POST"])

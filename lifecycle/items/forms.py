@@ -3,7 +3,7 @@ Japanese refusal) is register_item's, so the page and the API cannot disagree ab
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, Field, SelectField, StringField
 
 from .services import DEVICE_TYPES, MEDIA_TYPES
 
@@ -77,6 +77,9 @@ class DeviceItemForm(_ItemForm):
                       "holds_my_number_data", "holds_juki_data")
     #: The storage media, a row each (消去証明書はこのシリアル番号ごとに確認する); blank rows are skipped.
     STORAGE_ROWS = 2
+    #: No input of its own (a plain Field, never rendered): it carries register_item's refusals of
+    #: the media ("storage") to the rows' fieldset, where the page shows them beside the rows.
+    storage = Field("記憶装置")
 
     def service_data(self) -> dict:
         data = super().service_data()

@@ -113,10 +113,16 @@ def hand_off_all(actor: Actor, login: str, to, note=None) -> list[Transfer]:
         found = obligations_of(user)
         if not found.handable:
             raise Conflict(f"「{user.name}」さんには、今引き継げる保管中の物がありません。", code="nothing_to_hand_off")
+        errors = v.FieldErrors()  # the receiver and the note are told at once, each beside its field
         if isinstance(to, str) and to.strip() == user.login:
-            raise Invalid(f"引継ぎ先には「{user.name}」さん以外の職員を選んでください。", code="self_transfer", field="to")
-        note = v.text(note, "引継ぎの備考", max_len=custody.NOTE_MAX, required=False, field="note",
-                      multiline=True) or f"{user.name}さんの異動・退職に伴う一括引継ぎ"
+            errors.refuse("to", Invalid(f"引継ぎ先には「{user.name}」さん以外の職員を選んでください。",
+                                        code="self_transfer", field="to"))
+        else:
+            errors.check("to", custody.check_receiver, actor, to)
+        note = errors.check("note", v.text, note, "引継ぎの備考", max_len=custody.NOTE_MAX, required=False,
+                            field="note", multiline=True)
+        errors.raise_any()
+        note = note or f"{user.name}さんの異動・退職に伴う一括引継ぎ"
         return [custody.request_transfer(actor, item.code, to, note, on_behalf=True) for item in found.handable]
 
 
@@ -283,6 +289,8 @@ def grant_or_request(actor: Actor, login: str, role, reason=None) -> GrantReques
 
 
 def _role(value) -> Role:
+    if value in (None, ""):
+        raise Invalid("権限を選んでください。", code="unknown_role", field="role")
     try:
         return Role(value)
     except ValueError:
@@ -293,9 +301,14 @@ def request_grant(actor: Actor, login: str, role, reason=None) -> GrantRequest:
     """First half of a grant that needs two admins; nothing is granted until another approves."""
     with db.transaction() as session:
         user = auth.get_user(login)
-        role = _role(role)
-        _check_request(actor, user, role)
-        reason = _reason(reason, required=False)
+        errors = v.FieldErrors()  # the role and the reason are told at once, each beside its field
+        role = errors.check("role", _role, role)
+        if role is not None:
+            # A rule of the grant refused in words (bulk_operator outside 市町課) is told beside the
+            # role; one of right or state (not an admin, oneself, already granted) stops here.
+            errors.check("role", _check_request, actor, user, role)
+        reason = errors.check("reason", _reason, reason, required=False)
+        errors.raise_any()
         if any(Role(r.role) == role for r in _pending_requests(user)):
             raise Conflict(f"「{user.name}」さんへの「{ROLE_LABELS[role]}」の付与は既に承認待ちです。",
                            code="request_pending")

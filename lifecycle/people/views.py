@@ -11,7 +11,7 @@ from flask_login import current_user
 from .. import fiscal
 from ..auth import services as auth
 from ..auth.services import parse_department
-from ..auth.forms import RoleForm
+from ..auth.views import role_form, user_form_submit
 from ..auth.models import User
 from ..clock import today_jst
 from ..custody.services import eligible_receivers
@@ -21,7 +21,7 @@ from ..documents import training as training_pdf
 from ..documents.imprint import imprint_for, record_report
 from ..documents.signing import sign_pdf
 from ..roles import ROLE_LABELS, Role
-from ..web import act, flash_refusal, role_required, show_refusal
+from ..web import act, flash_refusal, role_required, show_refusal, submit
 from . import queries, services, tasks
 from .forms import (
     ConfirmCustodyForm,
@@ -62,16 +62,16 @@ def init_app(app) -> None:
 @admin_bp.post("/users/<login>/roles")
 @role_required(Role.ADMIN)
 def grant(login: str):
-    form = RoleForm()
-    form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items()]
-    if not form.validate_on_submit():
-        flash("付与する権限を選択してください。", "error")
-        return redirect(url_for("admin.user", login=login))
-    role = form.role.data
-    return act(lambda: services.grant_or_request(current_user, login, role),
-               lambda request: f"「{ROLE_LABELS[Role(role)]}」の付与を依頼しました。別のシステム管理者が承認すると有効になります。"
-               if request else f"「{ROLE_LABELS[Role(role)]}」の権限を付与しました。",
-               url_for("admin.user", login=login))
+    form = role_form()
+
+    def success(request) -> str:
+        label = ROLE_LABELS.get(Role(form.role.data), form.role.data)
+        if request:
+            return f"「{label}」の付与を依頼しました。別のシステム管理者が承認すると有効になります。"
+        return f"「{label}」の権限を付与しました。"
+
+    return user_form_submit(login, form, "role_form",
+                            lambda: services.grant_or_request(current_user, login, form.role.data), success)
 
 
 def _training_panel(user):
@@ -125,19 +125,8 @@ def person(login: str):
 
 def _submit(login: str, form, name: str, do, success):
     """Runs a person-page form: on a refusal the page again, the form as typed, errors beside it."""
-    if not form.validate_on_submit():
-        flash("フォームの送信内容を確認できませんでした。ページを読み込み直してください。", "error")
-        return redirect(url_for("people.person", login=login))
-    try:
-        done = do()
-    except Invalid as exc:
-        show_refusal(form, exc)
-        return _person_page(login, 422, **{name: form})
-    except DomainError as exc:
-        flash_refusal(exc)
-        return _person_page(login, exc.status, **{name: form})
-    flash(success(done) if callable(success) else success, "success")
-    return redirect(url_for("people.person", login=login))
+    return submit(form, do, success, url_for("people.person", login=login),
+                  lambda status: _person_page(login, status, **{name: form}))
 
 
 @bp.post("/users/<login>/training")

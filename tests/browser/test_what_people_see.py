@@ -9,6 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.browser.helpers import register_form
+from tests.browser.test_accessibility import _axe_source, _violations
 
 pytestmark = pytest.mark.browser
 
@@ -60,8 +61,16 @@ def test_sending_a_hand_off_back_asks_for_and_records_the_reason(new_page, live_
     receiver.goto(live_server + "/custody")
     row = receiver.locator(f"tr:has(a:text-is('{code}'))").first
     reason = row.locator("input[name=reason]")
-    assert reason.get_attribute("placeholder") == "差戻しの理由"
-    assert receiver.locator(f"label[for='{reason.get_attribute('id')}']").count() == 1  # a real label
+    assert reason.get_attribute("placeholder") == "差戻しの理由（必須）"
+    label = receiver.locator(f"label[for='{reason.get_attribute('id')}']")
+    assert label.count() == 1 and "必須" in label.inner_text()  # a real label, with the mark
+    # Sent back without a reason: refused, told beside the field, and the hand-off still waits.
+    row.locator("button[data-action=reject]").click()
+    receiver.wait_for_selector(".field.has-error")
+    row = receiver.locator(f"tr:has(a:text-is('{code}'))").first
+    assert "差戻しの理由を入力してください" in row.locator(".error").inner_text()
+    reason = row.locator("input[name=reason]")
+    assert reason.get_attribute("aria-invalid") == "true"
     reason.fill("担当外の帳票のため")
     row.locator("button[data-action=reject]").click()
     receiver.wait_for_selector(".flash-success")
@@ -99,3 +108,41 @@ def test_a_label_sheet_starts_where_the_used_sheet_left_off(new_page, live_serve
     assert len(pdf.pages) == 2  # position 12 of the first sheet, then position 1 of the next
     first, second = (p.extract_text() for p in pdf.pages)
     assert len(re.findall(r"F-\d{4}-\d{6}", first)) == 1 and len(re.findall(r"F-\d{4}-\d{6}", second)) == 1
+
+
+def test_the_contractor_register_shows_every_error_at_once_beside_its_field(new_page, live_server):
+    page = new_page("admin")
+    page.goto(live_server + "/contractors")
+    registered = page.locator("#contractors tbody tr").count()
+    form = page.locator("#register-contractor")
+    assert form.get_attribute("novalidate") is not None  # the browser does not stop at the first field
+    assert form.locator("label[for=name] .required").inner_text() == "必須"
+    assert "必須" in form.locator("fieldset#services legend").inner_text()
+    page.fill("#number", "K-2027-01")
+    page.fill("#start", "2027-04-01")
+    page.fill("#end", "2027-03-31")
+    page.check("#clauses input[value=confidentiality]")
+    page.click("#register-contractor button[type=submit]")
+    page.wait_for_selector("#register-contractor .has-error")
+
+    # Every refusal at once, each beside its field and named by it to assistive technology.
+    for control, words in (("#name", "委託先の名称を入力してください"), ("#end", "契約終了日は契約開始日以降")):
+        described = page.get_attribute(control, "aria-describedby")
+        assert page.get_attribute(control, "aria-invalid") == "true"
+        assert words in page.locator(f"#{described}").inner_text()
+    assert "委託業務を1つ以上選んでください" in page.locator("fieldset#services .error").inner_text()
+    assert page.locator("#register-contractor .has-error").count() == 3
+    # What was typed and ticked is still there; nothing was registered.
+    assert page.input_value("#number") == "K-2027-01"
+    assert page.input_value("#start") == "2027-04-01" and page.input_value("#end") == "2027-03-31"
+    assert page.is_checked("#clauses input[value=confidentiality]")
+    assert page.locator("#contractors tbody tr").count() == registered
+    assert _violations(page, _axe_source()) == []  # the page of errors passes axe-core as every page does
+
+    # Mended, it registers.
+    page.fill("#name", "県北データ消去株式会社")
+    page.check("#services input[value=erasure]")
+    page.fill("#end", "2028-03-31")
+    page.click("#register-contractor button[type=submit]")
+    page.wait_for_selector(".flash-success")
+    assert "県北データ消去株式会社" in page.locator("h1").inner_text()

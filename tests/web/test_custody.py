@@ -1,4 +1,5 @@
 """Hand-offs, provision and return through the JSON API and the pages; custody reports; the CLI."""
+import json
 import threading
 from datetime import timedelta
 
@@ -64,6 +65,23 @@ def test_api_reject_and_cancel(api, world):
     second = api("registrar").post(f"/api/v1/items/{code}/transfers", json={"to": "security2"}).get_json()
     cancelled = api("registrar").post(f"/api/v1/transfers/{second['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+
+
+def test_api_reject_needs_a_reason_told_in_japanese(api, world):
+    code = factories.form(world["registrar"]).code
+    transfer = api("registrar").post(f"/api/v1/items/{code}/transfers", json={"to": "registrar2"}).get_json()
+    receiver = api("registrar2")
+    before = head()
+    for body in ({}, {"reason": ""}, {"reason": "　 \n"}):
+        refused = _error(receiver.post(f"/api/v1/transfers/{transfer['id']}/reject", json=body), 422, "invalid")
+        assert refused["error"]["fields"] == {"reason": "差戻しの理由を入力してください。"}
+    no_body = receiver.client.post(f"/api/v1/transfers/{transfer['id']}/reject", headers=receiver.headers)
+    _error(no_body, 400, "malformed_json")
+    assert head() == before and _item(code).status == "in_transfer"
+    rejected = receiver.post(f"/api/v1/transfers/{transfer['id']}/reject", json={"reason": "担当外の帳票のため"})
+    assert rejected.status_code == 200 and rejected.get_json()["reason"] == "担当外の帳票のため"
+    events = api("registrar").get(f"/api/v1/items/{code}").get_json()["events"]
+    assert events[-1]["type"] == "custody:rejected" and events[-1]["data"]["reason"] == "担当外の帳票のため"
 
 
 def test_a_former_giver_reads_the_hand_off_but_not_the_items_state_now(api, world):
@@ -279,6 +297,50 @@ def test_page_refusals_flash_and_change_nothing(browser_as, world):
     response = giver.post(f"/custody/items/{code}/transfer", data={"to": "ghost"})
     assert "登録されていません" in response.get_data(as_text=True)
     assert head() == before
+
+
+def test_sending_back_from_the_inbox_needs_a_reason_told_beside_the_field(browser_as, world):
+    code = factories.form(world["registrar"]).code
+    giver, receiver = browser_as("registrar"), browser_as("registrar2")
+    giver.post(f"/custody/items/{code}/transfer", data={"to": "registrar2"})
+    transfer_id = db.session.scalar(select(Transfer.id).where(Transfer.status == "pending"))
+    inbox = receiver.get("/custody").get_data(as_text=True)
+    assert f'for="reject-reason-{transfer_id}">第{transfer_id}号の差戻しの理由<span class="required">必須</span>' in inbox
+    before = head()
+    refused = receiver.post(f"/custody/transfers/{transfer_id}/reject", data={"reason": " ", "next": "/custody"})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    row = html.split(f'<tr data-transfer="{transfer_id}">', 1)[1].split("</tr>", 1)[0]
+    assert 'aria-invalid="true"' in row and "差戻しの理由を入力してください。" in row
+    assert f'id="reject-reason-{transfer_id}-error"' in row
+    assert 'name="next" value="/custody"' in row  # mended, it comes back here, not to the POST's address
+    assert head() == before and _item(code).status == "in_transfer"
+
+    done = receiver.post(f"/custody/transfers/{transfer_id}/reject", data={"reason": "担当外の帳票のため",
+                                                                           "next": "/custody"})
+    assert done.status_code == 302
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.type == "custody:rejected",
+                                                       AuditEvent.subject == code))
+    assert json.loads(event.data)["reason"] == "担当外の帳票のため"
+    timeline = giver.get(f"/items/{code}").get_data(as_text=True).split('class="grid timeline"', 1)[1]
+    assert "担当外の帳票のため" in timeline
+
+
+def test_sending_back_from_the_item_page_needs_a_reason_told_beside_the_field(browser_as, world):
+    code = factories.form(world["registrar"]).code
+    browser_as("registrar").post(f"/custody/items/{code}/transfer", data={"to": "registrar2"})
+    transfer_id = db.session.scalar(select(Transfer.id).where(Transfer.status == "pending"))
+    receiver = browser_as("registrar2")
+    page = receiver.get(f"/items/{code}").get_data(as_text=True)
+    assert '<label for="reject-reason">差戻しの理由<span class="required">必須</span></label>' in page
+    refused = receiver.post(f"/custody/transfers/{transfer_id}/reject", data={"reason": "", "next": f"/items/{code}"})
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    block = html[html.rindex('<div class="field', 0, html.index('id="reject-reason"')):]
+    block = block[:block.index("</div>")]
+    assert "has-error" in block and "差戻しの理由を入力してください。" in block
+    assert f'name="next" value="/items/{code}"' in html  # mended, it comes back to the item's page
+    assert _item(code).status == "in_transfer"
 
 
 def test_page_foreign_accept_is_refused_told_and_recorded(browser_as, world):

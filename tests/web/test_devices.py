@@ -5,6 +5,7 @@ import io
 
 import pytest
 
+from lifecycle.contractors.services import find_by_name
 from lifecycle.policy.services import set_policy
 from tests import factories
 from tests.unit.destruction.test_services import pdf_bytes
@@ -199,9 +200,11 @@ def test_device_page_actions_through_the_web(client, login, world):
     page = client.get(f"/devices/{code}").get_data(as_text=True)
     assert "マイナンバー利用事務系" in page and "消去を依頼する" in page
     client.post(f"/devices/{code}/erasure-request", data={"reason": "lease_end"})
-    form = certificate_data()
+    # The page names the contractor by its register entry (a choice), not by the vendor's name as text.
+    vendor = find_by_name(certificate_data()["vendor"]).id
+    form = certificate_data(contractor=str(vendor))
     form["file"] = (io.BytesIO(pdf_bytes()), "証明書.pdf")
-    bad = dict(certificate_data(method="初期化"), file=(io.BytesIO(pdf_bytes()), "x.pdf"))
+    bad = dict(certificate_data(method="初期化", contractor=str(vendor)), file=(io.BytesIO(pdf_bytes()), "x.pdf"))
     refused = client.post(f"/devices/{code}/certificates", data=bad, content_type="multipart/form-data",
                           follow_redirects=True).get_data(as_text=True)
     assert "初期化による方法は適当でない" in refused

@@ -28,6 +28,7 @@ from lifecycle.api import API_MODULES
 from lifecycle.api import openapi as _openapi
 from lifecycle.audit.services import head
 from lifecycle.clock import today_jst
+from lifecycle.contractors.services import find_by_name
 from lifecycle.custody import services as custody
 from lifecycle.destruction.services import create_batch
 from lifecycle.devices.services import request_erasure, submit_certificate
@@ -579,7 +580,11 @@ TYPED = {("FormItemForm", "sheets"), ("FormItemForm", "output_at"), ("MediumItem
          ("MediumItemForm", "due_back"), ("DeviceItemForm", "lease_start"), ("DeviceItemForm", "lease_end"),
          ("DeviceItemForm", "storage_capacity_1"), ("DeviceItemForm", "storage_capacity_2"),
          ("ProvideForm", "due_back"), ("CopyForm", "retain_amount"), ("TrainingRecordForm", "completed_on"),
-         ("LeaveForm", "effective_on"), ("DepartmentChangeForm", "effective_on")}
+         ("LeaveForm", "effective_on"), ("DepartmentChangeForm", "effective_on"), ("UserForm", "trained_on"),
+         ("TrainingForm", "trained_on"), ("ContractorForm", "start"), ("ContractorForm", "end"),
+         ("ContractForm", "start"), ("ContractForm", "end"), ("PledgeForm", "fiscal_year"),
+         ("PledgeForm", "received_on"), ("SubcontractorForm", "approved_on"), ("InspectionForm", "on"),
+         ("CertificateForm", "performed_on")}
 #: The 個人番号 copy's own field.
 NUMBER_FORM_FIELDS = {("CopyForm", "my_number")}
 FORM_FIELDS = [(cls, name) for cls in form_classes() for name in text_fields(cls)
@@ -631,7 +636,36 @@ FORM_RECIPES = {
     "AcceptForm": lambda world: Call(
         "registrar2", f"/custody/transfers/{_pending(world).id}/accept", {"location": "旅券課 書庫"}),
     "ReasonForm": lambda world: Call(
+        "registrar", f"/custody/transfers/{_pending(world).id}/cancel", {"reason": "渡す相手の誤り"}),
+    "RejectForm": lambda world: Call(
         "registrar2", f"/custody/transfers/{_pending(world).id}/reject", {"reason": "担当外のため"}),
+    "TrainingForm": lambda world: Call("admin", "/admin/users/registrar/training",
+                                       {"trained_on": today_jst().isoformat()}),
+    "ContractorForm": lambda world: Call("admin", "/contractors", {
+        "name": "肥後データ消去株式会社", "services": ["erasure"], "number": "K-2026-01", "start": "2026-04-01",
+        "end": "2027-03-31", "clauses": ["pledge"]}, {"file": pdf_bytes}),
+    "ContractForm": lambda world: Call(
+        "admin", f"/contractors/{factories.contractor(world['admin']).id}/contracts",
+        {"number": "K-2027-02", "start": "2027-04-01", "end": "2028-03-31", "clauses": ["pledge"]}, {"file": pdf_bytes}),
+    "PledgeForm": lambda world: Call(
+        "admin", f"/contractors/{factories.contractor(world['admin']).id}/pledges",
+        {"fiscal_year": "", "received_on": today_jst().isoformat(), "signatories": "作業員A"}, {"file": pdf_bytes}),
+    "SubcontractorForm": lambda world: Call(
+        "admin", f"/contractors/{factories.contractor(world['admin']).id}/subcontractors",
+        {"name": "下請データ株式会社", "services": ["erasure"], "approved_on": today_jst().isoformat(), "note": "事前承認"}),
+    "InspectionForm": lambda world: Call(
+        "admin", f"/contractors/{factories.contractor(world['admin']).id}/inspections",
+        {"on": today_jst().isoformat(), "by": "安全 管理子", "observed": "保管庫", "findings": "なし", "follow_up": ""}),
+    "ErasureRequestForm": lambda world: Call(
+        "admin", f"/devices/{factories.device(world['admin']).code}/erasure-request",
+        {"reason": "lease_end", "note": "リース満了"}),
+    "CertificateForm": lambda world: Call(
+        "bulk", f"/devices/{_device_to_erase(world).code}/certificates",
+        {**certificate_data(), "contractor": str(find_by_name(certificate_data()["vendor"]).id)}, {"file": pdf_bytes}),
+    "CertificateRejectForm": lambda world: Call(
+        "security", "/devices/certificates/{}/reject".format(submit_certificate(
+            world["bulk"], _device_to_erase(world).code, certificate_data(), io.BytesIO(pdf_bytes()),
+            "erasure.pdf").id), {"reason": "検証結果の記載漏れ"}),
     "ProvideForm": lambda world: Call(
         "bulk", f"/custody/items/{factories.medium(world['bulk']).code}/provide",
         {"recipient": "教育委員会", "due_back": ""}),
@@ -642,6 +676,11 @@ FORM_RECIPES = {
     "PurgeForm": lambda world: Call("bulk", f"/my-number-copies/{_copy(world).id}/purge",
                                     {"reason": "提供済みのため"}),
 }
+
+
+def _uploads(call: Call) -> dict:
+    """The recipe's files, new for each post (a page's upload field is read once)."""
+    return {name: (io.BytesIO(make()), "upload.pdf") for name, make in call.files.items()}
 
 
 @pytest.mark.parametrize("form_class,field_name", FORM_FIELDS,
@@ -663,7 +702,7 @@ def test_every_text_field_of_every_form_refuses_a_my_number(client, login, world
     call = prepared["call"]
     db.session.rollback()
     before = head()
-    response = client.post(call.url, data={**call.body, field_name: text}, follow_redirects=True)
+    response = client.post(call.url, data={**call.body, **_uploads(call), field_name: text}, follow_redirects=True)
     page = response.get_data(as_text=True)
     if name == "LoginForm":  # nothing is refused, the sign-in fails; the audit log records that
         assert "ログアウト" not in page
@@ -685,7 +724,7 @@ def test_each_form_recipe_is_valid_as_it_is(client, login, world, name):
         login(call.login)
     db.session.rollback()
     before = head()
-    response = client.post(call.url, data=call.body, follow_redirects=True)
+    response = client.post(call.url, data={**call.body, **_uploads(call)}, follow_redirects=True)
     assert response.status_code == (401 if name == "LoginForm" else 200)  # its recipe's password is wrong
     db.session.rollback()
     assert head() != before  # the step was recorded (a wrong password too, for LoginForm)

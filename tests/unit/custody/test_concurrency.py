@@ -52,7 +52,7 @@ def test_accept_reject_and_cancel_racing_leave_one_outcome(app, world):
     item = factories.form(world["registrar"])
     transfer = services.request_transfer(world["registrar"], item.code, "registrar2")
     outcomes = _race(app, [("registrar2", services.accept_transfer, (transfer.id,)),
-                           ("registrar2", services.reject_transfer, (transfer.id,)),
+                           ("registrar2", services.reject_transfer, (transfer.id, "担当外のため")),
                            ("registrar", services.cancel_transfer, (transfer.id,)),
                            ("registrar2", services.accept_transfer, (transfer.id,))])
     assert outcomes.count("ok") == 1 and outcomes.count(409) == 3

@@ -107,7 +107,7 @@ def test_only_the_named_receiver_may_accept_or_reject(world, who):
         with pytest.raises(Forbidden):
             services.accept_transfer(world[who], transfer.id)
         with pytest.raises(Forbidden):
-            services.reject_transfer(world[who], transfer.id)
+            services.reject_transfer(world[who], transfer.id, "担当外のため")
 
 
 def test_only_the_giver_may_cancel(world):
@@ -229,7 +229,7 @@ def test_receiver_of_another_department_may_open_the_item_while_pending(world):
         get_visible_item(world["registrar2"], item.code)
     transfer = services.request_transfer(world["registrar"], item.code, "registrar2")
     assert get_visible_item(world["registrar2"], item.code).code == item.code
-    services.reject_transfer(world["registrar2"], transfer.id)
+    services.reject_transfer(world["registrar2"], transfer.id, "担当外のため")
     with pytest.raises(Forbidden):
         get_visible_item(world["registrar2"], item.code)
 
