@@ -292,6 +292,9 @@ def open_lookback(actor: Actor, data: dict) -> LogReview:
 def lookback_basis(actor: Actor, hit_id) -> RecordRow:
     """The confirmed hit a look-back starts from, with its record, for the form that opens one."""
     _require_reviewer(actor)
+    if hit_id in (None, ""):
+        raise Invalid("遡り検証は、指摘として確定した自動点検の該当から始めます。該当の一覧で、きっかけの該当を"
+                      "選んでください。", field="hit")
     key = row_id(hit_id)
     found = hit_rows(hit_id=key, limit=1) if key else []
     if not found:

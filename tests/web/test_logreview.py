@@ -123,6 +123,8 @@ def test_the_look_back_form_opens_from_the_finding_and_tells_every_error_at_once
     assert db.session.scalar(select(func.count()).select_from(LogReview)) == before
     assert client.get(f"/log-reviews/lookbacks/new?hit={other.id}").status_code == 409  # not confirmed
     assert client.get("/log-reviews/lookbacks/new?hit=999999").status_code == 404
+    unchosen = client.get("/log-reviews/lookbacks/new")
+    assert unchosen.status_code == 422 and "該当の一覧で" in unchosen.get_data(as_text=True)
 
     opened = client.post("/log-reviews/lookbacks", data={
         "hit": hit.id, "operator": "registrar", "date_from": "2026-07-01", "date_to": "2026-09-30",
