@@ -44,9 +44,9 @@ ACCEPT_REQUEST = {"type": "object", "properties": {
 
 REASON_REQUEST = {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}}
 
-#: Sending a hand-off back needs its reason: the giver gets the item back and is told why.
-REJECT_REQUEST = {"type": "object", "required": ["reason"], "properties": {
-    "reason": {"type": "string", "maxLength": 500, "description": "差戻しの理由（必須）"}}}
+#: The pages insist on a reason; the API keeps its first-round contract, where it is optional.
+REJECT_REQUEST = {"type": "object", "properties": {
+    "reason": {"type": "string", "maxLength": 500, "description": "差戻しの理由（画面では必須。API では省略可）"}}}
 
 PROVIDE_REQUEST = {"type": "object", "properties": {
     "recipient": {"type": "string", "description": "省略時は登録された提供先"},
@@ -93,11 +93,12 @@ def transfer_accept(transfer_id: int):
 
 
 @endpoint("/transfers/<int:transfer_id>/reject", "POST",
-          summary="差し戻す（引継ぎ先のみ、理由が必要）。引継ぎ元の保管に戻る",
-          request=REJECT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422))
+          summary="差し戻す（引継ぎ先のみ）。引継ぎ元の保管に戻る",
+          request=REJECT_REQUEST, response=TRANSFER_SCHEMA, errors=(400, 403, 404, 409, 422), body_optional=True)
 def transfer_reject(transfer_id: int):
-    body, actor = json_body(), current_actor()
-    return ok(transfer_json(services.reject_transfer(actor, transfer_id, body.get("reason")), actor))
+    body, actor = optional_json_body(), current_actor()
+    return ok(transfer_json(services.reject_transfer(actor, transfer_id, body.get("reason"), reason_required=False),
+                            actor))
 
 
 @endpoint("/transfers/<int:transfer_id>/cancel", "POST", summary="引継ぎを取り消す（引継ぎ元のみ、受領前）",

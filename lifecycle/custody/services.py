@@ -202,8 +202,11 @@ def accept_transfer(actor: Actor, transfer_id, *, location=None) -> Transfer:
         return transfer
 
 
-def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool = False) -> Transfer:
-    """Only the named receiver rejects, with a reason; the item goes back into the giver's custody."""
+def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool = False,
+                    reason_required: bool = True) -> Transfer:
+    """Only the named receiver rejects, with a reason; the item goes back into the giver's custody.
+    The JSON API passes reason_required=False: its published contract lets a system send a
+    hand-off back without one, and a reason it does send is kept all the same."""
     with db.transaction():
         transfer = _fresh_transfer(transfer_id)
         if not _in_place_of(actor, on_behalf) and actor.id != transfer.receiver_id:
@@ -212,7 +215,8 @@ def reject_transfer(actor: Actor, transfer_id, reason=None, *, on_behalf: bool =
         if transfer.status != State.PENDING:
             raise _not_pending(transfer, "差戻し")
         # Required, as for a cancelled destruction: the giver gets the item back and has to know why.
-        reason = v.text(reason, "差戻しの理由", max_len=NOTE_MAX, field="reason", multiline=True)
+        reason = v.text(reason, "差戻しの理由", max_len=NOTE_MAX, field="reason", multiline=True,
+                        required=reason_required)
         _resolve(transfer, State.REJECTED, actor=actor, event=EventType.TRANSFER_REJECTED,
                  item_to=State.IN_CUSTODY, reason=reason)
         return transfer

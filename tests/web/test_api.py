@@ -143,19 +143,17 @@ def test_json_that_python_parses_but_nothing_can_store_is_400(api, body):
 
 def test_steps_that_take_no_body_are_documented_so(client, api, world):
     """Found by fuzzing: the document demanded a body that the erasure request (like accept,
-    cancel and provide) does without — and a request without one succeeded. Sending a hand-off
-    back is not one of them: it needs its reason."""
+    reject, cancel and provide) does without — and a request without one succeeded."""
     from tests import factories
 
     device = factories.device(world["admin"]).code
     assert api("admin").post(f"/api/v1/items/{device}/erasure-request").status_code == 200
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     optional = ["/api/v1/items/{code}/erasure-request", "/api/v1/items/{code}/provide",
-                "/api/v1/transfers/{transfer_id}/accept", "/api/v1/transfers/{transfer_id}/cancel"]
+                "/api/v1/transfers/{transfer_id}/accept", "/api/v1/transfers/{transfer_id}/cancel",
+                "/api/v1/transfers/{transfer_id}/reject"]
     assert all(paths[p]["post"]["requestBody"]["required"] is False for p in optional)
     assert paths["/api/v1/items"]["post"]["requestBody"]["required"] is True
-    # sending a hand-off back needs its reason (issue 19)
-    assert paths["/api/v1/transfers/{transfer_id}/reject"]["post"]["requestBody"]["required"] is True
 
 
 def test_the_api_neither_reads_nor_answers_the_browser_session(client, login):
