@@ -62,21 +62,34 @@ HEAD_MISSING = "監査ログの末尾の記録が見つかりません。監査�
 HEAD_BEHIND = "監査ログの末尾の記録が最後の記録を指していません。監査ログを検証し、システム管理者に連絡してください。"
 
 
-def record_event(type_: EventType, *, actor, subject: str | None = None, **details) -> int:
-    """Appends one event inside the caller's write transaction (db.transaction()); returns its seq."""
+def _require_write() -> None:
     if not db.in_write():
         raise RuntimeError("audit events are written only inside db.transaction()")
+
+
+def _refuse_secrets(details: dict) -> None:
+    _require_write()
     leaked = FORBIDDEN_KEYS.intersection(details)
     if leaked:
         raise ValueError(f"refusing to log secret fields: {sorted(leaked)}")
-    session = db.session()
+
+
+def _next_link(session):
+    """(the head row or None, the next seq, the hash it links to)."""
     current = session.execute(_HEAD).first()
     if current is not None:
-        seq, prev = current.seq + 1, current.hash
-    elif session.execute(_ANY_EVENT).first() is None:
-        seq, prev = 1, GENESIS  # the very first event
-    else:  # appending at 1 again would fork the chain (and fail on the key): refuse the action
-        raise AuditLogFault(HEAD_MISSING)
+        return current, current.seq + 1, current.hash
+    if session.execute(_ANY_EVENT).first() is None:
+        return None, 1, GENESIS  # the very first event
+    # appending at 1 again would fork the chain (and fail on the key): refuse the action
+    raise AuditLogFault(HEAD_MISSING)
+
+
+def record_event(type_: EventType, *, actor, subject: str | None = None, **details) -> int:
+    """Appends one event inside the caller's write transaction (db.transaction()); returns its seq."""
+    _refuse_secrets(details)
+    session = db.session()
+    current, seq, prev = _next_link(session)
     at = utcnow()
     name = actor_name(actor)
     type_value = EventType(type_).value
@@ -106,22 +119,13 @@ def record_events(events: Sequence[NewEvent], *, actor) -> list[int]:
     """Appends many events of one actor inside the caller's write transaction, with one read of
     the head, one insert of the rows and one of the Merkle nodes: the chain hashes and the tree
     are exactly those of record_event called for each in turn. Returns their seqs."""
-    if not db.in_write():
-        raise RuntimeError("audit events are written only inside db.transaction()")
     if not events:
+        _require_write()
         return []
     for event in events:
-        leaked = FORBIDDEN_KEYS.intersection(event.details)
-        if leaked:
-            raise ValueError(f"refusing to log secret fields: {sorted(leaked)}")
+        _refuse_secrets(event.details)
     session = db.session()
-    current = session.execute(_HEAD).first()
-    if current is not None:
-        first, prev = current.seq + 1, current.hash
-    elif session.execute(_ANY_EVENT).first() is None:
-        first, prev = 1, GENESIS
-    else:
-        raise AuditLogFault(HEAD_MISSING)
+    current, first, prev = _next_link(session)
     name = actor_name(actor)
     rows, digests = [], []
     for seq, event in enumerate(events, first):
