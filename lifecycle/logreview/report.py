@@ -14,8 +14,8 @@ from ..actors import Actor
 from ..clock import jst_wall
 from ..fonts import japanese_font
 from ..documents.imprint import imprint_for
-from ..documents.pdfkit import MUTED, RED, Fitter, Flow, Frame, Table, draw_footer, new_canvas
-from ..documents.render import NOTHING, Imprint, checkpoint_line, printed_line
+from ..documents.pdfkit import MUTED, RED, Fitter, Frame, Table
+from ..documents.render import NOTHING, Imprint, checkpoint_line, open_report
 from ..wareki import wareki_date, wareki_datetime, wareki_month
 from . import services
 from .checks import CHECKS
@@ -97,18 +97,8 @@ def render_review_pdf(report: ReviewReport) -> bytes:
     font = japanese_font()
     imprint = report.imprint
 
-    def footer(canvas, page: int, total: int) -> None:
-        draw_footer(canvas, frame, page, total, f"{TITLE}　{wareki_datetime(imprint.printed_at)} 出力",
-                    imprint.organisation)
-
-    def continuation(canvas) -> float:
-        y = frame.top - 10
-        canvas.setFont(font, 10)
-        canvas.drawString(frame.left, y, f"{TITLE}（続き）　{report.department}　{report.heading}")
-        return y - 10
-
-    buffer, canvas = new_canvas(pagesize, title=TITLE, author=imprint.organisation, footer=footer)
-    flow = Flow(canvas, frame, continuation)
+    buffer, canvas, flow = open_report(pagesize, frame, TITLE, imprint, title_size=16, gap=10,
+                                       continued=f"{TITLE}（続き）　{report.department}　{report.heading}")
 
     def text(value: str, size: float = 8.5, color=black) -> None:
         flow.need(size + 4)
@@ -118,12 +108,6 @@ def render_review_pdf(report: ReviewReport) -> bytes:
         canvas.drawString(frame.left, flow.y, Fitter(font, size).fit(value, frame.inner_width))
         canvas.setFillColor(black)
 
-    flow.skip(18)
-    canvas.setFont(font, 16)
-    canvas.drawString(frame.left, flow.y, TITLE)
-    canvas.setFont(font, 8)
-    canvas.drawRightString(frame.right, flow.y, printed_line(imprint))
-    text(imprint.organisation, 9.5)
     text(f"所属: {report.department}　対象: {report.heading}", 10)
     if imprint.checkpoint is not None:
         text(checkpoint_line(imprint.checkpoint), 7.5, MUTED if imprint.checkpoint.signature_ok else RED)
